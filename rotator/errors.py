@@ -1,0 +1,236 @@
+"""Every error rotator raises on purpose.
+
+The CLI catches :class:`RotatorError` at the edge and prints ``error: <str>``
+on one line with the class's exit code; anything else is a bug and is shown
+with its traceback. No message, attribute or repr here ever holds a secret:
+errors carry names, fingerprints, statuses and request ids only.
+
+::
+
+    RotatorError                      exit 1: the operation ran and hit a problem
+    ├── UsageError                    exit 2: the command was asked for wrongly
+    │   ├── InvalidTokenFormat        not a DigitalOcean API token (or a refresh token)
+    │   ├── InvalidName               a connection name that breaks the naming rule
+    │   └── ConnectionNotFound        no connection by that name
+    ├── ConfigError                   exit 2: settings or config file are wrong (lists every problem)
+    ├── MasterKeyError                exit 2: master key missing, unsafe, malformed or not this store's
+    ├── StoreError                    the store cannot be used
+    │   ├── StoreLocked               another process holds the writer lock
+    │   ├── StoreCorrupt              not a rotator store, truncated, or from a newer rotator
+    │   ├── StoreNotInitialised       no store yet (run `rotator init`)
+    │   ├── ConnectionExists          the name is taken
+    │   └── RecordTampered            a sealed value fails authentication
+    ├── DigitalOceanError             talking to the DigitalOcean API failed
+    │   ├── TransportError            no HTTP answer: timeout, refused, dropped connection
+    │   └── APIError                  an HTTP error answer (status, error id, request id)
+    │       ├── Unauthorized          401: token invalid, expired or revoked
+    │       ├── Forbidden             403: valid token without the scope
+    │       ├── NotFound              404
+    │       ├── Unprocessable         400 or 422: the request was refused as invalid
+    │       ├── RateLimited           429 (retry_after in seconds when known)
+    │       └── ServerError           5xx
+    ├── SinkError                     a sink could not take or confirm a key
+    └── AlertError                    an alert channel could not deliver
+
+``TransportError``, ``RateLimited`` and ``ServerError`` are *transient*: the
+client retries them within its budget, and a caller that still sees one must
+report "unknown", never "invalid".
+"""
+
+from __future__ import annotations
+
+
+class RotatorError(Exception):
+    """Base of every error rotator raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(RotatorError):
+    """The command was asked for wrongly."""
+
+    exit_code = 2
+
+
+class InvalidTokenFormat(UsageError):
+    """The text given is not a DigitalOcean API token."""
+
+
+class InvalidName(UsageError):
+    """A connection or policy name breaks the naming rule."""
+
+
+class ConnectionNotFound(UsageError):
+    """No connection is registered under that name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no connection named {name!r} (see `rotator connection list`)")
+        self.name = name
+
+
+class ConfigError(RotatorError):
+    """The settings or the config file are wrong; lists every problem found."""
+
+    exit_code = 2
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            text = f"{source}: {self.problems[0]}"
+        else:
+            text = f"{source}: {len(self.problems)} problems: " + "; ".join(self.problems)
+        super().__init__(text)
+
+
+class MasterKeyError(RotatorError):
+    """The master key is missing, unsafe, malformed or does not open this store."""
+
+    exit_code = 2
+
+
+class StoreError(RotatorError):
+    """The store cannot be used."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the store's writer lock."""
+
+
+class StoreCorrupt(StoreError):
+    """The store file is not a rotator store, is damaged, or is from a newer rotator."""
+
+
+class StoreNotInitialised(StoreError):
+    """There is no store yet."""
+
+    exit_code = 2
+
+
+class ConnectionExists(StoreError):
+    """A connection with that name is already registered."""
+
+    exit_code = 2
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a connection named {name!r} already exists")
+        self.name = name
+
+
+class RecordTampered(StoreError):
+    """A sealed value failed authentication: it was altered or moved."""
+
+
+class DigitalOceanError(RotatorError):
+    """Talking to the DigitalOcean API failed."""
+
+    transient = False
+
+
+class TransportError(DigitalOceanError):
+    """No HTTP answer came back: timeout, refused or dropped connection."""
+
+    transient = True
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        where = f" ({method} {path})" if method else ""
+        super().__init__(f"{message}{where}")
+        self.method = method
+        self.path = path
+
+
+class APIError(DigitalOceanError):
+    """DigitalOcean answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_id: str | None = None,
+        request_id: str | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.error_id = error_id
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        parts = [f"DigitalOcean answered {status}"]
+        if error_id:
+            parts.append(f"({error_id})")
+        if method:
+            parts.append(f"to {method} {path}")
+        text = " ".join(parts)
+        if message:
+            text += f": {message}"
+        if request_id:
+            text += f" [request id {request_id}]"
+        super().__init__(text)
+
+
+class Unauthorized(APIError):
+    """401: the token is invalid, expired or revoked."""
+
+
+class Forbidden(APIError):
+    """403: the token is valid but lacks the scope for this call."""
+
+
+class NotFound(APIError):
+    """404: no such resource."""
+
+
+class Unprocessable(APIError):
+    """400 or 422: the request was refused as invalid."""
+
+
+class RateLimited(APIError):
+    """429: the token's rate limit is spent for now."""
+
+    transient = True
+
+    def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """5xx: DigitalOcean failed to answer properly."""
+
+    transient = True
+
+
+class SinkError(RotatorError):
+    """A sink could not take or confirm a key."""
+
+    def __init__(self, sink: str, message: str) -> None:
+        super().__init__(f"sink {sink}: {message}")
+        self.sink = sink
+
+
+class AlertError(RotatorError):
+    """An alert channel could not deliver."""
+
+    def __init__(self, channel: str, message: str) -> None:
+        super().__init__(f"alert channel {channel}: {message}")
+        self.channel = channel
+
+
+def api_error_for_status(status: int) -> type[APIError]:
+    """The APIError subclass for an HTTP status."""
+    if status == 401:
+        return Unauthorized
+    if status == 403:
+        return Forbidden
+    if status == 404:
+        return NotFound
+    if status in (400, 422):
+        return Unprocessable
+    if status == 429:
+        return RateLimited
+    if status >= 500:
+        return ServerError
+    return APIError
