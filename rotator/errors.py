@@ -9,11 +9,11 @@ errors carry names, fingerprints, statuses and request ids only.
 
     RotatorError                      exit 1: the operation ran and hit a problem
     ├── UsageError                    exit 2: the command was asked for wrongly
-    │   ├── InvalidTokenFormat        not a DigitalOcean API token (or a refresh token)
+    │   ├── InvalidTokenFormat        not an API token (or a refresh token)
     │   ├── InvalidName               a connection name that breaks the naming rule
     │   └── ConnectionNotFound        no connection by that name
-    ├── ConfigError                   exit 2: settings or config file are wrong (lists every problem)
-    ├── MasterKeyError                exit 2: master key missing, unsafe, malformed or not this store's
+    ├── ConfigError                   exit 2: settings or config file wrong (every problem)
+    ├── MasterKeyError                exit 2: master key missing, unsafe, malformed or foreign
     ├── StoreError                    the store cannot be used
     │   ├── StoreLocked               another process holds the writer lock
     │   ├── StoreCorrupt              not a rotator store, truncated, or from a newer rotator

@@ -162,7 +162,7 @@ class VaultSinkConfig(_Strict):
     ca_cert: Path | None = None
     tls_verify: bool = True
     access_key_field: str = "access_key"
-    secret_key_field: str = "secret_key"
+    secret_key_field: str = "secret_key"  # noqa: S105 (a field name)
 
     @model_validator(mode="after")
     def _one_auth(self) -> VaultSinkConfig:

@@ -194,8 +194,9 @@ class WriterLock:
 class Store:
     """The open store. Use :meth:`open` (or :meth:`create` from ``rotator init``)."""
 
-    def __init__(self, db: sqlite3.Connection, keyring: Keyring, lock: WriterLock | None,
-                 now: Clock) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, keyring: Keyring, lock: WriterLock | None, now: Clock
+    ) -> None:
         self._db = db
         self.keyring = keyring
         self._lock = lock
@@ -214,8 +215,9 @@ class Store:
         return cls.open(state_dir, keyring, writer=True, now=now)
 
     @classmethod
-    def open(cls, state_dir: Path, keyring: Keyring, *, writer: bool,
-             now: Clock = utc_now) -> Store:
+    def open(
+        cls, state_dir: Path, keyring: Keyring, *, writer: bool, now: Clock = utc_now
+    ) -> Store:
         """Open an existing store; ``writer`` takes the writer lock first."""
         path = state_dir / "rotator.db"
         if not path.exists():
@@ -271,8 +273,7 @@ class Store:
             if version == 0:
                 self._db.execute(
                     "INSERT INTO meta (key, value) VALUES ('keycheck', ?), ('created_at', ?)",
-                    (self.keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY),
-                     _iso(self.now())),
+                    (self.keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY), _iso(self.now())),
                 )
 
     def _check_key(self) -> None:
@@ -313,15 +314,18 @@ class Store:
     def _connection_from_row(self, row: sqlite3.Row | tuple[Any, ...]) -> Connection:
         values = dict(zip(_CONNECTION_COLUMNS, row, strict=True))
         values.pop("token_sealed")
-        for key in ("token_set_at", "created_at", "updated_at", "last_validated_at",
-                    "token_expires_at"):
+        for key in (
+            "token_set_at",
+            "created_at",
+            "updated_at",
+            "last_validated_at",
+            "token_expires_at",
+        ):
             values[key] = _parse(values[key])
         return Connection(**values)
 
     def list_connections(self) -> list[Connection]:
-        rows = self._db.execute(
-            f"SELECT {', '.join(_CONNECTION_COLUMNS)} FROM connections ORDER BY name"
-        ).fetchall()
+        rows = self._db.execute(f"{_SELECT_CONNECTIONS} ORDER BY name").fetchall()
         return [self._connection_from_row(row) for row in rows]
 
     def has_connection(self, name: str) -> bool:
@@ -329,9 +333,7 @@ class Store:
         return self._db.execute(query, (name,)).fetchone() is not None
 
     def get_connection(self, name: str) -> Connection:
-        row = self._db.execute(
-            f"SELECT {', '.join(_CONNECTION_COLUMNS)} FROM connections WHERE name = ?", (name,)
-        ).fetchone()
+        row = self._db.execute(f"{_SELECT_CONNECTIONS} WHERE name = ?", (name,)).fetchone()
         if row is None:
             raise ConnectionNotFound(name)
         return self._connection_from_row(row)
@@ -357,8 +359,14 @@ class Store:
             )
         return token
 
-    def add_connection(self, name: str, description: str, token: Secret, kind: str,
-                       validation: ValidationRecord | None) -> Connection:
+    def add_connection(
+        self,
+        name: str,
+        description: str,
+        token: Secret,
+        kind: str,
+        validation: ValidationRecord | None,
+    ) -> Connection:
         now = self.now()
         record_id = str(uuid.uuid4())
         sealed = self.keyring.seal(token, f"connection/{record_id}/token")
@@ -368,26 +376,48 @@ class Store:
                     "INSERT INTO connections (id, name, description, token_sealed, token_hash, "
                     "token_kind, version, token_set_at, status, created_at, updated_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, 1, ?, 'unknown', ?, ?)",
-                    (record_id, name, description, sealed, token_hash(token), kind,
-                     _iso(now), _iso(now), _iso(now)),
+                    (
+                        record_id,
+                        name,
+                        description,
+                        sealed,
+                        token_hash(token),
+                        kind,
+                        _iso(now),
+                        _iso(now),
+                        _iso(now),
+                    ),
                 )
             except sqlite3.IntegrityError as exc:
                 raise ConnectionExists(name) from exc
             if validation is not None:
                 self._write_validation(db, record_id, validation)
-            self._log(db, "connection_added", name, "ok",
-                      {"token_fingerprint": token_hash(token)[:12], "version": 1})
+            self._log(
+                db,
+                "connection_added",
+                name,
+                "ok",
+                {"token_fingerprint": token_hash(token)[:12], "version": 1},
+            )
         return self.get_connection(name)
 
-    def update_connection(self, name: str, *, description: str | None = None,
-                          token: Secret | None = None, kind: str | None = None,
-                          validation: ValidationRecord | None = None) -> Connection:
+    def update_connection(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        token: Secret | None = None,
+        kind: str | None = None,
+        validation: ValidationRecord | None = None,
+    ) -> Connection:
         current = self.get_connection(name)
         now = _iso(self.now())
         with self.transaction() as db:
             if description is not None:
-                db.execute("UPDATE connections SET description = ?, updated_at = ? WHERE id = ?",
-                           (description, now, current.id))
+                db.execute(
+                    "UPDATE connections SET description = ?, updated_at = ? WHERE id = ?",
+                    (description, now, current.id),
+                )
             detail: dict[str, Any] = {"description_changed": description is not None}
             if token is not None and token_hash(token) != current.token_hash:
                 db.execute(
@@ -395,11 +425,16 @@ class Store:
                     "version = version + 1, token_set_at = ?, status = 'unknown', "
                     "status_reason = '', last_validated_at = NULL, token_expires_at = NULL, "
                     "updated_at = ? WHERE id = ?",
-                    (self.keyring.seal(token, current.identity), token_hash(token),
-                     kind or current.token_kind, now, now, current.id),
+                    (
+                        self.keyring.seal(token, current.identity),
+                        token_hash(token),
+                        kind or current.token_kind,
+                        now,
+                        now,
+                        current.id,
+                    ),
                 )
-                detail.update(token_fingerprint=token_hash(token)[:12],
-                              version=current.version + 1)
+                detail.update(token_fingerprint=token_hash(token)[:12], version=current.version + 1)
             if validation is not None:
                 self._write_validation(db, current.id, validation)
             self._log(db, "connection_updated", name, "ok", detail)
@@ -409,19 +444,26 @@ class Store:
         current = self.get_connection(name)
         with self.transaction() as db:
             db.execute("DELETE FROM connections WHERE id = ?", (current.id,))
-            self._log(db, "connection_removed", name, "ok",
-                      {"token_fingerprint": current.fingerprint})
+            self._log(
+                db, "connection_removed", name, "ok", {"token_fingerprint": current.fingerprint}
+            )
 
     def record_validation(self, name: str, validation: ValidationRecord) -> Connection:
         current = self.get_connection(name)
         with self.transaction() as db:
             self._write_validation(db, current.id, validation)
-            self._log(db, "connection_validated", name, validation.status,
-                      {"reason": validation.reason, "token_fingerprint": current.fingerprint})
+            self._log(
+                db,
+                "connection_validated",
+                name,
+                validation.status,
+                {"reason": validation.reason, "token_fingerprint": current.fingerprint},
+            )
         return self.get_connection(name)
 
-    def _write_validation(self, db: sqlite3.Connection, record_id: str,
-                          validation: ValidationRecord) -> None:
+    def _write_validation(
+        self, db: sqlite3.Connection, record_id: str, validation: ValidationRecord
+    ) -> None:
         # Unknown (a network failure) must not wipe what an earlier check learned.
         if validation.status == "unknown":
             db.execute(
@@ -435,9 +477,16 @@ class Store:
             "account_email = coalesce(?, account_email), "
             "account_uuid = coalesce(?, account_uuid), "
             "account_status = coalesce(?, account_status), token_expires_at = ? WHERE id = ?",
-            (validation.status, validation.reason, _iso(validation.checked_at),
-             validation.account_email, validation.account_uuid, validation.account_status,
-             _iso(validation.token_expires_at), record_id),
+            (
+                validation.status,
+                validation.reason,
+                _iso(validation.checked_at),
+                validation.account_email,
+                validation.account_uuid,
+                validation.account_status,
+                _iso(validation.token_expires_at),
+                record_id,
+            ),
         )
 
     # -- master key rotation ----------------------------------------------
@@ -456,28 +505,45 @@ class Store:
                         f"connection {name!r}: its sealed token failed authentication; "
                         "nothing was re-sealed"
                     ) from exc
-                db.execute("UPDATE connections SET token_sealed = ? WHERE id = ?",
-                           (new_keyring.seal(token, identity), record_id))
+                db.execute(
+                    "UPDATE connections SET token_sealed = ? WHERE id = ?",
+                    (new_keyring.seal(token, identity), record_id),
+                )
                 count += 1
-            db.execute("UPDATE meta SET value = ? WHERE key = 'keycheck'",
-                       (new_keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY),))
-            self._log(db, "store_rekeyed", "store", "ok",
-                      {"old_key_id": self.keyring.primary.key_id,
-                       "new_key_id": new_keyring.primary.key_id, "records": count})
+            db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'keycheck'",
+                (new_keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY),),
+            )
+            self._log(
+                db,
+                "store_rekeyed",
+                "store",
+                "ok",
+                {
+                    "old_key_id": self.keyring.primary.key_id,
+                    "new_key_id": new_keyring.primary.key_id,
+                    "records": count,
+                },
+            )
         self.keyring = new_keyring
         return count
 
     def sealed_key_ids(self) -> set[str]:
         """The key ids that sealed anything in the store."""
-        values = [row[0] for row in self._db.execute(
-            "SELECT token_sealed FROM connections UNION ALL "
-            "SELECT value FROM meta WHERE key = 'keycheck'")]
+        values = [
+            row[0]
+            for row in self._db.execute(
+                "SELECT token_sealed FROM connections UNION ALL "
+                "SELECT value FROM meta WHERE key = 'keycheck'"
+            )
+        ]
         return {self.keyring.key_id_of(value) for value in values}
 
     # -- audit log ---------------------------------------------------------
 
-    def _log(self, db: sqlite3.Connection, event: str, subject: str, outcome: str,
-             detail: dict[str, Any]) -> None:
+    def _log(
+        self, db: sqlite3.Connection, event: str, subject: str, outcome: str, detail: dict[str, Any]
+    ) -> None:
         db.execute(
             "INSERT INTO audit_log (at, event, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)",
             (_iso(self.now()), event, subject, outcome, json.dumps(detail, sort_keys=True)),
@@ -497,14 +563,31 @@ class Store:
         query += " ORDER BY id DESC LIMIT ?"
         rows = self._db.execute(query, (*params, limit)).fetchall()
         return [
-            AuditEntry(row[0], datetime.fromisoformat(row[1]), row[2], row[3], row[4],
-                       json.loads(row[5]))
+            AuditEntry(
+                row[0], datetime.fromisoformat(row[1]), row[2], row[3], row[4], json.loads(row[5])
+            )
             for row in reversed(rows)
         ]
 
 
 _CONNECTION_COLUMNS = (
-    "id", "name", "description", "token_sealed", "token_hash", "token_kind", "version",
-    "token_set_at", "status", "status_reason", "account_email", "account_uuid",
-    "account_status", "token_expires_at", "created_at", "updated_at", "last_validated_at",
+    "id",
+    "name",
+    "description",
+    "token_sealed",
+    "token_hash",
+    "token_kind",
+    "version",
+    "token_set_at",
+    "status",
+    "status_reason",
+    "account_email",
+    "account_uuid",
+    "account_status",
+    "token_expires_at",
+    "created_at",
+    "updated_at",
+    "last_validated_at",
 )
+# Built from constant column names only, never from input.
+_SELECT_CONNECTIONS = f"SELECT {', '.join(_CONNECTION_COLUMNS)} FROM connections"  # noqa: S608

@@ -53,7 +53,8 @@ def test_a_keyring_with_two_keys_opens_both_and_seals_with_the_primary():
 
 def test_token_hash_is_plain_sha256_hex_as_sha256sum_prints_it():
     assert token_hash(Secret("abc")) == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
 
 
 def test_key_files_are_created_0600_and_never_overwritten(tmp_path):

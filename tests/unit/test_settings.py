@@ -10,9 +10,17 @@ from rotator.settings import load_config_file, load_settings, read_secret
 EXAMPLE = Path(__file__).parents[2] / "config" / "rotator.example.toml"
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("90s", 90), ("15m", 900), ("1h", 3600), ("30d", 2592000), ("1h30m", 5400), ("2w", 1209600),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90),
+        ("15m", 900),
+        ("1h", 3600),
+        ("30d", 2592000),
+        ("1h30m", 5400),
+        ("2w", 1209600),
+    ],
+)
 def test_durations_parse_the_operator_spellings(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
     assert parse_duration(format_duration(timedelta(seconds=seconds))).total_seconds() == seconds
@@ -34,12 +42,16 @@ def test_the_example_config_is_valid_and_documents_every_section():
     config = load_config_file(EXAMPLE)
     assert config.policies and config.alerts and config.connections
     assert {sink.type for policy in config.policies for sink in policy.sinks} == {
-        "app_platform", "vault"}
+        "app_platform",
+        "vault",
+    }
     assert {alert.type for alert in config.alerts} == {"webhook", "slack"}
 
 
 def test_every_config_problem_is_reported_at_once_with_its_location(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [daemon]
 validate_every = "soon"
 colour = "blue"
@@ -58,15 +70,20 @@ url = "http://127.0.0.1:8200"
 path = "x"
 [[alerts]]
 type = "pager"
-""")
+""",
+    )
     with pytest.raises(ConfigError) as caught:
         load_config_file(path)
     text = "\n".join(caught.value.problems)
     assert str(path) in str(caught.value)
-    for expected in ("daemon.validate_every: invalid duration 'soon'", "daemon.colour: unknown key",
-                     "policies[0].name:", "policies[0].sinks[0].access_key_env: '1BAD'",
-                     "policies[0].sinks[1]: set exactly one of token, token_file or approle",
-                     "alerts[0]"):
+    for expected in (
+        "daemon.validate_every: invalid duration 'soon'",
+        "daemon.colour: unknown key",
+        "policies[0].name:",
+        "policies[0].sinks[0].access_key_env: '1BAD'",
+        "policies[0].sinks[1]: set exactly one of token, token_file or approle",
+        "alerts[0]",
+    ):
         assert expected in text
     assert len(caught.value.problems) == 6
 
@@ -99,8 +116,13 @@ def test_an_unknown_rotator_variable_is_an_error_not_silently_ignored():
 
 
 def test_defaults_follow_systemd_directories_when_present(tmp_path):
-    settings = load_settings({"STATE_DIRECTORY": f"{tmp_path}/state:/other",
-                              "CREDENTIALS_DIRECTORY": f"{tmp_path}/creds", "HOME": "/nowhere"})
+    settings = load_settings(
+        {
+            "STATE_DIRECTORY": f"{tmp_path}/state:/other",
+            "CREDENTIALS_DIRECTORY": f"{tmp_path}/creds",
+            "HOME": "/nowhere",
+        }
+    )
     assert settings.state_dir == tmp_path / "state"
     assert settings.master_key_file == tmp_path / "creds" / "master-key"
     assert settings.api_url == "https://api.digitalocean.com"

@@ -96,8 +96,12 @@ def test_a_second_writer_process_is_told_the_store_is_in_use(tmp_path, store, ke
         "try:\n WriterLock(Path(sys.argv[1])).acquire()\n"
         "except Exception as e: print(type(e).__name__); sys.exit(3)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "state" / "rotator.lock")],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "state" / "rotator.lock")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert (result.returncode, result.stdout.strip()) == (3, "StoreLocked")
     # Readers need no lock.
     with Store.open(tmp_path / "state", keyring, writer=False) as reader:
@@ -133,7 +137,8 @@ def test_a_truncated_store_is_refused(tmp_path, store, keyring):
 def test_a_store_from_a_newer_rotator_is_refused(tmp_path, store, keyring):
     store.close()
     sqlite3.connect(tmp_path / "state" / "rotator.db").execute(
-        f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        f"PRAGMA user_version = {SCHEMA_VERSION + 1}"
+    )
     with pytest.raises(StoreCorrupt, match="upgrade rotator"):
         Store.open(tmp_path / "state", keyring, writer=False)
 
@@ -168,6 +173,9 @@ def test_every_change_is_in_the_audit_log_without_the_token(store):
     store.remove_connection("prod")
     entries = store.history()
     assert [e.event for e in entries] == [
-        "connection_added", "connection_updated", "connection_removed"]
+        "connection_added",
+        "connection_updated",
+        "connection_removed",
+    ]
     assert all(TOKEN_A.reveal() not in str(e.to_json()) for e in entries)
     assert entries[1].detail["version"] == 2
