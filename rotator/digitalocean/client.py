@@ -1,0 +1,482 @@
+"""The one place rotator talks HTTP to DigitalOcean.
+
+A :class:`DigitalOceanClient` holds one token. It is cheap to build and safe
+to use from many threads; many clients (one per token) may share one
+``httpx.Client`` and one :class:`~rotator.digitalocean.ratelimit.Pacer`. That
+is why the token travels in each request's headers and never in a shared
+client's defaults.
+
+Every answer that is not 2xx becomes the typed :class:`rotator.errors.APIError`
+for its status, and every httpx failure a :class:`rotator.errors.TransportError`.
+Messages carry the method, the path (never the query string), DigitalOcean's
+error id and request id: never the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from rotator import __version__
+from rotator.digitalocean.models import Account, TokenInfo
+from rotator.digitalocean.ratelimit import Pacer
+from rotator.digitalocean.retry import (
+    IDEMPOTENT_METHODS,
+    RetryPolicy,
+    may_retry_exception,
+    may_retry_status,
+    required_wait,
+)
+from rotator.digitalocean.stats import ClientStats
+from rotator.errors import (
+    APIError,
+    DigitalOceanError,
+    InvalidTokenFormat,
+    RateLimited,
+    TransportError,
+    api_error_for_status,
+)
+from rotator.secret import Secret
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.digitalocean.com"
+DEFAULT_OAUTH_URL = "https://cloud.digitalocean.com"
+TOKEN_INFO_PATH = "/v1/oauth/token/info"  # noqa: S105 (a path, not a password)
+USER_AGENT = f"rotator/{__version__}"
+MAX_PER_PAGE = 200
+MAX_PAGES = 1000
+"""Pages :meth:`DigitalOceanClient.paginate` follows before it calls the server buggy."""
+
+DEFAULT_RETRY = RetryPolicy()
+# Token info is a best-effort extra on an undocumented endpoint: one attempt,
+# so a validation never waits a retry budget for it.
+_TOKEN_INFO_RETRY = RetryPolicy(attempts=1)
+# Visible ASCII only: anything else cannot go in a header, and httpx's error
+# for a bad header value would quote the token.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
+_MESSAGE_LIMIT = 500
+
+
+class DigitalOceanClient:
+    """DigitalOcean API calls made with one token."""
+
+    def __init__(
+        self,
+        token: Secret,
+        *,
+        api_url: str = DEFAULT_API_URL,
+        oauth_url: str = DEFAULT_OAUTH_URL,
+        http: httpx.Client | None = None,
+        timeout: float = 10.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        pacer: Pacer | None = None,
+        stats: ClientStats | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        """Build a client; *http*, *pacer* and *stats* may be shared with other clients.
+
+        An *http* client passed in is left open by :meth:`close`; one made
+        here is closed by it.
+        """
+        if not isinstance(token, Secret):
+            raise TypeError("DigitalOceanClient takes the token as a rotator.secret.Secret")
+        if not _HEADER_SAFE.fullmatch(token.reveal()):
+            raise InvalidTokenFormat(
+                "the token is empty or contains spaces or control characters, "
+                "so it cannot be sent in an HTTP header"
+            )
+        self._token = token
+        self._api_base = api_url.rstrip("/")
+        self._api_origin = httpx.URL(self._api_base)
+        self._oauth_base = oauth_url.rstrip("/")
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(follow_redirects=False)
+        self._timeout = timeout
+        self._retry = retry
+        self._pacer = pacer if pacer is not None else Pacer()
+        self._stats = stats if stats is not None else ClientStats()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng
+
+    def __repr__(self) -> str:
+        return f"DigitalOceanClient(api_url={self._api_base!r}, token={self.fingerprint})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP client if this client opened it."""
+        if self._owns_http:
+            self._http.close()
+
+    @property
+    def token(self) -> Secret:
+        """The token this client sends (a Secret: it never prints itself)."""
+        return self._token
+
+    @property
+    def fingerprint(self) -> str:
+        """The token's fingerprint, safe to log."""
+        return self._token.fingerprint
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of requests sent, 429s seen, retries and time waited."""
+        return self._stats
+
+    # -- generic calls -----------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Call ``{method} {api_url}{path}`` and return the 2xx answer.
+
+        Needs whatever scope the endpoint needs. Transient failures are
+        retried by the client's :class:`RetryPolicy`; *idempotent* overrides
+        the method's default (RFC 9110) for calls that must never run twice,
+        such as a PUT that starts a deployment. Raises the
+        :class:`~rotator.errors.APIError` subclass for the status, or
+        :class:`~rotator.errors.TransportError`.
+        """
+        if not path.startswith("/"):
+            raise ValueError("request() takes a path under the API URL, starting with '/'")
+        return self._send(
+            method,
+            self._api_base + path,
+            params=params,
+            json=json,
+            idempotent=idempotent,
+            policy=self._retry,
+            pace=True,
+        )
+
+    def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
+        """``GET {path}`` and return its JSON object; needs the endpoint's read scope."""
+        response = self.request("GET", path, params=params)
+        return _json_object(response, "GET", path)
+
+    def paginate(
+        self,
+        path: str,
+        key: str,
+        *,
+        per_page: int = MAX_PER_PAGE,
+        params: Mapping[str, str | int] | None = None,
+        max_pages: int = MAX_PAGES,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every item of ``GET {path}``'s *key* list, page after page.
+
+        Needs the collection's read scope (``spaces_key:read`` for
+        ``/v2/spaces/keys``, ``app:read`` for ``/v2/apps``). Follows
+        ``links.pages.next`` until it is absent, only to the API's own scheme
+        and host, and stops with :class:`DigitalOceanError` after
+        *max_pages* pages or when a next link repeats.
+        """
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
+        if not path.startswith("/"):
+            raise ValueError("paginate() takes a path under the API URL, starting with '/'")
+        url = self._api_base + path
+        query: Mapping[str, str | int] | None = {**(params or {}), "per_page": per_page}
+        seen: set[str] = set()
+        for _ in range(max_pages):
+            response = self._send(
+                "GET", url, params=query, json=None, idempotent=True, policy=self._retry, pace=True
+            )
+            body = _json_object(response, "GET", path)
+            items = body.get(key, [])
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise DigitalOceanError(f"the answer to GET {path} has no list of objects {key!r}")
+            yield from items
+            link = _next_link(body)
+            if link is None:
+                return
+            url, query = self._same_origin(link, path), None
+            if url in seen:
+                raise DigitalOceanError(f"the next-page link of GET {path} repeats a page")
+            seen.add(url)
+        raise DigitalOceanError(f"GET {path} still had more pages after {max_pages}; stopped")
+
+    # -- endpoints -----------------------------------------------------------
+
+    def account(self) -> Account:
+        """The token's account: ``GET /v2/account``, needs ``account:read``."""
+        return Account.from_json(self.get_json("/v2/account"))
+
+    def token_info(self) -> TokenInfo | None:
+        """The token's scopes and expiry, if DigitalOcean's OAuth server will say.
+
+        ``GET {oauth_url}/v1/oauth/token/info``: undocumented, used by doctl's
+        ``auth init``; any valid token may call it (no scope). Best effort and
+        one attempt only: None on any error answer, transport failure or a
+        body without a list of string scopes.
+        """
+        try:
+            response = self._send(
+                "GET",
+                self._oauth_base + TOKEN_INFO_PATH,
+                params=None,
+                json=None,
+                idempotent=True,
+                policy=_TOKEN_INFO_RETRY,
+                # Another host with its own limits: keep it out of the API's pacing.
+                pace=False,
+            )
+            body = response.json()
+        except (DigitalOceanError, ValueError) as exc:
+            logger.debug("token info unavailable for token %s: %s", self.fingerprint, exc)
+            return None
+        return TokenInfo.from_json(body)
+
+    # -- the request loop ----------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        idempotent: bool | None,
+        policy: RetryPolicy,
+        pace: bool,
+    ) -> httpx.Response:
+        """Send with pacing and retries; return a 2xx answer or raise a rotator error."""
+        method = method.upper()
+        path = httpx.URL(url).path  # errors and logs never show the query string
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        budget = policy.max_total_wait
+        for attempt in range(1, policy.attempts + 1):
+            if pace:
+                paced = self._pacer.delay(self.fingerprint, self._clock())
+                budget -= self._wait(min(paced, budget))
+            final = attempt == policy.attempts
+            try:
+                response = self._attempt(method, url, path, params, json, attempt, pace)
+            except httpx.RequestError as exc:
+                failure = _describe(exc, self._timeout)
+                if final or budget <= 0 or not may_retry_exception(exc, idempotent=idempotent):
+                    if attempt > 1:
+                        failure += f"; gave up after {attempt} attempts"
+                    raise TransportError(failure, method=method, path=path) from exc
+                delay, why = min(policy.backoff(attempt, self._rng), budget), failure
+            else:
+                if response.is_success:
+                    return response
+                status = response.status_code
+                wait = required_wait(response.headers, self._clock()) if status == 429 else None
+                if wait is not None:
+                    # The server named the wait: sleeping less is pointless and
+                    # sleeping past our budget is not ours to do.
+                    delay, fits = wait, wait <= min(policy.max_delay, budget)
+                else:
+                    delay, fits = min(policy.backoff(attempt, self._rng), budget), budget > 0
+                if final or not fits or not may_retry_status(status, idempotent=idempotent):
+                    raise self._api_error(response, method, path, attempt, retry_after=wait)
+                why = f"answer {status}"
+            logger.info(
+                "retrying %s %s in %.1fs after %s (attempt %d of %d, token %s)",
+                method,
+                path,
+                delay,
+                why,
+                attempt,
+                policy.attempts,
+                self.fingerprint,
+            )
+            self._stats.add(retries=1)
+            budget -= self._wait(delay)
+        raise AssertionError("the last attempt always returns or raises")
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        attempt: int,
+        pace: bool,
+    ) -> httpx.Response:
+        """One request: counted, logged, and its rate-limit headers fed to the pacer."""
+        self._stats.add(calls=1)
+        try:
+            response = self._http.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers=self._headers(),
+                timeout=self._timeout,
+                follow_redirects=False,
+            )
+        except httpx.RequestError as exc:
+            self._stats.add(transport_errors=1)
+            logger.debug(
+                "%s %s: %s (attempt %d, token %s)",
+                method,
+                path,
+                _describe(exc, self._timeout),
+                attempt,
+                self.fingerprint,
+            )
+            raise
+        if response.status_code == 429:
+            self._stats.add(rate_limited=1)
+        if pace:
+            self._pacer.observe(self.fingerprint, response.headers, self._clock())
+        logger.debug(
+            "%s %s -> %d (attempt %d, token %s, request id %s)",
+            method,
+            path,
+            response.status_code,
+            attempt,
+            self.fingerprint,
+            response.headers.get("x-request-id", "-"),
+        )
+        return response
+
+    def _headers(self) -> dict[str, str]:
+        # Built per request: a shared httpx.Client may serve other tokens.
+        return {
+            "Authorization": f"Bearer {self._token.reveal()}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+        }
+
+    def _wait(self, seconds: float) -> float:
+        if seconds > 0:
+            self._sleep(seconds)
+            self._stats.add(waited_seconds=seconds)
+            return seconds
+        return 0.0
+
+    def _api_error(
+        self,
+        response: httpx.Response,
+        method: str,
+        path: str,
+        attempts: int,
+        *,
+        retry_after: float | None,
+    ) -> APIError:
+        """The typed error for a non-2xx answer, scrubbed of the token."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        body = body if isinstance(body, dict) else {}
+        message = self._scrub(body.get("message")) or response.reason_phrase
+        if attempts > 1:
+            message += f" (gave up after {attempts} attempts)"
+        request_id = self._scrub(body.get("request_id")) or self._scrub(
+            response.headers.get("x-request-id")
+        )
+        details: dict[str, Any] = {
+            "error_id": self._scrub(body.get("id")),
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+        }
+        error_class = api_error_for_status(response.status_code)
+        if error_class is RateLimited:
+            return RateLimited(response.status_code, message, retry_after=retry_after, **details)
+        return error_class(response.status_code, message, **details)
+
+    def _scrub(self, value: object) -> str | None:
+        """Server text fit for an error: a string, bounded, without the token."""
+        if not isinstance(value, str) or not value:
+            return None
+        return value.replace(self._token.reveal(), "[token]")[:_MESSAGE_LIMIT]
+
+    def _same_origin(self, link: str, path: str) -> str:
+        """*link* made absolute, if it stays on the API's scheme, host and port."""
+        try:
+            target = self._api_origin.join(link)
+        except httpx.InvalidURL as exc:
+            raise DigitalOceanError(f"the next-page link of GET {path} is not a URL") from exc
+        origin = self._api_origin
+        if (target.scheme, target.host, target.port) != (origin.scheme, origin.host, origin.port):
+            raise DigitalOceanError(
+                f"the next-page link of GET {path} points at another host "
+                f"({target.scheme}://{target.host}); not followed"
+            )
+        return str(target)
+
+
+def _json_object(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise DigitalOceanError(f"the answer to {method} {path} is not JSON") from exc
+    if not isinstance(body, dict):
+        raise DigitalOceanError(f"the answer to {method} {path} is not a JSON object")
+    return body
+
+
+def _next_link(body: Mapping[str, Any]) -> str | None:
+    links = body.get("links")
+    pages = links.get("pages") if isinstance(links, dict) else None
+    link = pages.get("next") if isinstance(pages, dict) else None
+    return link if isinstance(link, str) and link else None
+
+
+def _describe(exc: httpx.RequestError, timeout: float) -> str:
+    """A short, secret-free account of an httpx failure (never its own text)."""
+    after = f"after {timeout:g}s"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connecting timed out {after}"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"timed out {after} waiting for the answer"
+    if isinstance(exc, httpx.WriteTimeout):
+        return f"timed out {after} sending the request"
+    if isinstance(exc, httpx.PoolTimeout):
+        return f"timed out {after} waiting for a free connection"
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "name" in text or "resolution" in text or "address" in text:
+            return "could not resolve the host"
+        return "could not connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection dropped before the answer was complete"
+    if isinstance(exc, httpx.NetworkError):
+        return "connection dropped"
+    if isinstance(exc, httpx.ProxyError):
+        return "the proxy refused the request"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "unsupported URL scheme"
+    if isinstance(exc, httpx.LocalProtocolError):
+        return "the request could not be sent"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return "too many redirects"
+    if isinstance(exc, httpx.DecodingError):
+        return "the answer could not be decoded"
+    return f"request failed ({type(exc).__name__})"

@@ -1,0 +1,78 @@
+"""Shared pieces for the DigitalOcean client's unit tests: no network, no sleeping."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import respx
+
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.ratelimit import Pacer
+from rotator.digitalocean.retry import RetryPolicy
+from rotator.secret import Secret
+
+API = "https://api.digitalocean.com"
+OAUTH = "https://cloud.digitalocean.com"
+# A well-formed token nobody holds; tests search every output for it.
+CANARY = "dop_v1_" + "c0ffee" * 10 + "cafe"
+START = 1_700_000_000.0
+
+
+class FakeTime:
+    """A clock that moves only when something sleeps, and remembers every sleep."""
+
+    def __init__(self, start: float = START) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """respx in front of the API and OAuth hosts; an unmocked request fails the test."""
+    with respx.mock(assert_all_called=True, assert_all_mocked=True) as router:
+        yield router
+
+
+MakeClient = Callable[..., DigitalOceanClient]
+
+
+@pytest.fixture
+def make_client(fake_time: FakeTime) -> Iterator[MakeClient]:
+    """Build clients with the canary token, fake time and jitter fixed at its maximum."""
+    made: list[DigitalOceanClient] = []
+
+    def make(**overrides: object) -> DigitalOceanClient:
+        options: dict[str, object] = {
+            "sleep": fake_time.sleep,
+            "clock": fake_time.clock,
+            "rng": lambda: 1.0,
+            "retry": RetryPolicy(),
+            "pacer": Pacer(),
+        }
+        options.update(overrides)
+        token = options.pop("token", Secret(CANARY))
+        client = DigitalOceanClient(token, **options)  # type: ignore[arg-type]
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def client(make_client: MakeClient) -> DigitalOceanClient:
+    return make_client()
