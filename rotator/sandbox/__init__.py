@@ -88,6 +88,7 @@ class Sandbox:
         shown = f"[{address}]" if ":" in address else address
         self._url = f"http://{shown}:{bound_port}"
         self.pipeline.base_url = self._url
+        self.pipeline.stopping.clear()
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -103,6 +104,7 @@ class Sandbox:
         server, thread = self._server, self._thread
         if server is None:
             return
+        self.pipeline.stopping.set()
         server.shutdown()
         server.close_connections()
         server.server_close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -111,6 +110,8 @@ class Pipeline:
         self.admin = admin
         self.log = RequestLog()
         self.base_url = ""
+        # Set when the sandbox stops, so an injected delay does not hold up shutdown.
+        self.stopping = threading.Event()
 
     def handle(self, incoming: Incoming) -> Outcome:
         """Answer one request (faults, then the API or the admin surface)."""
@@ -126,14 +127,14 @@ class Pipeline:
         fault = self.faults.take(incoming.method, path, sha)
         reply: Reply | None
         if fault is not None and not fault.after:
-            time.sleep(fault.delay)
+            self.stopping.wait(fault.delay)
             if fault.answers:
                 reply = self._fault_reply(fault, request_id)
                 self._log(incoming.method, path, parts.query, reply, request_id, sha, fault)
                 return Outcome(_stamp(reply, request_id), self._kill(fault))
         reply = self._process(incoming, path, query, request_id, token, sha)
         if fault is not None and fault.after:
-            time.sleep(fault.delay)
+            self.stopping.wait(fault.delay)
             if fault.answers:
                 reply = self._fault_reply(fault, request_id)
         self._log(incoming.method, path, parts.query, reply, request_id, sha, fault)

@@ -10,15 +10,19 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import logging
 import os
 import socket
 import socketserver
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from rotator.sandbox.calls import Reply
 from rotator.sandbox.pipeline import Incoming, Pipeline
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 10 * 1024 * 1024
 
@@ -56,6 +60,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.server_name = str(host)
         self.server_port = int(port)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-answer is normal here; anything else is logged."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            return
+        log.exception("sandbox connection from %s failed", client_address)
+
     def close_connections(self) -> None:
         """Shut every open connection so keep-alive handler threads end."""
         with self.connections_lock:
@@ -69,6 +80,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
     """Reads one request at a time and writes what the pipeline decides."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle's algorithm and the
+    # client's delayed ACK every answer would stall about 40 ms.
+    disable_nagle_algorithm = True
     server_version = "rotator-sandbox"
     sys_version = ""
     server: SandboxHTTPServer
