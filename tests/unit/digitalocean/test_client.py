@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pytest
 import respx
@@ -62,6 +64,25 @@ def test_clients_sharing_one_http_client_each_send_their_own_token(
         assert "authorization" not in shared.headers
     tokens = [call.request.headers["authorization"] for call in route.calls]
     assert tokens == [f"Bearer {CANARY}", f"Bearer {other}"]
+
+
+def test_many_threads_sharing_one_http_client_never_mix_up_tokens(
+    api: respx.MockRouter, make_client: MakeClient
+) -> None:
+    def echo_token_as_uuid(request: httpx.Request) -> httpx.Response:
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        return httpx.Response(200, json={"account": {"email": "e@x.io", "uuid": token}})
+
+    api.get(f"{API}/v2/account").mock(side_effect=echo_token_as_uuid)
+    tokens = [f"dop_v1_{number:064x}" for number in range(200)]
+
+    def uuid_seen_by(token: str) -> str:
+        return make_client(http=shared, token=Secret(token)).account().uuid
+
+    with httpx.Client() as shared, ThreadPoolExecutor(max_workers=16) as pool:
+        seen = list(pool.map(uuid_seen_by, tokens))
+
+    assert seen == tokens
 
 
 def test_closing_a_client_leaves_a_shared_http_client_open(make_client: MakeClient) -> None:
