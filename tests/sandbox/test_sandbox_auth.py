@@ -76,7 +76,11 @@ def test_token_info_reports_the_scopes_as_granted_with_doctls_fields(sandbox, cl
     assert response.status_code == 200
     info = response.json()
     assert set(info) == {
-        "resource_owner_id", "scopes", "expires_in_seconds", "application", "created_at",
+        "resource_owner_id",
+        "scopes",
+        "expires_in_seconds",
+        "application",
+        "created_at",
     }
     assert info["scopes"] == ["api:read", "spaces_key:create_credentials"]
     assert isinstance(info["resource_owner_id"], int)
@@ -104,7 +108,9 @@ def test_the_sandbox_keeps_only_the_tokens_hash(tmp_path, client_for):
     with Sandbox(state_file) as box:
         token = box.add_token(["account:read"])
         client_for(token=token, target=box).get("/v2/account")
-        everything = json.dumps(box.snapshot()) + state_file.read_text() + json.dumps(box.requests())
+        everything = (
+            json.dumps(box.snapshot()) + state_file.read_text() + json.dumps(box.requests())
+        )
     assert token not in everything
     assert token.removeprefix("dop_v1_") not in everything
     assert hashlib.sha256(token.encode()).hexdigest() in everything

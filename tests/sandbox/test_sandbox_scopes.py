@@ -17,8 +17,14 @@ from tests.sandbox.helpers import assert_error
 MISSING_ID = "sandbox-no-such-id"
 # What a holder of the scope gets back from a probe: a list answers, the rest
 # find no body or no such id.
-EXPECTED_WITH_SCOPE = {"list": 200, "get": 404, "create": 422, "update": 404, "action": 404,
-                       "delete": 404}
+EXPECTED_WITH_SCOPE = {
+    "list": 200,
+    "get": 404,
+    "create": 422,
+    "update": 404,
+    "action": 404,
+    "delete": 404,
+}
 
 
 def probe_path(endpoint: Endpoint) -> str:
@@ -36,8 +42,15 @@ def test_every_endpoint_scope_is_a_known_scope():
 
 
 def test_the_table_covers_the_scopes_rotator_relies_on():
-    for scope in ("account:read", "spaces_key:read", "spaces_key:create_credentials",
-                  "spaces_key:update", "spaces_key:delete", "app:read", "app:update"):
+    for scope in (
+        "account:read",
+        "spaces_key:read",
+        "spaces_key:create_credentials",
+        "spaces_key:update",
+        "spaces_key:delete",
+        "app:read",
+        "app:update",
+    ):
         assert scopes.endpoints_for_scope(scope), scope
 
 
