@@ -1,0 +1,101 @@
+"""What a command runs with: settings, keyring, store, HTTP clients, streams, clock.
+
+Everything is resolved lazily, so ``rotator --help`` works with a broken
+config, and everything is injectable, so tests and the demo can run commands
+in-process against a sandbox.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from rotator.crypto import Keyring, MasterKey, load_master_key
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.ratelimit import Pacer
+from rotator.digitalocean.retry import RetryPolicy
+from rotator.secret import Secret
+from rotator.settings import Settings, load_settings
+from rotator.store import Store, utc_now
+from rotator.validation import ClientFactory
+
+
+def pending_key_path(key_file: Path) -> Path:
+    """Where ``rotator rekey`` keeps the new master key until the swap is done."""
+    return key_file.with_name(key_file.name + ".new")
+
+
+@dataclass
+class Context:
+    """One command's world."""
+
+    environ: Mapping[str, str] | None = None
+    config_path: Path | None = None
+    stdin: TextIO = field(default_factory=lambda: sys.stdin)
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    now: Callable[[], datetime] = utc_now
+    _settings: Settings | None = None
+    _http: httpx.Client | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.environ, config_path=self.config_path)
+        return self._settings
+
+    def keyring(self) -> Keyring:
+        """The master key, plus the new one while a ``rekey`` is unfinished."""
+        settings = self.settings
+        primary = load_master_key(value=settings.master_key, path=settings.master_key_file)
+        pending = pending_key_path(settings.master_key_file)
+        if settings.master_key is None and pending.exists():
+            return Keyring(primary, load_master_key(value=None, path=pending))
+        return Keyring(primary)
+
+    def open_store(self, *, writer: bool) -> Store:
+        return Store.open(self.settings.state_dir, self.keyring(), writer=writer, now=self.now)
+
+    def clients(self) -> ClientFactory:
+        """Make DigitalOcean clients that share one connection pool and one pacer."""
+        settings = self.settings
+        timeout = settings.config.digitalocean.timeout.total_seconds()
+        if self._http is None:
+            concurrency = settings.config.daemon.concurrency
+            self._http = httpx.Client(
+                timeout=timeout,
+                limits=httpx.Limits(
+                    max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2
+                ),
+            )
+        http = self._http
+        pacer = Pacer()
+        retry = RetryPolicy(attempts=settings.config.digitalocean.retries + 1)
+
+        def make(token: Secret) -> DigitalOceanClient:
+            return DigitalOceanClient(
+                token,
+                api_url=settings.api_url,
+                oauth_url=settings.oauth_url,
+                http=http,
+                timeout=timeout,
+                retry=retry,
+                pacer=pacer,
+            )
+
+        return make
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def new_master_key(self) -> tuple[Secret, MasterKey]:
+        text = MasterKey.generate_text()
+        return text, MasterKey.from_text(text, "the new master key")
