@@ -1,0 +1,55 @@
+"""Plant canary tokens, run the whole CLI surface, and find them nowhere."""
+
+import json
+
+SCOPES = ["account:read", "spaces_key:read"]
+
+
+def test_no_token_reaches_output_logs_the_store_or_the_request_log(initialised, sandbox):
+    run = initialised
+    run.env["ROTATOR_LOG_LEVEL"] = "DEBUG"  # the chattiest logs are the riskiest
+    first = sandbox.add_token(SCOPES)
+    second = sandbox.add_token(SCOPES)
+    revoked = sandbox.add_token(SCOPES)
+    sandbox.revoke_token(revoked)
+    legacy = sandbox.add_token(SCOPES, kind="legacy")
+    refresh = "dor_v1_" + first[7:]
+    malformed = first.upper()
+    canaries = [first, second, revoked, legacy, refresh, malformed, first[7:]]
+
+    run.add("prod", first, "--description", "canary")
+    run.add("legacy", legacy)
+    run.add("bad", revoked)
+    run.add("bad", revoked, "--no-validate")
+    run.add("refresh", refresh)
+    run.add("malformed", malformed)
+    run("connection", "list")
+    run("connection", "list", "--json")
+    run("connection", "show", "prod")
+    run("connection", "show", "prod", "--json")
+    run("connection", "validate", "--all")
+    run("connection", "validate", "--all", "--json")
+    run("connection", "update", "prod", "--token-stdin", stdin=second)
+    run("connection", "update", "prod", "--token-stdin", stdin=malformed)
+    sandbox.add_fault(path="^/v2/account$", times=4, status=500)
+    run("connection", "validate", "prod")
+    sandbox.add_fault(path="^/v2/account$", times=4, drop=True)
+    run("connection", "validate", "prod")
+    run("status")
+    run("status", "--json")
+    run("history")
+    run("history", "--json")
+    run("config", "check")
+    run("rekey")
+    run("connection", "validate", "prod")
+    run("connection", "remove", "bad", "--yes")
+
+    assert len(run.transcript) >= 25
+    assert any(result.code == 0 for result in run.transcript)
+    outputs = "\n".join(result.output for result in run.transcript)
+    files = b"".join(path.read_bytes() for path in run.state_dir.rglob("*") if path.is_file())
+    request_log = json.dumps(sandbox.requests(), default=str)
+    for canary in canaries:
+        assert canary not in outputs
+        assert canary.encode() not in files
+        assert canary not in request_log
