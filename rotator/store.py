@@ -75,6 +75,38 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX audit_log_subject ON audit_log (subject, id)",
     ],
+    # 2: scope reports, and the alert outbox with its de-duplication state.
+    [
+        """CREATE TABLE scope_reports (
+            connection_id TEXT PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL,
+            audited_at TEXT NOT NULL,
+            report TEXT NOT NULL
+        )""",
+        """CREATE TABLE alert_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel TEXT NOT NULL,
+            event TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            delivered_at TEXT,
+            gave_up_at TEXT
+        )""",
+        "CREATE INDEX alert_outbox_pending ON alert_outbox (next_attempt_at) "
+        "WHERE delivered_at IS NULL AND gave_up_at IS NULL",
+        """CREATE TABLE alert_conditions (
+            condition TEXT PRIMARY KEY,
+            event TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail_hash TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            last_sent_at TEXT NOT NULL
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
