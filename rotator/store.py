@@ -287,13 +287,21 @@ class Store:
                 f"({SCHEMA_VERSION}); upgrade rotator"
             )
         if version < SCHEMA_VERSION:
-            if not writer:
-                self._db.close()
-                raise StoreCorrupt(f"{path} needs migrating; run `rotator init`")
-            self._migrate(version)
+            if writer:
+                self._migrate(version)
+            else:
+                # A reader after an upgrade migrates too, under the writer lock.
+                lock = WriterLock(path.parent / "rotator.lock")
+                lock.acquire()
+                try:
+                    self._migrate(self._db.execute("PRAGMA user_version").fetchone()[0])
+                finally:
+                    lock.release()
         self._check_key()
 
     def _migrate(self, version: int) -> None:
+        if version >= SCHEMA_VERSION:
+            return
         with self.transaction():
             tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if version == 0 and tables:

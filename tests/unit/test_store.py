@@ -179,3 +179,20 @@ def test_every_change_is_in_the_audit_log_without_the_token(store):
     ]
     assert all(TOKEN_A.reveal() not in str(e.to_json()) for e in entries)
     assert entries[1].detail["version"] == 2
+
+
+def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(tmp_path, keyring):
+    state = tmp_path / "state"
+    with Store.create(state, keyring) as store:
+        store.add_connection("prod", "", TOKEN_A, "personal", None)
+    db = sqlite3.connect(state / "rotator.db", isolation_level=None)
+    for table in ("scope_reports", "alert_outbox", "alert_conditions"):
+        db.execute(f"DROP TABLE {table}")
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+    with Store.open(state, keyring, writer=False) as reader:
+        assert reader.get_connection("prod").version == 1
+    db = sqlite3.connect(state / "rotator.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"scope_reports", "alert_outbox", "alert_conditions"} <= tables
