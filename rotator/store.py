@@ -289,6 +289,9 @@ class Store:
         if version < SCHEMA_VERSION:
             if writer:
                 self._migrate(version)
+            elif version == 0:
+                self._db.close()
+                raise StoreCorrupt(f"{path} is not a rotator store; run `rotator init`")
             else:
                 # A reader after an upgrade migrates too, under the writer lock.
                 lock = WriterLock(path.parent / "rotator.lock")
