@@ -16,7 +16,7 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: "str | Secret") -> None:
+    def __init__(self, value: str | Secret) -> None:
         if isinstance(value, Secret):
             value = value.reveal()
         self._value = value
