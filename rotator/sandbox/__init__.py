@@ -61,7 +61,10 @@ class Sandbox:
         self._clock = clock or time.time
         self.state = State(state_file, self._clock, deployment_step_seconds)
         if state_file is not None and state_file.exists():
-            self.state.load(json.loads(state_file.read_text(encoding="utf-8")))
+            try:
+                self.state.load(json.loads(state_file.read_text(encoding="utf-8")))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{state_file} is not a sandbox state file ({exc!r})") from exc
         else:
             tenant = self.state.new_account()
             if seed:

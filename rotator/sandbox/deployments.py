@@ -133,41 +133,36 @@ def settle(deployments: list[Deployment], active_id: str | None, now: float) -> 
     return active_id
 
 
+# How far each phase got through build → deploy → finalize: steps finished,
+# and the status of the step after them.
+_PROGRESS = {
+    "PENDING_BUILD": (0, "PENDING"),
+    "BUILDING": (0, "RUNNING"),
+    "DEPLOYING": (1, "RUNNING"),
+    "ACTIVE": (3, "SUCCESS"),
+    "ERROR": (1, "ERROR"),
+    "CANCELED": (1, "PENDING"),
+    "SUPERSEDED": (1, "PENDING"),
+}
+_PROGRESS_STEPS = ("build", "deploy", "finalize")
+
+
 def progress(phase: str, components: list[str]) -> dict[str, Any]:
     """A ``progress`` object in the shape the API uses, derived from the phase."""
-    done = {
-        "PENDING_BUILD": 0,
-        "BUILDING": 1,
-        "DEPLOYING": 2,
-        "ACTIVE": 3,
-        "ERROR": 1,
-        "CANCELED": 1,
-        "SUPERSEDED": 1,
-    }.get(phase, 0)
-    names = ("build", "deploy", "finalize")
-    steps = []
-    for index, name in enumerate(names):
-        if index < done:
-            status = "SUCCESS"
-        elif index == done and phase in ("ERROR",):
-            status = "ERROR"
-        elif index == done and phase in ("BUILDING", "DEPLOYING"):
-            status = "RUNNING"
-        else:
-            status = "PENDING"
+    finished, current = _PROGRESS.get(phase, (0, "PENDING"))
+    steps: list[dict[str, Any]] = []
+    for index, name in enumerate(_PROGRESS_STEPS):
+        status = "SUCCESS" if index < finished else current if index == finished else "PENDING"
         step: dict[str, Any] = {"name": name, "status": status}
         if name != "finalize":
             step["steps"] = [{"name": c, "component_name": c, "status": status} for c in components]
         steps.append(step)
-    counts = {
-        s: sum(1 for step in steps if step["status"] == s)
-        for s in ("SUCCESS", "ERROR", "RUNNING", "PENDING")
-    }
+    statuses = [step["status"] for step in steps]
     return {
-        "success_steps": counts["SUCCESS"],
-        "error_steps": counts["ERROR"],
-        "running_steps": counts["RUNNING"],
-        "pending_steps": counts["PENDING"],
+        "success_steps": statuses.count("SUCCESS"),
+        "error_steps": statuses.count("ERROR"),
+        "running_steps": statuses.count("RUNNING"),
+        "pending_steps": statuses.count("PENDING"),
         "total_steps": len(steps),
         "steps": steps,
     }

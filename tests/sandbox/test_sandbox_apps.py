@@ -271,3 +271,19 @@ def test_the_app_truth_holds_plaintext_secrets_for_tests(sandbox, app_id):
     secret = env(component(truth["spec"])["envs"], "SPACES_SECRET")["value"]
     assert not secret.startswith("EV[")
     assert secret == sandbox.spaces_keys()[0]["secret_key"]
+
+
+def test_deployment_progress_follows_the_phase(fake_clock, client_for):
+    with Sandbox(clock=fake_clock, deployment_step_seconds=10) as box:
+        client = client_for(APP_SCOPES, target=box)
+        app_id = box.app_ids()[0]
+        spec = client.get(f"/v2/apps/{app_id}").json()["app"]["spec"]
+        deployment_id = put_spec(client, app_id, spec)["pending_deployment"]["id"]
+        path = f"/v2/apps/{app_id}/deployments/{deployment_id}"
+        fake_clock.advance(10)
+        building = client.get(path).json()["deployment"]["progress"]
+        assert [s["status"] for s in building["steps"]] == ["RUNNING", "PENDING", "PENDING"]
+        assert building["running_steps"] == 1
+        fake_clock.advance(20)
+        done = client.get(path).json()["deployment"]["progress"]
+        assert done["success_steps"] == done["total_steps"] == 3

@@ -239,3 +239,13 @@ def test_the_sandbox_can_be_started_again_after_a_stop():
     with box, httpx.Client(timeout=10) as client:
         answer = client.get(f"{box.url}/v2/account", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200
+
+
+def test_a_damaged_state_file_is_a_one_line_error(tmp_path, run_sandbox):
+    state = tmp_path / "sandbox.json"
+    state.write_text('{"version": 1}')
+    code, stderr = run_sandbox("--state", str(state)).stop()
+    assert code == 2
+    assert stderr.startswith("error: ")
+    assert "not a sandbox state file" in stderr
+    assert len(stderr.strip().splitlines()) == 1
