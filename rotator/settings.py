@@ -90,7 +90,7 @@ class DaemonConfig(_Strict):
     validate_every: Duration = timedelta(hours=1)
     audit_every: Duration = timedelta(hours=24)
     health_listen: str | None = None
-    concurrency: Annotated[int, Field(ge=1, le=64)] = 8
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 16
     max_token_age: Duration = timedelta(days=90)
     expiry_warning: Duration = timedelta(days=7)
     alert_reminder: Duration = timedelta(hours=24)
