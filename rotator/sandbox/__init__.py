@@ -93,9 +93,10 @@ class Sandbox:
         self.pipeline.base_url = self._url
         self.pipeline.stopping.clear()
         self._server = server
+        # stop() waits up to one poll interval; short keeps test teardowns quick.
         self._thread = threading.Thread(
             target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},
             name="rotator-sandbox",
             daemon=True,
         )
