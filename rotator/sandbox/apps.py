@@ -9,8 +9,10 @@ environment only changes when a deployment reaches ACTIVE.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from rotator.sandbox import appspec, sealing
@@ -22,19 +24,17 @@ from rotator.sandbox.state import App, State, Tenant
 FAILURE_PHASES = ("ERROR", "CANCELED")
 
 
-def _sealer(state: State, app_id: str) -> tuple[Any, Any]:
-    def seal(plaintext: str) -> str:
-        return sealing.seal(state.seal_key, app_id, plaintext)
+def _sealer(state: State, app_id: str) -> Callable[[str], str]:
+    return functools.partial(sealing.seal, state.seal_key, app_id)
 
-    def unseal(value: str) -> str | None:
-        return sealing.unseal(state.seal_key, app_id, value)
 
-    return seal, unseal
+def _unsealer(state: State, app_id: str) -> Callable[[str], str | None]:
+    return functools.partial(sealing.unseal, state.seal_key, app_id)
 
 
 def check_spec(state: State, app_id: str, raw: Any) -> dict[str, Any]:
     """Validate a spec for the app ``app_id``; EVs it issued are unsealed."""
-    return appspec.validate_spec(raw, _sealer(state, app_id)[1])
+    return appspec.validate_spec(raw, _unsealer(state, app_id))
 
 
 def render_deployment(state: State, app: App, deployment: Deployment) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def render_deployment(state: State, app: App, deployment: Deployment) -> dict[st
     changed = deployment.phase_changed_at(now)
     shown: dict[str, Any] = {
         "id": deployment.id,
-        "spec": appspec.render_spec(deployment.spec, _sealer(state, app.id)[0]),
+        "spec": appspec.render_spec(deployment.spec, _sealer(state, app.id)),
         "cause": deployment.cause,
         "phase": phase,
         "phase_last_updated_at": iso(changed) if changed is not None else ZERO_TIME,
@@ -53,7 +53,7 @@ def render_deployment(state: State, app: App, deployment: Deployment) -> dict[st
         "progress": progress(phase, appspec.component_names(deployment.spec)),
         "tier_slug": "basic",
     }
-    for kind in ("services", "workers", "jobs", "static_sites", "functions"):
+    for kind in appspec.COMPONENT_KINDS:
         components = deployment.spec.get(kind) or []
         if components:
             shown[kind] = [{"name": c["name"]} for c in components]
@@ -74,7 +74,7 @@ def render_app(
     shown: dict[str, Any] = {
         "id": app.id,
         "owner_uuid": tenant.account.uuid,
-        "spec": appspec.render_spec(app.spec, _sealer(state, app.id)[0]),
+        "spec": appspec.render_spec(app.spec, _sealer(state, app.id)),
         "default_ingress": app.default_ingress,
         "created_at": iso(app.created_at),
         "updated_at": iso(app.updated_at),
@@ -192,7 +192,7 @@ def propose(call: Call) -> Reply:
             raise not_found()
         spec = check_spec(call.state, binding, body.get("spec"))
         taken = {a.spec.get("name") for a in call.tenant.apps.values() if a.id != app_id}
-        seal = _sealer(call.state, binding)[0]
+        seal = _sealer(call.state, binding)
     static = bool(spec.get("static_sites")) and not any(
         spec.get(kind) for kind in ("services", "workers", "jobs", "functions")
     )

@@ -132,7 +132,7 @@ class Pipeline:
                 reply = self._fault_reply(fault, request_id)
                 self._log(incoming.method, path, parts.query, reply, request_id, sha, fault)
                 return Outcome(_stamp(reply, request_id), self._kill(fault))
-        reply = self._process(incoming, path, query, request_id, token, sha)
+        reply = self._process(incoming, path, query, request_id, sha)
         if fault is not None and fault.after:
             self.stopping.wait(fault.delay)
             if fault.answers:
@@ -148,7 +148,6 @@ class Pipeline:
         path: str,
         query: dict[str, list[str]],
         request_id: str,
-        token: str | None,
         sha: str | None,
     ) -> Reply:
         rate_headers: dict[str, str] = {}
@@ -157,7 +156,7 @@ class Pipeline:
                 raise not_found()
             record = self.state.find_token(sha) if sha else None
             if record is None or sha is None:
-                raise Problem(401)
+                raise Problem(401)  # missing, malformed, unknown, revoked or expired alike
             verdict = self.limiter.check(sha)
             rate_headers = dict(verdict.headers)
             if not verdict.allowed:
