@@ -41,6 +41,8 @@ class Family:
     """The collection path returns one object (``GET /v2/registry``)."""
     bare: bool = False
     """The collection path returns the object itself, unwrapped (balance)."""
+    action_requires: tuple[str, ...] = ("type",)
+    """What a ``POST .../actions`` body must name (droplet, volume, reserved IP actions)."""
 
 
 FAMILIES: dict[str, Family] = {
@@ -89,12 +91,14 @@ FAMILIES: dict[str, Family] = {
     ),
     "projects": Family("projects", "project", create_requires=("name", "purpose")),
     "regions": Family("regions", "region", id_fields=("slug",)),
+    # Garbage collection (the registry's "action") takes no required field.
     "registries": Family(
         "registry",
         "registry",
         id_fields=("name",),
         create_requires=("name", "subscription_tier_slug"),
         singleton=True,
+        action_requires=(),
     ),
     "reserved_ips": Family(
         "reserved_ips", "reserved_ip", id_fields=("ip",), create_requires=("region",)
@@ -118,7 +122,8 @@ _action_ids = itertools.count(1_000_000)
 
 
 def _items(call: Call, family: str) -> list[dict[str, Any]]:
-    return call.tenant.resources.setdefault(family, [])
+    # .get, not .setdefault: a read must never add anything to the state.
+    return call.tenant.resources.get(family, [])
 
 
 def _find(call: Call, endpoint: Endpoint) -> dict[str, Any]:
@@ -167,9 +172,11 @@ def serve(call: Call, endpoint: Endpoint) -> Reply:
             return Reply(204)
         body = call.json_object()
         if action == "action":
-            if "type" not in body and "garbage" not in endpoint.path:
-                raise unprocessable("Missing required field: type.")
-            return Reply(201, {"action": _action(call, item, str(body.get("type", "gc")))})
+            missing = [field for field in family.action_requires if field not in body]
+            if missing:
+                raise unprocessable(f"Missing required field(s): {', '.join(missing)}.")
+            kind = str(body.get("type", "garbage_collection"))
+            return Reply(201, {"action": _action(call, item, kind)})
         for key, value in body.items():
             if key not in family.id_fields:
                 item[key] = value

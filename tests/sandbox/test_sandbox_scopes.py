@@ -141,3 +141,12 @@ def test_a_known_path_with_an_unknown_method_names_the_allowed_ones(client_for):
     response = client_for(["api:write"]).patch("/v2/droplets/1", json={})
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "DELETE, GET"
+
+
+def test_probing_an_empty_account_changes_nothing(sandbox, client_for):
+    client = client_for(token=sandbox.add_token(["api:write"], account="d" * 40))
+    before = sandbox.snapshot()
+    for endpoint in ENDPOINTS:
+        response = send_probe(client, endpoint)
+        assert response.status_code in (200, 404, 405, 422), (endpoint, response.text)
+    assert sandbox.snapshot() == before
