@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="session")
-def openapi_spec():  # type: ignore[no-untyped-def]
+def openapi_spec() -> Any:
     """An openapi-core ``OpenAPI`` for DigitalOcean's spec, built once per session.
 
     Skips when the spec file or openapi-core is missing. Default settings only:

@@ -17,6 +17,7 @@ model and its file), :mod:`.spaces`, :mod:`.apps`, :mod:`.resources`,
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -24,13 +25,14 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from rotator.sandbox import admin, apps, appspec, spaces
+from rotator.sandbox.calls import Problem
 from rotator.sandbox.faults import FaultBook, make_fault
 from rotator.sandbox.pipeline import Pipeline
 from rotator.sandbox.ratelimit import RateLimiter
@@ -43,6 +45,15 @@ from rotator.sandbox.tokens import PREFIXES, TokenRecord, mint_token, token_hash
 __all__ = ["Sandbox"]
 
 ACCOUNT_STATUSES = ("active", "warning", "locked")
+
+
+@contextlib.contextmanager
+def _input_errors() -> Iterator[None]:
+    """In-process helpers report what the API would refuse as a plain ValueError."""
+    try:
+        yield
+    except Problem as problem:
+        raise ValueError(problem.message) from problem
 
 
 class Sandbox:
@@ -266,16 +277,24 @@ class Sandbox:
     def add_spaces_key(
         self, name: str, grants: list[dict[str, str]], *, account: str | None = None
     ) -> dict[str, Any]:
-        """Create a Spaces key directly; returns it with ``secret_key``."""
+        """Create a Spaces key directly; returns it with ``secret_key``.
+
+        Raises ValueError for what the API would refuse (bad grants, 200 keys).
+        """
         tenant = self.state.tenant(account)
-        key = spaces.create_key(
-            self.state, tenant, spaces.validate_name(name), spaces.validate_grants(grants)
-        )
+        with _input_errors():
+            key = spaces.create_key(
+                self.state, tenant, spaces.validate_name(name), spaces.validate_grants(grants)
+            )
         return asdict(key)
 
     def add_app(self, spec: dict[str, Any], *, account: str | None = None) -> str:
-        """Create an app whose first deployment is already ACTIVE; returns its id."""
-        return apps.new_app(self.state, self.state.tenant(account), spec, deployed=True).id
+        """Create an app whose first deployment is already ACTIVE; returns its id.
+
+        Raises ValueError for a spec the API would refuse.
+        """
+        with _input_errors():
+            return apps.new_app(self.state, self.state.tenant(account), spec, deployed=True).id
 
     def app_ids(self, *, account: str | None = None) -> list[str]:
         """The ids of the account's apps, oldest first."""

@@ -163,3 +163,10 @@ def test_keys_of_another_account_are_invisible(sandbox, client_for):
     assert other.get("/v2/spaces/keys").json() == {"keys": [], "links": {}, "meta": {"total": 0}}
     mine = sandbox.spaces_keys()[0]["access_key"]
     assert_error(other.get(f"/v2/spaces/keys/{mine}"), 404, "not_found")
+
+
+def test_the_in_process_helper_refuses_what_the_api_refuses(sandbox):
+    with pytest.raises(ValueError, match="permission"):
+        sandbox.add_spaces_key("bad", [{"bucket": "media", "permission": "write"}])
+    with pytest.raises(ValueError, match=r"spec\.name"):
+        sandbox.add_app({"name": "Not Valid"})
