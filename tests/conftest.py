@@ -16,10 +16,23 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 # environment variable can point elsewhere.
 OPENAPI_FILE = Path(
     os.environ.get(
-        "ROTATOR_DO_OPENAPI_FILE",
+        "DIGITALOCEAN_OPENAPI_FILE",
         REPOSITORY.parent / "shared" / "digitalocean-openapi.json",
     )
 )
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's rotator or systemd settings."""
+    for name in list(os.environ):
+        if name.startswith("ROTATOR_") or name in (
+            "STATE_DIRECTORY",
+            "CREDENTIALS_DIRECTORY",
+            "NOTIFY_SOCKET",
+            "WATCHDOG_USEC",
+        ):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

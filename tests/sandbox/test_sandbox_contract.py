@@ -11,95 +11,28 @@ also checked against the ``{"key": Key}`` schema of ``spacesKey_update``.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from rotator.sandbox import Sandbox
 from rotator.sandbox.scopes import find_endpoint
+from tests.contract import (
+    SERVER,
+    Exchange,
+    Recorder,
+    in_spec,
+    openapi_request,
+    openapi_response,
+)
 
-SERVER = "https://api.digitalocean.com"  # the spec's server; the sandbox's URL maps onto it
 GRANT = [{"bucket": "media", "permission": "read"}]
 
 
-@dataclass
-class Exchange:
-    request: httpx.Request
-    response: httpx.Response
-    request_is_valid: bool
-
-    @property
-    def label(self) -> str:
-        return f"{self.request.method} {self.request.url.path} → {self.response.status_code}"
-
-    @property
-    def operation(self) -> str | None:
-        endpoint, _, _ = find_endpoint(self.request.method, self.request.url.path)
-        return endpoint.operation if endpoint else None
-
-
-class Recorder:
-    """Keeps every request/response pair an httpx client exchanged."""
-
-    def __init__(self) -> None:
-        self.exchanges: list[Exchange] = []
-        self._valid = True
-
-    def hook(self, response: httpx.Response) -> None:
-        response.read()
-        self.exchanges.append(Exchange(response.request, response, self._valid))
-
-    @contextlib.contextmanager
-    def deliberately_invalid(self) -> Iterator[None]:
-        """Requests sent here break the spec on purpose (probes, bad input)."""
-        self._valid = False
-        try:
-            yield
-        finally:
-            self._valid = True
-
-
-def openapi_request(request: httpx.Request):
-    from openapi_core.testing import MockRequest
-
-    return MockRequest(
-        SERVER,
-        request.method,
-        request.url.path,
-        args=dict(request.url.params.multi_items()),
-        headers=dict(request.headers),
-        data=request.content or None,
-        content_type=request.headers.get("content-type", "application/json"),
-    )
-
-
-def openapi_response(response: httpx.Response):
-    from openapi_core.testing import MockResponse
-
-    return MockResponse(
-        response.content,
-        status_code=response.status_code,
-        headers=dict(response.headers),
-        content_type=response.headers.get("content-type"),
-    )
-
-
-def in_spec(openapi_spec, exchange: Exchange) -> bool:
-    from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
-
-    try:
-        openapi_spec.validate_response(
-            openapi_request(exchange.request), openapi_response(exchange.response)
-        )
-    except (PathNotFound, OperationNotFound):
-        return False
-    except Exception:
-        return True
-    return True
+def operation(exchange: Exchange) -> str | None:
+    endpoint, _, _ = find_endpoint(exchange.request.method, exchange.request.url.path)
+    return endpoint.operation if endpoint else None
 
 
 def run_session(sandbox: Sandbox, recorder: Recorder) -> None:
@@ -205,7 +138,7 @@ def test_the_session_covers_every_operation_of_the_spec(openapi_spec, session):
             if isinstance(operation, dict) and "operationId" in operation
         }
     assert len(spec_operations) == 19
-    assert spec_operations <= {exchange.operation for exchange in session}
+    assert spec_operations <= {operation(exchange) for exchange in session}
 
 
 def test_the_session_meets_errors_of_every_kind(session):
@@ -231,7 +164,9 @@ def test_every_response_the_sandbox_gave_matches_the_spec(openapi_spec, session)
 def test_a_spaces_key_read_matches_the_key_schema_the_get_operation_should_have(
     openapi_spec, session
 ):
-    reads = [e for e in session if e.operation == "spacesKey_get" and e.response.status_code == 200]
+    reads = [
+        e for e in session if operation(e) == "spacesKey_get" and e.response.status_code == 200
+    ]
     assert reads
     for exchange in reads:
         access_key = exchange.request.url.path.rsplit("/", 1)[-1]
@@ -273,7 +208,7 @@ def test_the_deliberately_invalid_requests_are_indeed_invalid(openapi_spec, sess
 
 
 def test_the_validator_would_catch_a_wrong_body(openapi_spec, session):
-    exchange = next(e for e in session if e.operation == "account_get" and e.response.is_success)
+    exchange = next(e for e in session if operation(e) == "account_get" and e.response.is_success)
     broken = json.loads(exchange.response.content)
     broken["account"]["status"] = "frozen"
     forged = httpx.Response(200, json=broken, headers={"content-type": "application/json"})
