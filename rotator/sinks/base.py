@@ -1,0 +1,84 @@
+"""The contract every sink fulfils, and the values that cross it.
+
+A sink is a place a rotated Spaces key pair is delivered to (an App Platform
+app's env vars, a Vault KV path). The rotation state machine owns the
+control flow; a sink only answers four questions:
+
+- :meth:`Sink.check`: is the sink reachable and ours to write? (no change)
+- :meth:`Sink.describe_push`: what would a push change? (dry run; no change)
+- :meth:`Sink.push`: deliver the pair and return only once the sink is
+  *confirmed* to serve it (App Platform: the deployment is ACTIVE; Vault: the
+  written version was read back). Raise :class:`rotator.errors.SinkError`
+  otherwise: the rotation then keeps the old key alive.
+- :meth:`Sink.holds`: which access key does the sink serve right now, if it
+  can tell? (crash recovery, status, tests)
+
+``push`` must be safe to repeat: after a crash the state machine pushes the
+same pair again, and a sink that already serves it simply confirms.
+A sink never logs, returns or raises the secret key.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+from rotator.secret import Secret
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A Spaces access key id and its secret."""
+
+    access_key: str
+    secret_key: Secret
+
+
+@dataclass(frozen=True)
+class PushContext:
+    """Who is pushing, for ownership marks and logs (never secret)."""
+
+    policy: str
+    rotation_id: str
+    rotated_at: datetime
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """Proof that a sink serves the new pair (shown in history; never secret)."""
+
+    sink: str
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+class Sink(ABC):
+    """One destination for rotated keys."""
+
+    type: ClassVar[str]
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    @abstractmethod
+    def check(self) -> None:
+        """Prove the sink is reachable and writable by us; change nothing."""
+
+    @abstractmethod
+    def describe_push(self, access_key: str, context: PushContext) -> list[str]:
+        """The changes a push of ``access_key`` would make, one line each; change nothing."""
+
+    @abstractmethod
+    def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
+        """Deliver the pair and wait until the sink is confirmed to serve it."""
+
+    @abstractmethod
+    def holds(self) -> str | None:
+        """The access key the sink serves now, or None when it cannot tell."""
+
+    def close(self) -> None:
+        """Release connections (sinks holding none need not override this)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.label!r})"
