@@ -78,7 +78,7 @@ class Sink(ABC):
         """The access key the sink serves now, or None when it cannot tell."""
 
     def close(self) -> None:
-        """Release connections (sinks holding none need not override this)."""
+        """Release connections (sinks holding none need not override this)."""  # noqa: B027
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"
