@@ -77,8 +77,8 @@ class Sink(ABC):
     def holds(self) -> str | None:
         """The access key the sink serves now, or None when it cannot tell."""
 
-    def close(self) -> None:
-        """Release connections (sinks holding none need not override this)."""  # noqa: B027
+    def close(self) -> None:  # noqa: B027 (a deliberate no-op default)
+        """Release connections (sinks holding none need not override this)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"
