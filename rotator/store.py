@@ -21,7 +21,7 @@ import os
 import sqlite3
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,6 +105,44 @@ MIGRATIONS: list[list[str]] = [
             detail_hash TEXT NOT NULL,
             opened_at TEXT NOT NULL,
             last_sent_at TEXT NOT NULL
+        )""",
+    ],
+    # 3: rotation state — each policy's live keys, each rotation and its sinks.
+    [
+        """CREATE TABLE policy_keys (
+            policy TEXT PRIMARY KEY,
+            current_access_key TEXT NOT NULL,
+            current_rotation_id TEXT,
+            current_since TEXT NOT NULL,
+            previous_access_key TEXT,
+            previous_revoke_after TEXT,
+            revoke_error TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE rotations (
+            id TEXT PRIMARY KEY,
+            policy TEXT NOT NULL,
+            state TEXT NOT NULL,
+            old_access_key TEXT NOT NULL,
+            new_key_name TEXT NOT NULL,
+            grants TEXT NOT NULL,
+            new_access_key TEXT,
+            new_secret_sealed TEXT,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT,
+            last_error TEXT
+        )""",
+        # At most one rotation per policy is in flight, enforced by the database itself.
+        "CREATE UNIQUE INDEX rotations_in_flight ON rotations (policy) "
+        "WHERE state NOT IN ('succeeded', 'abandoned')",
+        """CREATE TABLE rotation_sinks (
+            rotation_id TEXT NOT NULL REFERENCES rotations (id),
+            sink TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (rotation_id, sink)
         )""",
     ],
 ]
@@ -194,24 +232,44 @@ class ValidationRecord:
     token_expires_at: datetime | None = None
 
 
-class WriterLock:
-    """An exclusive flock on ``rotator.lock`` naming the process that holds it."""
+@dataclass(frozen=True)
+class StoredScopeReport:
+    """A connection's latest scope audit, for the token it was made for."""
 
-    def __init__(self, path: Path) -> None:
+    token_hash: str
+    audited_at: datetime
+    report: dict[str, Any]
+
+
+class WriterLock:
+    """A non-blocking flock naming the process that holds it.
+
+    Writers share ``rotator.lock`` (SQLite serialises their transactions, so
+    the CLI can add a connection while the daemon works); ``init`` and
+    ``rekey`` take it exclusively because they must see every sealed value.
+    """
+
+    def __init__(self, path: Path, *, exclusive: bool = True, what: str = "") -> None:
         self.path = path
+        self.exclusive = exclusive
+        self.what = what or f"store {path.parent}"
         self._handle: int | None = None
 
     def acquire(self) -> None:
         handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            mode = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(handle, 200).decode(errors="replace").strip() or "unknown process"
             os.close(handle)
             raise StoreLocked(
-                f"store {self.path.parent} is in use by another process ({holder}); "
+                f"{self.what} is in use by another process ({holder}); "
                 "wait for it to finish or stop it"
             ) from None
+        if not self.exclusive:
+            self._handle = handle  # the exclusive holder's name stays in the file
+            return
         os.ftruncate(handle, 0)
         command = " ".join(Path(arg).name if i == 0 else arg for i, arg in enumerate(sys.argv[:3]))
         os.write(handle, f"pid {os.getpid()}: {command}".encode())
@@ -244,17 +302,27 @@ class Store:
         path = state_dir / "rotator.db"
         if not path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        return cls.open(state_dir, keyring, writer=True, now=now)
+        return cls.open(state_dir, keyring, writer=True, exclusive=True, now=now)
 
     @classmethod
     def open(
-        cls, state_dir: Path, keyring: Keyring, *, writer: bool, now: Clock = utc_now
+        cls,
+        state_dir: Path,
+        keyring: Keyring,
+        *,
+        writer: bool,
+        exclusive: bool = False,
+        now: Clock = utc_now,
     ) -> Store:
-        """Open an existing store; ``writer`` takes the writer lock first."""
+        """Open an existing store; a ``writer`` takes the writer lock first.
+
+        ``exclusive`` (init, rekey) keeps every other writer out; ordinary
+        writers share the lock.
+        """
         path = state_dir / "rotator.db"
         if not path.exists():
             raise StoreNotInitialised(f"no store at {path}; run `rotator init` first")
-        lock = WriterLock(state_dir / "rotator.lock") if writer else None
+        lock = WriterLock(state_dir / "rotator.lock", exclusive=exclusive) if writer else None
         if lock is not None:
             lock.acquire()
         try:
@@ -535,24 +603,31 @@ class Store:
     # -- master key rotation ----------------------------------------------
 
     def reseal_all(self, new_keyring: Keyring) -> int:
-        """Re-seal every secret under ``new_keyring`` in one transaction."""
+        """Re-seal every secret under ``new_keyring`` in one transaction.
+
+        Any record that fails to open stops the whole re-seal before it
+        commits, so the store is never left half under each key.
+        """
         count = 0
         with self.transaction() as db:
-            rows = db.execute("SELECT id, name, token_sealed FROM connections").fetchall()
-            for record_id, name, sealed in rows:
-                identity = f"connection/{record_id}/token"
-                try:
-                    token = self.keyring.open(sealed, identity)
-                except RecordTampered as exc:
-                    raise RecordTampered(
-                        f"connection {name!r}: its sealed token failed authentication; "
-                        "nothing was re-sealed"
-                    ) from exc
-                db.execute(
-                    "UPDATE connections SET token_sealed = ? WHERE id = ?",
-                    (new_keyring.seal(token, identity), record_id),
-                )
-                count += 1
+            for table, column, identity_of in _SEALED_COLUMNS:
+                rows = db.execute(
+                    f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL"  # noqa: S608
+                ).fetchall()
+                for record_id, sealed in rows:
+                    identity = identity_of(record_id)
+                    try:
+                        plaintext = self.keyring.open(sealed, identity)
+                    except RecordTampered as exc:
+                        raise RecordTampered(
+                            f"{identity}: its sealed value failed authentication; "
+                            "nothing was re-sealed"
+                        ) from exc
+                    db.execute(
+                        f"UPDATE {table} SET {column} = ? WHERE id = ?",  # noqa: S608
+                        (new_keyring.seal(plaintext, identity), record_id),
+                    )
+                    count += 1
             db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'keycheck'",
                 (new_keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY),),
@@ -574,13 +649,75 @@ class Store:
     def sealed_key_ids(self) -> set[str]:
         """The key ids that sealed anything in the store."""
         values = [
-            row[0]
-            for row in self._db.execute(
-                "SELECT token_sealed FROM connections UNION ALL "
-                "SELECT value FROM meta WHERE key = 'keycheck'"
-            )
+            row[0] for row in self._db.execute("SELECT value FROM meta WHERE key = 'keycheck'")
         ]
+        for table, column, _ in _SEALED_COLUMNS:
+            query = f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"  # noqa: S608
+            values += [row[0] for row in self._db.execute(query)]
         return {self.keyring.key_id_of(value) for value in values}
+
+    # -- scope reports -----------------------------------------------------
+
+    def save_scope_report(
+        self,
+        name: str,
+        token_hash: str,
+        audited_at: datetime,
+        report: Mapping[str, Any],
+        *,
+        outcome: str,
+        detail: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Keep *report* as the connection's latest scope audit and log it.
+
+        One report per connection, replaced each time. Nothing is kept (False)
+        when the connection's token is no longer *token_hash*: the token
+        changed while the audit ran, and the report describes the old one.
+        """
+        current = self.get_connection(name)
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT token_hash FROM connections WHERE id = ?", (current.id,)
+            ).fetchone()
+            if row is None or row[0] != token_hash:
+                return False
+            db.execute(
+                "INSERT INTO scope_reports (connection_id, token_hash, audited_at, report) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (connection_id) DO UPDATE SET "
+                "token_hash = excluded.token_hash, audited_at = excluded.audited_at, "
+                "report = excluded.report",
+                (current.id, token_hash, _iso(audited_at), json.dumps(report, sort_keys=True)),
+            )
+            self._log(
+                db,
+                "connection_audited",
+                name,
+                outcome,
+                {"token_fingerprint": token_hash[:12], **(detail or {})},
+            )
+        return True
+
+    def load_scope_report(self, name: str) -> StoredScopeReport | None:
+        """The connection's latest scope report if it was made for its current token.
+
+        A report about an earlier token is never returned, so a new token is
+        always audited afresh. None too when the stored JSON is unreadable.
+        """
+        current = self.get_connection(name)
+        row = self._db.execute(
+            "SELECT token_hash, audited_at, report FROM scope_reports "
+            "WHERE connection_id = ? AND token_hash = ?",
+            (current.id, current.token_hash),
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            report = json.loads(row[2])
+        except ValueError:
+            return None
+        if not isinstance(report, dict):
+            return None
+        return StoredScopeReport(row[0], datetime.fromisoformat(row[1]), report)
 
     # -- audit log ---------------------------------------------------------
 
@@ -634,3 +771,9 @@ _CONNECTION_COLUMNS = (
 )
 # Built from constant column names only, never from input.
 _SELECT_CONNECTIONS = f"SELECT {', '.join(_CONNECTION_COLUMNS)} FROM connections"  # noqa: S608
+
+# Every sealed column, with the identity its values are sealed under (rekey walks these).
+_SEALED_COLUMNS: tuple[tuple[str, str, Callable[[str], str]], ...] = (
+    ("connections", "token_sealed", lambda record_id: f"connection/{record_id}/token"),
+    ("rotations", "new_secret_sealed", lambda record_id: f"rotation/{record_id}/secret"),
+)

@@ -60,7 +60,9 @@ def rekey(args: argparse.Namespace, ctx: Context) -> int:
     old_keyring = ctx.keyring()
     if new_key.key_id == old_keyring.primary.key_id:
         raise MasterKeyError(f"{new_path} holds the current master key; nothing to do")
-    with Store.open(settings.state_dir, old_keyring, writer=True, now=ctx.now) as store:
+    with Store.open(
+        settings.state_dir, old_keyring, writer=True, exclusive=True, now=ctx.now
+    ) as store:
         count = store.reseal_all(Keyring(new_key))
     out = ctx.stdout
     out.write(

@@ -186,7 +186,9 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(tmp_path, keyri
     with Store.create(state, keyring) as store:
         store.add_connection("prod", "", TOKEN_A, "personal", None)
     db = sqlite3.connect(state / "rotator.db", isolation_level=None)
-    for table in ("scope_reports", "alert_outbox", "alert_conditions"):
+    later = ("scope_reports", "alert_outbox", "alert_conditions", "rotation_sinks", "rotations",
+             "policy_keys")
+    for table in later:
         db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version = 1")
     db.close()
@@ -195,4 +197,4 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(tmp_path, keyri
     db = sqlite3.connect(state / "rotator.db")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"scope_reports", "alert_outbox", "alert_conditions"} <= tables
+    assert set(later) <= tables
