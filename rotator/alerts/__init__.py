@@ -1,0 +1,77 @@
+"""Alert channels, the persisted outbox, and de-duplication.
+
+Adding a channel is one module with a :class:`~rotator.alerts.base.Channel`
+subclass and a ``from_config(config, name)`` constructor, plus one line in
+:data:`CHANNEL_TYPES`; ``tests/alerts/test_channel_contract.py`` then runs
+the shared contract over it.
+
+Flow: the daemon builds a :class:`Dispatcher`; ``raise_condition`` and
+``clear_condition`` decide (de-duplication) and enqueue in the same store
+transaction; ``flush`` delivers what is due through the :class:`Outbox`,
+retrying with backoff. A failing channel is logged and retried, never raised.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from rotator.alerts.base import EVENTS, Alert, Channel, Event
+from rotator.alerts.slack import SlackChannel
+from rotator.alerts.webhook import WebhookChannel, verify_signature
+from rotator.errors import ConfigError
+from rotator.settings import AlertConfig
+
+# config ``type`` → constructor taking (that type's config, channel name).
+CHANNEL_TYPES: Final[dict[str, Callable[[Any, str], Channel]]] = {
+    "webhook": WebhookChannel.from_config,
+    "slack": SlackChannel.from_config,
+}
+
+
+def channel_names(configs: Sequence[AlertConfig]) -> list[str]:
+    """Each channel's name: its ``name``, else ``<type>-<n>`` counting that type from 1.
+
+    The name keys the channel's rows in the outbox, so an operator who
+    reorders or removes channels should name them to keep pending alerts
+    with the right channel.
+    """
+    seen: Counter[str] = Counter()
+    names = []
+    for config in configs:
+        seen[config.type] += 1
+        names.append(config.name or f"{config.type}-{seen[config.type]}")
+    return names
+
+
+def build_channels(configs: Sequence[AlertConfig]) -> list[Channel]:
+    """Channels from the ``[[alerts]]`` tables, secrets read now (ConfigError if not)."""
+    names = channel_names(configs)
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError("config", [f"alerts: two channels are named {twice[0]!r}"])
+    problems: list[str] = []
+    channels: list[Channel] = []
+    for config, name in zip(configs, names, strict=True):
+        try:
+            channels.append(CHANNEL_TYPES[config.type](config, name))
+        except ConfigError as exc:  # report every unreadable secret at once
+            problems += exc.problems
+    if problems:
+        raise ConfigError("config", problems)
+    return channels
+
+
+__all__ = [
+    "CHANNEL_TYPES",
+    "EVENTS",
+    "Alert",
+    "Channel",
+    "Event",
+    "SlackChannel",
+    "WebhookChannel",
+    "build_channels",
+    "channel_names",
+    "verify_signature",
+]
