@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from rotator.alerts.base import EVENTS, Alert, Channel, Event
+from rotator.alerts.dispatcher import Dispatcher
+from rotator.alerts.outbox import DeliveryReport, DeliveryResult, Outbox
 from rotator.alerts.slack import SlackChannel
 from rotator.alerts.webhook import WebhookChannel, verify_signature
 from rotator.errors import ConfigError
@@ -68,7 +70,11 @@ __all__ = [
     "EVENTS",
     "Alert",
     "Channel",
+    "DeliveryReport",
+    "DeliveryResult",
+    "Dispatcher",
     "Event",
+    "Outbox",
     "SlackChannel",
     "WebhookChannel",
     "build_channels",
