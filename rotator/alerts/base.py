@@ -224,16 +224,17 @@ class Channel(abc.ABC):
     def _secret_parts(self) -> list[str]:
         """Text that must never appear in an error message or a log line."""
         parts = urlsplit(self._url)
-        last_segment = parts.path.rstrip("/").rsplit("/", 1)[-1]
-        found = [self._url, parts.path, parts.query, parts.password or "", last_segment]
+        # The last segment alone is the token of most webhook URLs (Slack, Discord).
+        last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        found = [self._url, parts.path, parts.query, parts.password or ""]
         # Short pieces ("/", "a") would blank out ordinary words in messages.
-        return [part for part in found if len(part) >= 6]
+        return [part for part in found if len(part) >= 6] + ([last] if len(last) >= 16 else [])
 
     def scrub(self, text: str) -> str:
-        """``text`` without this channel's secrets or anything shaped like a token."""
+        """``text`` without any alert secret or anything shaped like a token."""
         for part in sorted(self._secret_parts(), key=len, reverse=True):
             text = text.replace(part, "[redacted]")
-        return redact(text)
+        return redact(_KNOWN_SECRETS.scrub(text))
 
     def send(self, alert: Alert, http: httpx.Client) -> None:
         """Deliver ``alert`` now or raise :class:`AlertError` (never with a secret in it)."""
@@ -260,12 +261,18 @@ class Channel(abc.ABC):
             text = response.text
         except (httpx.HTTPError, UnicodeDecodeError):
             return ""
-        text = " ".join(text.split())[:120]
-        return f" ({self.scrub(text)})" if text else ""
+        # Scrub before cutting: a cut token no longer looks like a token.
+        text = self.scrub(" ".join(text.split()))[:120]
+        return f" ({text})" if text else ""
 
 
-class _HttpLogScrubber(logging.Filter):
-    """Keep secret URLs (a Slack webhook's) out of httpx's ``HTTP Request:`` lines."""
+class _KnownSecrets(logging.Filter):
+    """Every alert secret rotator holds (Slack URLs, signing secrets), to scrub anywhere.
+
+    As a filter on the ``httpx`` logger it keeps secret URLs out of httpx's
+    ``HTTP Request:`` lines; :meth:`Channel.scrub` uses it too, so a receiver
+    that echoes another channel's secret cannot carry it into an error.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -276,33 +283,38 @@ class _HttpLogScrubber(logging.Filter):
         with self._lock:
             self._secrets.add(secret)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+    def scrub(self, text: str) -> str:
         with self._lock:
             secrets = sorted(self._secrets, key=len, reverse=True)
-        hits = [secret for secret in secrets if secret in message]
-        if hits:
-            for secret in hits:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
+        for secret in secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        scrubbed = self.scrub(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
         return True
 
 
-_HTTP_LOG_SCRUBBER = _HttpLogScrubber()
-_scrubber_installed = False
+_KNOWN_SECRETS = _KnownSecrets()
+_filter_installed = False
 _install_lock = threading.Lock()
 
 
-def hide_from_http_logs(secret: str) -> None:
-    """Never let ``secret`` reach a log record through httpx (which logs URLs at INFO).
+def register_secret(secret: str) -> None:
+    """Never let ``secret`` reach a log record through httpx, or any channel's error.
 
-    A filter on the ``httpx`` logger itself runs before any handler (pytest's
-    caplog, journald, a JSON shipper), so every destination sees the scrubbed
-    line. It is installed on first use, never at import time.
+    httpx logs every request's URL at INFO. A filter on the ``httpx`` logger
+    itself runs before any handler (pytest's caplog, journald, a JSON
+    shipper), so every destination sees the scrubbed line. It is installed on
+    first use, never at import time.
     """
-    global _scrubber_installed
+    global _filter_installed
     with _install_lock:
-        if not _scrubber_installed:
-            logging.getLogger("httpx").addFilter(_HTTP_LOG_SCRUBBER)
-            _scrubber_installed = True
-    _HTTP_LOG_SCRUBBER.add(secret)
+        if not _filter_installed:
+            logging.getLogger("httpx").addFilter(_KNOWN_SECRETS)
+            _filter_installed = True
+    if secret:
+        _KNOWN_SECRETS.add(secret)

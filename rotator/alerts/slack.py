@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from rotator.alerts.base import Alert, Channel, Request, hide_from_http_logs, json_body
+from rotator.alerts.base import Alert, Channel, Request, json_body, register_secret
 from rotator.errors import ConfigError
 from rotator.secret import Secret
 from rotator.settings import SlackAlertConfig, read_secret
@@ -108,7 +108,7 @@ class SlackChannel(Channel):
         text = url.reveal()
         super().__init__(name, text)
         for part in self._secret_parts():
-            hide_from_http_logs(part)
+            register_secret(part)
 
     @classmethod
     def from_config(cls, config: SlackAlertConfig, name: str) -> SlackChannel:

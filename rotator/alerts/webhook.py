@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable
 
-from rotator.alerts.base import Alert, Channel, Request, json_body
+from rotator.alerts.base import Alert, Channel, Request, json_body, register_secret
 from rotator.secret import Secret
 from rotator.settings import WebhookAlertConfig, read_secret
 
@@ -73,6 +73,7 @@ class WebhookChannel(Channel):
         super().__init__(name, url)
         self._secret = secret
         self._clock = clock
+        register_secret(secret.reveal())
 
     @classmethod
     def from_config(cls, config: WebhookAlertConfig, name: str) -> WebhookChannel:
