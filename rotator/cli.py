@@ -43,7 +43,7 @@ def _token_flags(parser: argparse.ArgumentParser, *, optional: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rotator.commands import config_check, connections, demo, setup, status
+    from rotator.commands import alerts, config_check, connections, demo, setup, status
 
     parser = argparse.ArgumentParser(
         prog="rotator",
@@ -127,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
         config_check.check,
         "validate the environment and config file, reporting every problem",
     )
+
+    alert_parser = commands.add_parser(
+        "alerts", help="work with alert channels", description="Work with alert channels."
+    )
+    group = alert_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub = command(
+        group, "test", alerts.test, "send a test alert to every channel (exit 1 if any fails)"
+    )
+    _json_flag(sub)
 
     sub = command(
         commands, "status", status.status, "connections, policies and the store at a glance"
