@@ -20,8 +20,10 @@ from rotator.crypto import Keyring, MasterKey, load_master_key
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.ratelimit import Pacer
 from rotator.digitalocean.retry import RetryPolicy
+from rotator.errors import UsageError
+from rotator.rotation import Notify
 from rotator.secret import Secret
-from rotator.settings import Settings, load_settings
+from rotator.settings import PolicyConfig, Settings, load_settings
 from rotator.store import Store, utc_now
 from rotator.validation import ClientFactory
 
@@ -90,6 +92,19 @@ class Context:
             )
 
         return make
+
+    def policy(self, name: str) -> PolicyConfig:
+        """A policy from the config file, by name."""
+        for policy in self.settings.config.policies:
+            if policy.name == name:
+                return policy
+        known = ", ".join(p.name for p in self.settings.config.policies) or "none"
+        where = self.settings.config_path or "the config (no config file is set)"
+        raise UsageError(f"no policy named {name!r} in {where} (known: {known})")
+
+    def notifier(self, store: Store) -> Notify | None:
+        """Where rotation events go: the alert channels, once configured."""
+        return None
 
     def close(self) -> None:
         if self._http is not None:

@@ -398,6 +398,11 @@ class Store:
         if self.keyring.open(row[0], KEYCHECK_IDENTITY).reveal() != KEYCHECK_TEXT:
             raise RecordTampered("the store's key check record is wrong")
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The SQLite connection, for reads by the store's sibling record modules."""
+        return self._db
+
     def close(self) -> None:
         self._db.close()
         if self._lock is not None:
@@ -728,6 +733,12 @@ class Store:
             "INSERT INTO audit_log (at, event, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)",
             (_iso(self.now()), event, subject, outcome, json.dumps(detail, sort_keys=True)),
         )
+
+    def log_within(
+        self, db: sqlite3.Connection, event: str, subject: str, outcome: str, **detail: Any
+    ) -> None:
+        """Append to the audit log inside the caller's transaction (commits with it)."""
+        self._log(db, event, subject, outcome, detail)
 
     def log(self, event: str, subject: str, outcome: str, **detail: Any) -> None:
         """Append one entry to the audit log (never a secret in ``detail``)."""
