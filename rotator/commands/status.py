@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from rotator.context import Context
 from rotator.durations import format_duration
-from rotator.output import print_json, print_table, when
+from rotator.output import ago, print_json, print_table, when
+from rotator.rotation_store import RotationStore
+from rotator.settings import PolicyConfig
 
 
 def status(args: argparse.Namespace, ctx: Context) -> int:
@@ -17,18 +20,9 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.open_store(writer=False) as store:
         connections = store.list_connections()
         key_id = store.keyring.primary.key_id
+        records = RotationStore(store)
+        policies = [_policy_status(p, records, ctx.now()) for p in settings.config.policies]
     counts = Counter(c.status for c in connections)
-    policies = [
-        {
-            "name": p.name,
-            "connection": p.connection,
-            "spaces_key": p.spaces_key,
-            "every": format_duration(p.every),
-            "grace": format_duration(p.grace),
-            "sinks": [s.label for s in p.sinks],
-        }
-        for p in settings.config.policies
-    ]
     document: dict[str, Any] = {
         "store": str(settings.store_path),
         "master_key_id": key_id,
@@ -56,14 +50,60 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
     )
     out.write("\npolicies:\n")
     print_table(
-        ["name", "connection", "spaces key", "every", "sinks"],
+        ["name", "current key", "age", "next due", "in flight", "previous key"],
         [
-            [p["name"], p["connection"], p["spaces_key"], p["every"], ", ".join(p["sinks"])]
+            [
+                p["name"],
+                p["current_access_key"] or f"{p['spaces_key']} (not rotated yet)",
+                p["current_age"] or "-",
+                p["next_due_at"] or "at first run",
+                f"{p['in_flight']['id']} ({p['in_flight']['state']})" if p["in_flight"] else "-",
+                f"{p['previous_access_key']} (deleted after {p['previous_revoke_after']})"
+                if p["previous_access_key"]
+                else "-",
+            ]
             for p in policies
         ],
         out,
     )
+    for p in policies:
+        if p["in_flight"] and p["in_flight"]["last_error"]:
+            out.write(f"  {p['name']}: last error: {p['in_flight']['last_error']}\n")
+        if p["revoke_error"]:
+            out.write(f"  {p['name']}: revoke failed: {p['revoke_error']}\n")
     return 0
+
+
+def _policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) -> dict[str, Any]:
+    """One policy's keys, due time and any rotation in flight, as JSON."""
+    keys = records.policy_keys(policy.name)
+    flight = records.in_flight(policy.name)
+    return {
+        "name": policy.name,
+        "connection": policy.connection,
+        "spaces_key": policy.spaces_key,
+        "every": format_duration(policy.every),
+        "grace": format_duration(policy.grace),
+        "sinks": [sink.label for sink in policy.sinks],
+        "current_access_key": keys.current_access_key if keys else None,
+        "current_since": keys.current_since.isoformat() if keys else None,
+        "current_age": ago(now - keys.current_since) if keys else None,
+        "next_due_at": (keys.current_since + policy.every).isoformat() if keys else None,
+        "previous_access_key": keys.previous_access_key if keys else None,
+        "previous_revoke_after": keys.previous_revoke_after.isoformat()
+        if keys and keys.previous_revoke_after
+        else None,
+        "revoke_error": keys.revoke_error if keys else None,
+        "in_flight": {
+            "id": flight.id,
+            "state": flight.state,
+            "new_access_key": flight.new_access_key,
+            "started_at": flight.started_at.isoformat(),
+            "last_error": flight.last_error,
+        }
+        if flight
+        else None,
+    }
 
 
 def history(args: argparse.Namespace, ctx: Context) -> int:
