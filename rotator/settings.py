@@ -190,6 +190,16 @@ class PolicyConfig(_Strict):
     verify: bool = False
     sinks: Annotated[list[SinkConfig], Field(min_length=1)]
 
+    @field_validator("verify")
+    @classmethod
+    def _verify_not_yet(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "verify = true is not available in this version: the new key is "
+                "confirmed by every sink instead (see README, Rotation guarantees)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _unique_sink_labels(self) -> PolicyConfig:
         labels = [sink.label for sink in self.sinks]

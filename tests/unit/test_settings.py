@@ -145,3 +145,20 @@ def test_a_secret_file_is_read_without_its_trailing_newline(tmp_path):
     assert read_secret(None, secret_file, "alerts[0].secret").reveal() == "s3cret"
     with pytest.raises(ConfigError, match="cannot read"):
         read_secret(None, tmp_path / "absent", "alerts[0].secret")
+
+
+def test_the_unavailable_verify_step_is_refused_rather_than_silently_skipped(tmp_path):
+    path = write(tmp_path, """
+[[policies]]
+name = "media"
+connection = "prod"
+spaces_key = "K"
+verify = true
+[[policies.sinks]]
+type = "vault"
+url = "http://127.0.0.1:1"
+path = "p"
+token = "t"
+""")
+    with pytest.raises(ConfigError, match=r"policies\[0\].verify: verify = true is not available"):
+        load_config_file(path)
