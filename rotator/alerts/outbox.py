@@ -12,8 +12,14 @@ attempt to send it, so a crash or a receiver that is down loses nothing.
   daemons do not hammer a receiver in step. After ``max_attempts`` the row is
   given up: a warning in the log and an ``alert_gave_up`` entry in the audit
   log, never an exception. At most one failing request per channel per run.
+- **One sender.** Several processes may write to the store (the daemon and
+  a CLI command). Before sending, a run claims the row: in one transaction
+  it counts the attempt and pushes ``next_attempt_at`` a lease ahead, only
+  if nobody changed the row since it was read. Whoever loses the race
+  leaves the row (and the channel's later rows) alone.
 - **At least once.** A row is marked delivered after the receiver said 2xx;
-  a crash in between sends it again, with the same alert ``id``.
+  a crash in between sends it again once the lease ends, with the same
+  alert ``id`` so a receiver can drop the repeat.
 - **Orphans.** Rows for a channel no longer configured stay pending,
   untouched: renaming a channel back (or fixing a typo) delivers them. One
   warning per channel says so; :meth:`Outbox.prune` clears them with age.
@@ -46,6 +52,8 @@ MAX_ERROR_LENGTH = 500
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_BASE_DELAY = timedelta(seconds=30)
 DEFAULT_MAX_DELAY = timedelta(hours=1)
+# Longer than any send may take (see base.SEND_TIMEOUT), so a live claim is never stolen.
+CLAIM_LEASE = timedelta(minutes=2)
 
 
 def _iso(moment: datetime) -> str:
@@ -89,6 +97,7 @@ class _Row:
     payload: str
     attempts: int
     next_attempt_at: datetime
+    next_attempt_text: str  # exactly as stored: the claim compares it
 
 
 class Outbox:
@@ -168,6 +177,7 @@ class Outbox:
                 payload=row[4],
                 attempts=row[5],
                 next_attempt_at=datetime.fromisoformat(row[6]),
+                next_attempt_text=row[6],
             )
             by_channel.setdefault(item.channel, []).append(item)
         return by_channel
@@ -207,6 +217,9 @@ class Outbox:
                     report.pending += len(rows) - index
                     break
                 result = self._attempt(channel, row, http, now, max_attempts, base_delay, max_delay)
+                if result is None:  # another process is sending it right now
+                    report.pending += len(rows) - index
+                    break
                 report.results.append(result)
                 if result.status == "sent":
                     report.sent += 1
@@ -229,8 +242,10 @@ class Outbox:
         max_attempts: int,
         base_delay: timedelta,
         max_delay: timedelta,
-    ) -> DeliveryResult:
+    ) -> DeliveryResult | None:
         attempt = row.attempts + 1
+        if not self._claim(row, attempt, now + CLAIM_LEASE):
+            return None
         try:
             alert = Alert.from_json(json.loads(row.payload))
         except (ValueError, KeyError, TypeError) as exc:
@@ -249,8 +264,7 @@ class Outbox:
         else:
             with self.store.transaction() as db:
                 db.execute(
-                    "UPDATE alert_outbox SET delivered_at = ?, attempts = ? WHERE id = ?",
-                    (_iso(now), attempt, row.id),
+                    "UPDATE alert_outbox SET delivered_at = ? WHERE id = ?", (_iso(now), row.id)
                 )
             logger.info(
                 "alert %s:%s delivered to %s (attempt %d)",
@@ -267,9 +281,8 @@ class Outbox:
         next_at = now + delay
         with self.store.transaction() as db:
             db.execute(
-                "UPDATE alert_outbox SET attempts = ?, last_error = ?, next_attempt_at = ? "
-                "WHERE id = ?",
-                (attempt, error, _iso(next_at), row.id),
+                "UPDATE alert_outbox SET last_error = ?, next_attempt_at = ? WHERE id = ?",
+                (error, _iso(next_at), row.id),
             )
         logger.warning(
             "alert %s:%s not delivered (attempt %d of %d), next try at %s: %s",
@@ -284,13 +297,28 @@ class Outbox:
             channel.name, row.id, row.event, row.subject, "failed", error, next_at
         )
 
+    def _claim(self, row: _Row, attempt: int, lease_until: datetime) -> bool:
+        """Count this attempt and take the row, unless someone changed it since we read it.
+
+        The attempt is counted before sending, so a send that crashes the
+        process every time still reaches ``max_attempts``.
+        """
+        with self.store.transaction() as db:
+            cursor = db.execute(
+                "UPDATE alert_outbox SET attempts = ?, next_attempt_at = ? "
+                "WHERE id = ? AND attempts = ? AND next_attempt_at = ? "
+                "AND delivered_at IS NULL AND gave_up_at IS NULL",
+                (attempt, _iso(lease_until), row.id, row.attempts, row.next_attempt_text),
+            )
+            return cursor.rowcount == 1
+
     def _give_up(
         self, channel: Channel, row: _Row, attempt: int, error: str, now: datetime
     ) -> DeliveryResult:
         with self.store.transaction() as db:
             db.execute(
-                "UPDATE alert_outbox SET attempts = ?, last_error = ?, gave_up_at = ? WHERE id = ?",
-                (attempt, error, _iso(now), row.id),
+                "UPDATE alert_outbox SET last_error = ?, gave_up_at = ? WHERE id = ?",
+                (error, _iso(now), row.id),
             )
         logger.warning(
             "alert %s:%s given up for channel %s after %d attempt(s): %s",

@@ -6,7 +6,7 @@ import textwrap
 from datetime import timedelta
 
 import pytest
-from alerts_support import WEBHOOK_PATH, token_alert
+from alerts_support import SIGNING_SECRET, WEBHOOK_PATH, token_alert
 
 from rotator.alerts import Alert, Channel, Dispatcher, Outbox, WebhookChannel
 from rotator.crypto import Keyring, MasterKey
@@ -239,4 +239,56 @@ def test_an_alert_queued_just_before_a_crash_is_delivered_after_a_restart(
         assert dispatcher.flush().sent == 1
         assert not dispatcher.raise_condition(token_alert())  # the condition survived too
         assert dispatcher.flush().results == []
+    assert len(receiver.requests) == 1
+
+
+@pytest.fixture
+def two_writers(tmp_path, key_text, clock):
+    """Two processes' worth of stores on one state directory (writers share the lock)."""
+    keyring = Keyring(MasterKey.from_text(key_text, "test"))
+    Store.create(tmp_path / "shared", keyring, now=clock).close()
+    first = Store.open(tmp_path / "shared", keyring, writer=True, now=clock)
+    second = Store.open(tmp_path / "shared", keyring, writer=True, now=clock)
+    yield first, second
+    first.close()
+    second.close()
+
+
+class FlushesMeanwhile(WebhookChannel):
+    """While this channel sends, another process flushes the same outbox."""
+
+    def send(self, alert, http):
+        self.meanwhile = self.other.deliver_due([self.twin], http, now=self.now)
+        super().send(alert, http)
+
+
+def test_two_processes_flushing_at_once_never_send_a_row_twice(two_writers, receiver, http, clock):
+    first, second = two_writers
+    url = receiver.url + WEBHOOK_PATH
+    channel = FlushesMeanwhile("ops", url, Secret(SIGNING_SECRET))
+    channel.other = Outbox(second)
+    channel.twin = WebhookChannel("ops", url, Secret(SIGNING_SECRET))
+    channel.now = clock()
+    Outbox(first).enqueue(token_alert(), [channel])
+    report = Outbox(first).deliver_due([channel], http, now=clock())
+    assert report.sent == 1
+    assert (channel.meanwhile.sent, channel.meanwhile.pending) == (0, 1)
+    assert len(receiver.requests) == 1
+
+
+class DiesWhileSending(WebhookChannel):
+    def send(self, alert, http):
+        raise SystemExit("killed mid-send")
+
+
+def test_a_send_cut_short_by_a_crash_is_retried_once_its_claim_expires(
+    store, outbox, webhook, receiver, http, clock
+):
+    dying = DiesWhileSending("ops", receiver.url + WEBHOOK_PATH, Secret(SIGNING_SECRET))
+    outbox.enqueue(token_alert(), [webhook])
+    with pytest.raises(SystemExit):
+        outbox.deliver_due([dying], http, now=clock())
+    assert rows(store)[0][2] == 1  # the attempt counts, so a crash loop still gives up
+    assert outbox.deliver_due([webhook], http, now=clock() + timedelta(minutes=1)).sent == 0
+    assert outbox.deliver_due([webhook], http, now=clock() + timedelta(minutes=2)).sent == 1
     assert len(receiver.requests) == 1
