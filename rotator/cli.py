@@ -118,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("names", nargs="*", metavar="NAME")
     sub.add_argument("--all", action="store_true", help="every connection (the default)")
     _json_flag(sub)
+    from rotator.commands.audit import audit_connection
+
+    sub = command(
+        group,
+        "audit",
+        audit_connection,
+        "compare what a token can do with what it needs (exit 1 on a problem)",
+    )
+    sub.add_argument("name")
+    sub.add_argument(
+        "--refresh", action="store_true", help="ask DigitalOcean again instead of a cached report"
+    )
+    _json_flag(sub)
 
     cfg = commands.add_parser("config", help="work with the config file")
     group = cfg.add_subparsers(dest="action", metavar="ACTION", required=True)
