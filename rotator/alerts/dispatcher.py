@@ -38,7 +38,6 @@ from rotator.alerts.outbox import (
     record_sent,
 )
 from rotator.errors import AlertError
-from rotator.logs import redact
 from rotator.store import Store
 
 Clock = Callable[[], datetime]
@@ -199,7 +198,7 @@ class Dispatcher:
             try:
                 channel.send(alert, self.http)
             except AlertError as exc:
-                error = redact(channel.scrub(str(exc)))
+                error = channel.scrub(str(exc))
             outcome = "ok" if error is None else "failed"
             self.store.log("alert_test", channel.name, outcome, error=error)
             results.append(
