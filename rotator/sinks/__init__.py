@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rotator.digitalocean.client import DigitalOceanClient
+from rotator.sinks.app_platform import AppPlatformSink
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink
 
 
@@ -31,7 +32,9 @@ class SinkDeps:
 SinkFactory = Callable[[Any, SinkDeps], Sink]
 
 # type (as in the config's `type = ...`) → factory taking (config, deps)
-SINK_TYPES: dict[str, SinkFactory] = {}
+SINK_TYPES: dict[str, SinkFactory] = {
+    "app_platform": AppPlatformSink.from_config,
+}
 
 
 def build_sink(config: Any, deps: SinkDeps) -> Sink:
