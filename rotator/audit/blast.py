@@ -136,7 +136,10 @@ def measure(
 
     Families are counted only when the token can read them and delete or
     modify them; *known* counts (from the read probes) are reused, so only a
-    token-info audit pays for the list calls, one per family at most.
+    token-info audit pays for the list calls (:func:`count_family`: ``GET
+    /v2/droplets``, ``/v2/kubernetes/clusters``, ``/v2/databases``,
+    ``/v2/apps``, ``/v2/volumes``, ``/v2/domains``, each with its read scope),
+    one per family at most.
     """
     counts: dict[str, int] = {}
     deletable: list[str] = []

@@ -8,9 +8,13 @@ The call cost per token (retries not counted):
   write probes of required scopes whatever their read said. The control
   panel never grants a write scope without its resource's read scope, so a
   resource the token cannot read has its write scopes marked absent without
-  asking (``thorough=True`` asks anyway). A rotator-only token costs about
-  33 calls (37 with an App Platform sink); a read-only or full-access
-  token 92, the most an audit ever sends.
+  asking (``thorough=True`` asks anyway). A rotator-only token costs 34
+  calls (37 with an App Platform sink, 3 more per extra writable resource);
+  a read-only or full-access token 92, the most an audit ever sends. A
+  revoked token costs 2.
+* **blast radius**, only for a too-broad token: free after probes (the read
+  probes' ``meta.total``), else one ``per_page=1`` list call for each of up
+  to six families the token can both read and delete or modify.
 
 Probing stops early, leaving the rest "unknown" (never "missing"), when the
 token is refused (401: invalid), when a write probe succeeds (a defect:
@@ -171,7 +175,11 @@ class _Prober:
         self.raw[scope.name] = self._probe(scope, scope.probe)
 
     def _probe(self, scope: Scope, probe: Probe) -> Outcome:
-        """Send one probe and read its answer (see the module docstring)."""
+        """Send ``{probe.method} {probe.path}`` (it needs *scope*) and read the answer.
+
+        403 is absent, a status in ``probe.held`` is held, 401 marks the
+        token invalid, a 2xx to a write is a defect; the rest is unknown.
+        """
         self.discovery.probe_calls += 1
         try:
             response = self.client.request(probe.method, probe.path, params=probe.params or None)
