@@ -43,7 +43,16 @@ def _token_flags(parser: argparse.ArgumentParser, *, optional: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rotator.commands import alerts, config_check, connections, demo, setup, status
+    from rotator.commands import (
+        alerts,
+        audit,
+        config_check,
+        connections,
+        demo,
+        rotate,
+        setup,
+        status,
+    )
 
     parser = argparse.ArgumentParser(
         prog="rotator",
@@ -118,12 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("names", nargs="*", metavar="NAME")
     sub.add_argument("--all", action="store_true", help="every connection (the default)")
     _json_flag(sub)
-    from rotator.commands.audit import audit_connection
-
     sub = command(
         group,
         "audit",
-        audit_connection,
+        audit.audit_connection,
         "compare what a token can do with what it needs (exit 1 on a problem)",
     )
     sub.add_argument("name")
@@ -150,6 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_flag(sub)
 
+    sub = command(
+        commands,
+        "rotate",
+        rotate.rotate,
+        "rotate a policy's Spaces key now, or finish an interrupted rotation",
+    )
+    sub.add_argument("policy", metavar="POLICY")
+    sub.add_argument(
+        "--dry-run", action="store_true", help="print every step and change nothing anywhere"
+    )
+    _json_flag(sub)
     sub = command(
         commands, "status", status.status, "connections, policies and the store at a glance"
     )
