@@ -12,16 +12,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import httpx
 
 from rotator.crypto import Keyring, MasterKey, load_master_key
 from rotator.digitalocean.client import DigitalOceanClient
+
+if TYPE_CHECKING:
+    from rotator.alerting import Alerting
 from rotator.digitalocean.ratelimit import Pacer
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import UsageError
-from rotator.rotation import Notify
 from rotator.secret import Secret
 from rotator.settings import PolicyConfig, Settings, load_settings
 from rotator.store import Store, utc_now
@@ -45,6 +47,7 @@ class Context:
     now: Callable[[], datetime] = utc_now
     _settings: Settings | None = None
     _http: httpx.Client | None = None
+    _alert_http: httpx.Client | None = None
 
     @property
     def settings(self) -> Settings:
@@ -102,14 +105,35 @@ class Context:
         where = self.settings.config_path or "the config (no config file is set)"
         raise UsageError(f"no policy named {name!r} in {where} (known: {known})")
 
-    def notifier(self, store: Store) -> Notify | None:
-        """Where rotation events go: the alert channels, once configured."""
-        return None
+    def alerting(self, store: Store) -> Alerting | None:
+        """Alert conditions through the configured channels (None without channels)."""
+        from rotator.alerting import Alerting
+        from rotator.alerts import Dispatcher, build_channels
+
+        config = self.settings.config
+        if not config.alerts:
+            return None
+        if self._alert_http is None:
+            self._alert_http = httpx.Client(timeout=10.0)
+        dispatcher = Dispatcher(
+            store,
+            build_channels(config.alerts),
+            self._alert_http,
+            now=self.now,
+            reminder=config.daemon.alert_reminder,
+        )
+        return Alerting(
+            dispatcher,
+            now=self.now,
+            max_token_age=config.daemon.max_token_age,
+            expiry_warning=config.daemon.expiry_warning,
+        )
 
     def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        for client in (self._http, self._alert_http):
+            if client is not None:
+                client.close()
+        self._http = self._alert_http = None
 
     def new_master_key(self) -> tuple[Secret, MasterKey]:
         text = MasterKey.generate_text()

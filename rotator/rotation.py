@@ -328,6 +328,8 @@ class PolicyRotation:
             )
             return False
         self.records.record_revoke(self.policy.name, previous, already_gone=not deleted)
+        self.notify("key_revoked", self.policy.name, {"access_key": previous})
+        self.notify("key_revoked", self.policy.name, {"access_key": previous})
         log.info("policy %s: revoked previous key %s", self.policy.name, previous)
         return True
 

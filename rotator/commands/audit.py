@@ -35,6 +35,10 @@ def audit_connection(args: argparse.Namespace, ctx: Context) -> int:
             force=args.refresh,
             now=ctx.now,
         )
+        alerting = ctx.alerting(store)
+        if alerting is not None:
+            alerting.scopes_audited(report)
+            alerting.flush()
     if args.json:
         print_json(report.to_json(), ctx.stdout)
     else:

@@ -226,9 +226,15 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
                 raise UsageError(
                     "no connections registered; add one with `rotator connection add NAME`"
                 )
+        alerting = ctx.alerting(store)
         outcomes = validate_connections(
             store, connections, ctx.clients(), concurrency=ctx.settings.config.daemon.concurrency
         )
+        if alerting is not None:
+            for outcome in outcomes:
+                if outcome.validation is not None:
+                    alerting.connection_checked(outcome.connection)
+            alerting.flush()
     if args.json:
         print_json([_outcome_json(o) for o in outcomes], ctx.stdout)
     else:

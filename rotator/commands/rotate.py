@@ -48,15 +48,18 @@ def rotate(args: argparse.Namespace, ctx: Context) -> int:
                 sink = build_sink(config, deps)
                 cleanup.callback(sink.close)
                 sinks.append(sink)
+            alerting = None if args.dry_run else ctx.alerting(store)
             rotation = PolicyRotation(
                 store,
                 policy,
                 client,
                 sinks,
                 lock_dir=ctx.settings.state_dir,
-                notify=ctx.notifier(store),
+                notify=alerting.rotation_event if alerting else None,
             )
             result = rotation.rotate(dry_run=args.dry_run)
+            if alerting is not None:
+                alerting.flush()
     if args.json:
         print_json(result.to_json(), ctx.stdout)
     else:
