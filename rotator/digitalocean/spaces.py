@@ -44,15 +44,18 @@ class SpacesKey:
             for g in body.get("grants") or []
             if isinstance(g, dict)
         )
-        return cls(str(body.get("name", "")), body["access_key"], grants,
-                   str(body.get("created_at", "")))
+        return cls(
+            str(body.get("name", "")), body["access_key"], grants, str(body.get("created_at", ""))
+        )
 
 
 def list_keys(client: DigitalOceanClient, *, name: str | None = None) -> list[SpacesKey]:
     """Every key (or those with exactly ``name``): ``GET /v2/spaces/keys``, ``spaces_key:read``."""
     params = {"name": name} if name is not None else None
-    return [SpacesKey.from_json(item) for item in client.paginate("/v2/spaces/keys", "keys",
-                                                                   params=params)]
+    return [
+        SpacesKey.from_json(item)
+        for item in client.paginate("/v2/spaces/keys", "keys", params=params)
+    ]
 
 
 def get_key(client: DigitalOceanClient, access_key: str) -> SpacesKey:
@@ -71,20 +74,27 @@ def find_key(client: DigitalOceanClient, reference: str) -> SpacesKey:
     if not matches:
         raise UsageError(f"no Spaces key with access key or name {reference!r}")
     if len(matches) > 1:
-        raise UsageError(f"{len(matches)} Spaces keys are named {reference!r}; "
-                         "name the key by its access key instead")
+        raise UsageError(
+            f"{len(matches)} Spaces keys are named {reference!r}; "
+            "name the key by its access key instead"
+        )
     return matches[0]
 
 
-def create_key(client: DigitalOceanClient, name: str,
-               grants: tuple[Grant, ...]) -> tuple[SpacesKey, Secret]:
+def create_key(
+    client: DigitalOceanClient, name: str, grants: tuple[Grant, ...]
+) -> tuple[SpacesKey, Secret]:
     """A new key and its secret: ``POST /v2/spaces/keys``, ``spaces_key:create_credentials``.
 
     Never retried blindly: a lost answer may still have created the key, so
     the caller looks it up by its (unique, planned) name instead.
     """
-    response = client.request("POST", "/v2/spaces/keys", idempotent=False,
-                              json={"name": name, "grants": [g.to_json() for g in grants]})
+    response = client.request(
+        "POST",
+        "/v2/spaces/keys",
+        idempotent=False,
+        json={"name": name, "grants": [g.to_json() for g in grants]},
+    )
     body = response.json().get("key")
     if not isinstance(body, dict) or not isinstance(body.get("secret_key"), str):
         raise DigitalOceanError("DigitalOcean created a Spaces key but sent no secret for it")
