@@ -15,6 +15,7 @@ from typing import Any
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.sinks.app_platform import AppPlatformSink
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink
+from rotator.sinks.vault import VaultSink
 
 
 @dataclass
@@ -34,6 +35,7 @@ SinkFactory = Callable[[Any, SinkDeps], Sink]
 # type (as in the config's `type = ...`) → factory taking (config, deps)
 SINK_TYPES: dict[str, SinkFactory] = {
     "app_platform": AppPlatformSink.from_config,
+    "vault": VaultSink.from_config,
 }
 
 
