@@ -1,0 +1,235 @@
+"""The Vault sink when things go wrong: one clear SinkError each, never a secret in it."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+
+import hvac.exceptions
+import pytest
+import requests
+from vault_server import closed_port, new_pair
+
+from rotator.errors import SinkError
+from rotator.secret import Secret
+from rotator.settings import VaultSinkConfig
+from rotator.sinks import KeyPair, SinkDeps
+from rotator.sinks.vault import VaultSink
+from rotator.sinks.vault_client import SecretVersion, TokenLogin, VaultClient
+
+READ_ONLY_RULES = """
+path "secret/data/{path}" {{ capabilities = ["read"] }}
+path "secret/metadata/{path}" {{ capabilities = ["read"] }}
+"""
+
+
+def test_a_sealed_vault_is_a_clear_failure(fresh_vault, pair, context):
+    config = VaultSinkConfig(
+        type="vault", url=fresh_vault.url, path="sealed/spaces", token=fresh_vault.root_token
+    )
+    sink = VaultSink.from_config(config, SinkDeps())
+    try:
+        sink.push(pair, context)  # works while unsealed
+        fresh_vault.seal()
+        where = f"Vault at 127.0.0.1:{fresh_vault.port} is sealed"
+
+        with pytest.raises(SinkError, match=where) as pushed:
+            sink.push(new_pair(), context)
+        with pytest.raises(SinkError, match=where):
+            sink.check()
+        with pytest.raises(SinkError, match=where):
+            sink.describe_push("DO00NEW", context)
+        assert sink.holds() is None
+    finally:
+        sink.close()
+    assert str(pushed.value).startswith(f"sink {sink.label}: ")
+    _assert_one_clean_line(pushed.value, fresh_vault.root_token)
+
+
+def test_an_unreachable_vault_is_a_clear_failure(make_sink, pair, context):
+    port = closed_port()
+    sink = make_sink(url=f"http://127.0.0.1:{port}")
+
+    with pytest.raises(SinkError, match=f"cannot reach Vault at 127.0.0.1:{port}") as pushed:
+        sink.push(pair, context)
+    with pytest.raises(SinkError, match=f"cannot reach Vault at 127.0.0.1:{port}"):
+        sink.check()
+    assert sink.holds() is None
+    _assert_one_clean_line(pushed.value, pair.secret_key.reveal())
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_a_vault_that_never_answers_times_out(make_sink, silent_server, pair, context):
+    sink = make_sink(url=f"http://127.0.0.1:{silent_server}", timeout=0.3)
+
+    with pytest.raises(SinkError, match=rf"127.0.0.1:{silent_server} did not answer within 0.3s"):
+        sink.push(pair, context)
+
+
+def test_a_token_without_write_permission_is_refused_and_nothing_is_written(
+    vault, make_sink, kv_path, pair, context
+):
+    vault.write("secret", kv_path, {"access_key": "OLD", "secret_key": "old"})
+    token = vault.token_with_policy(
+        "read-only-" + kv_path.split("/")[1], READ_ONLY_RULES.format(path=kv_path)
+    )
+    sink = make_sink(token=token)
+
+    with pytest.raises(SinkError) as pushed:
+        sink.push(pair, context)
+    with pytest.raises(SinkError) as checked:
+        sink.check()
+
+    assert f"Vault at 127.0.0.1:{vault.port} denied writing secret/data/{kv_path}" in str(
+        pushed.value
+    )
+    assert "403 permission denied" in str(pushed.value)
+    assert f"lacks create, update on secret/data/{kv_path}; update on secret/metadata/" in str(
+        checked.value
+    )
+    assert vault.read("secret", kv_path)["data"]["access_key"] == "OLD"
+    assert sink.holds() == "OLD"  # reading is allowed
+    _assert_one_clean_line(pushed.value, token, pair.secret_key.reveal())
+
+
+def test_a_wrong_token_is_named_as_such(vault, make_sink, pair, context):
+    wrong = "s.notarealtoken0123456789"
+    sink = make_sink(token=wrong)
+
+    with pytest.raises(SinkError, match=r"rejected the token \(invalid, expired or revoked\)") as e:
+        sink.push(pair, context)
+    with pytest.raises(SinkError, match="rejected the token"):
+        sink.check()
+    assert f"127.0.0.1:{vault.port}" in str(e.value)
+    _assert_one_clean_line(e.value, wrong)
+
+
+class InterleavedClient(VaultClient):
+    """The real client, with a real concurrent write right after the sink reads the data."""
+
+    def __init__(self, *args, on_read, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_read = on_read
+
+    def read_version(
+        self, mount: str, path: str, version: int | None = None
+    ) -> SecretVersion | None:
+        answer = super().read_version(mount, path, version)
+        on_read, self._on_read = self._on_read, None
+        if on_read is not None:
+            on_read()
+        return answer
+
+
+def test_a_write_between_read_and_write_is_a_cas_conflict(vault, kv_path, pair, context, caplog):
+    vault.write("secret", kv_path, {"access_key": "OLD", "secret_key": "old"})
+    client = InterleavedClient(
+        "racer",
+        vault.url,
+        TokenLogin(Secret(vault.root_token)),
+        on_read=lambda: vault.write("secret", kv_path, {"access_key": "THEIRS", "secret_key": "x"}),
+    )
+    sink = VaultSink("racer", client, mount="secret", path=kv_path)
+    try:
+        with pytest.raises(SinkError) as conflict:
+            sink.push(pair, context)
+    finally:
+        sink.close()
+
+    message = str(conflict.value)
+    assert "check-and-set conflict on secret/" in message
+    assert "rotator read version 1 but someone wrote version 2 meanwhile" in message
+    assert vault.read("secret", kv_path)["data"]["access_key"] == "THEIRS"
+    assert vault.metadata("secret", kv_path)["current_version"] == 2
+    _assert_one_clean_line(conflict.value, pair.secret_key.reveal(), vault.root_token)
+
+
+def test_a_canary_secret_never_reaches_logs_errors_or_descriptions(
+    vault, make_sink, kv_path, context, caplog
+):
+    canary = KeyPair("DO00CANARY", Secret("canary-" + "7" * 40))
+    caplog.set_level(logging.DEBUG)  # hvac, urllib3 and rotator at their chattiest
+    sink = make_sink()
+    texts = [repr(sink), repr(canary), *sink.describe_push(canary.access_key, context)]
+
+    confirmation = sink.push(canary, context)
+    texts += [repr(confirmation), *sink.describe_push(canary.access_key, context)]
+    # A failure carrying the canary in its request: the path now belongs to someone else.
+    vault.mark("secret", kv_path, {"managed-by": "terraform"})
+    with pytest.raises(SinkError) as refused:
+        sink.push(KeyPair("DO00CANARY2", canary.secret_key), context)
+    texts.append(str(refused.value))
+    # And one that Vault refuses outright: a wrong token.
+    with pytest.raises(SinkError) as forbidden:
+        make_sink(token="s.wrong-token").push(canary, context)
+    texts.append(str(forbidden.value))
+
+    texts += [record.getMessage() for record in caplog.records]
+    assert any("DO00CANARY" in text for text in texts)  # the sweep saw real output
+    for text in texts:
+        assert canary.secret_key.reveal() not in text
+        assert vault.root_token not in text
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        *(
+            cls(f"boom with {'s.' + 'x' * 24}", errors=[f"refused s.{'x' * 24}"])
+            for cls in (
+                hvac.exceptions.VaultError,
+                hvac.exceptions.InvalidRequest,
+                hvac.exceptions.Unauthorized,
+                hvac.exceptions.Forbidden,
+                hvac.exceptions.InvalidPath,
+                hvac.exceptions.UnsupportedOperation,
+                hvac.exceptions.PreconditionFailed,
+                hvac.exceptions.RateLimitExceeded,
+                hvac.exceptions.InternalServerError,
+                hvac.exceptions.VaultNotInitialized,
+                hvac.exceptions.VaultDown,
+                hvac.exceptions.UnexpectedError,
+                hvac.exceptions.BadGateway,
+                hvac.exceptions.ParamValidationError,
+            )
+        ),
+        requests.exceptions.SSLError("certificate verify failed"),
+        requests.exceptions.ConnectTimeout("slow"),
+        requests.exceptions.ReadTimeout("slow"),
+        requests.exceptions.ConnectionError("refused"),
+        requests.exceptions.TooManyRedirects("loop"),
+        requests.exceptions.InvalidURL("bad"),
+        requests.exceptions.ChunkedEncodingError("cut"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_every_hvac_and_requests_error_becomes_one_clean_line(error):
+    # Every exception class hvac and requests can raise has a translation
+    # that names the server and keeps the token out (Vault's text is scrubbed).
+    token = "s." + "x" * 24
+    port = closed_port()  # so the status lookups some translations make fail fast
+    client = VaultClient("probe", f"http://127.0.0.1:{port}", TokenLogin(Secret(token)))
+    try:
+        message = client.describe_failure(error, "writing secret/data/x")
+    finally:
+        client.close()
+
+    assert f"127.0.0.1:{port}" in message
+    assert token not in message
+    assert "\n" not in message
+
+
+def _assert_one_clean_line(error: BaseException, *secrets: str) -> None:
+    text = str(error)
+    assert "\n" not in text
+    for secret in secrets:
+        assert secret not in text
