@@ -98,6 +98,7 @@ def _policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) 
             "id": flight.id,
             "state": flight.state,
             "new_access_key": flight.new_access_key,
+            "new_key_name": flight.new_key_name,
             "started_at": flight.started_at.isoformat(),
             "last_error": flight.last_error,
         }
