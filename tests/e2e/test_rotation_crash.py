@@ -188,7 +188,7 @@ def test_a_concurrent_rotation_of_the_same_policy_is_refused(media, sandbox):
         assert second.code == 1
         assert "policy 'media' is in use by another process" in second.stderr
     finally:
-        stdout, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert_invariants(media, sandbox)
 
