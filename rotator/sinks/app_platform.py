@@ -48,7 +48,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -266,8 +266,20 @@ class AppPlatformSink(Sink):
             raise SinkError(self.label, f"app {self._app_id} came back without a spec")
         return app
 
+    def _pauses(self) -> Iterator[float]:
+        """Poll quickly at first, then back off to ``poll_interval``.
+
+        A short deployment is confirmed within a second; a long one costs a
+        read every ``poll_interval`` seconds, well inside the token's budget.
+        """
+        pause = min(0.25, self._poll_interval)
+        while True:
+            yield pause
+            pause = min(pause * 2, self._poll_interval)
+
     def _wait_until_idle(self, deadline: float) -> dict[str, Any]:
         """The app once no deployment is pending or in progress (a PUT would supersede it)."""
+        pauses = self._pauses()
         while True:
             app = self._poll_app()
             running = apps.in_flight(app) if app is not None else None
@@ -292,7 +304,7 @@ class AppPlatformSink(Sink):
                     running["id"],
                     running.get("phase", "?"),
                 )
-            self._sleep(self._poll_interval)
+            self._sleep(next(pauses))
 
     # -- following the deployment ---------------------------------------------------
 
@@ -305,6 +317,7 @@ class AppPlatformSink(Sink):
     ) -> str:
         """Poll until a deployment carrying the new pair is ACTIVE; return its id."""
         current, phase = deployment_id, "PENDING"
+        pauses = self._pauses()
         while True:
             read = functools.partial(apps.get_deployment, self._client, self._app_id, current)
             deployment = self._poll(read)
@@ -338,7 +351,7 @@ class AppPlatformSink(Sink):
                     f"{self._deploy_timeout:g}s; gave up waiting (it may still finish, so "
                     "the previous key must stay valid)",
                 )
-            self._sleep(self._poll_interval)
+            self._sleep(next(pauses))
 
     def _successor(
         self,
