@@ -141,11 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = commands.add_parser("config", help="work with the config file")
     group = cfg.add_subparsers(dest="action", metavar="ACTION", required=True)
-    command(
+    sub = command(
         group,
         "check",
         config_check.check,
         "validate the environment and config file, reporting every problem",
+    )
+    sub.add_argument(
+        "--offline",
+        action="store_true",
+        help="check the file only; do not ask DigitalOcean or the sinks",
     )
 
     alert_parser = commands.add_parser(

@@ -1,0 +1,87 @@
+"""`rotator config check` asks DigitalOcean and the sinks about each policy, reading only."""
+
+import pytest
+
+ALL = [
+    "account:read",
+    "spaces_key:read",
+    "spaces_key:create_credentials",
+    "spaces_key:delete",
+    "app:read",
+    "app:update",
+]
+
+
+def policy(app_id: str, *, key: str = "demo-media", component: str = "web") -> str:
+    return f"""
+[[policies]]
+name = "media"
+connection = "prod"
+spaces_key = "{key}"
+[[policies.sinks]]
+type = "app_platform"
+app_id = "{app_id}"
+component = "{component}"
+access_key_env = "SPACES_KEY"
+secret_key_env = "SPACES_SECRET"
+"""
+
+
+@pytest.fixture
+def checked(initialised, sandbox):
+    """Register `prod` with the given scopes, write the config, run `config check`."""
+
+    def run(config: str, scopes=ALL, **env):
+        assert initialised.add("prod", sandbox.add_token(scopes)).code == 0
+        initialised.config.write_text("[digitalocean]\nretries = 0\n" + config)
+        return initialised("config", "check", env=env)
+
+    return run
+
+
+def test_a_policy_that_matches_digitalocean_checks_clean(checked, sandbox):
+    result = checked(policy(sandbox.app_ids()[0]))
+    assert result.code == 0, result.output
+    assert "config ok" in result.stdout
+    assert {r["method"] for r in sandbox.requests()} - {"GET"} == set()
+
+
+def test_a_spaces_key_that_does_not_exist_is_an_error(checked, sandbox):
+    result = checked(policy(sandbox.app_ids()[0], key="no-such-key"))
+    assert result.code == 2
+    assert "policies[0].spaces_key: no Spaces key with access key or name 'no-such-key'" in (
+        result.stderr
+    )
+
+
+def test_a_token_without_the_scopes_its_policy_needs_is_an_error(checked, sandbox):
+    narrow = [s for s in ALL if s != "app:update"]
+    result = checked(policy(sandbox.app_ids()[0]), scopes=narrow)
+    assert result.code == 2
+    assert "policies[0].connection: the token of 'prod' lacks app:update" in result.stderr
+
+
+def test_an_unknown_app_component_is_an_error(checked, sandbox):
+    result = checked(policy(sandbox.app_ids()[0], component="nope"))
+    assert result.code == 2
+    assert "policies[0].sinks[0]" in result.stderr and "nope" in result.stderr
+
+
+def test_an_unreachable_digitalocean_is_a_note_not_an_error(checked, sandbox):
+    result = checked(
+        policy(sandbox.app_ids()[0]),
+        ROTATOR_DO_API_URL="http://127.0.0.1:9",
+        ROTATOR_DO_OAUTH_URL="http://127.0.0.1:9",
+    )
+    assert result.code == 0, result.output
+    assert "note: policies[0]" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_offline_checks_only_the_file(checked, sandbox, initialised):
+    initialised.config.write_text(policy(sandbox.app_ids()[0], key="no-such-key"))
+    assert initialised.add("prod", sandbox.add_token(ALL)).code == 0
+    sandbox.reset_request_log()
+    result = initialised("config", "check", "--offline")
+    assert result.code == 0, result.output
+    assert sandbox.requests() == []
