@@ -447,7 +447,7 @@ class VaultClient:
             self._ensure_token()
         try:
             try:
-                return request()
+                answer = request()
             except hvac.exceptions.Forbidden:
                 if not (isinstance(self._login, AppRoleLogin) and self._token_rejected()):
                     raise
@@ -455,7 +455,7 @@ class VaultClient:
                 log.info("vault sink %s: the AppRole token expired; logging in again", self.label)
                 self._logged_in = False
                 self._ensure_token()
-                return request()
+                answer = request()
         except hvac.exceptions.InvalidPath as exc:
             if missing_ok:
                 raise _Missing from exc
@@ -466,6 +466,16 @@ class VaultClient:
             if not translate:
                 raise
             raise self._translate(exc, action, hide) from exc
+        if isinstance(answer, requests.Response) and answer.is_redirect:
+            # hvac counts a 3xx as success; we do not follow it (see __init__).
+            target = answer.headers.get("Location", "")
+            elsewhere = f" to {host_port(target)}" if target.startswith("http") else ""
+            raise SinkError(
+                self.label,
+                f"Vault at {self.address} redirected {action}{elsewhere}; rotator does not "
+                "follow redirects: set url to the node that answers (the active one)",
+            )
+        return answer
 
     def _token_rejected(self) -> bool:
         """Whether Vault rejects the token itself (not just this path).
@@ -557,11 +567,7 @@ class VaultClient:
             return f"{where} refused {action} (400){detail}"
         status = _STATUS.get(type(exc))
         if status is None:
-            # A redirect (allow_redirects is off) or an unknown status.
-            status_text = "unexpected answer"
-            if isinstance(exc, hvac.exceptions.UnexpectedError):
-                status_text = "unexpected answer, e.g. a redirect to another node: point url at it"
-            return f"{where} gave an {status_text} while {action}{detail}"
+            return f"{where} gave an unexpected answer while {action}{detail}"
         return f"{where} failed ({status}) while {action}{detail}"
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import hvac.exceptions
 import pytest
@@ -73,6 +75,46 @@ def test_a_vault_that_never_answers_times_out(make_sink, silent_server, pair, co
 
     with pytest.raises(SinkError, match=rf"127.0.0.1:{silent_server} did not answer within 0.3s"):
         sink.push(pair, context)
+
+
+@pytest.fixture
+def redirecting_server() -> Iterator[int]:
+    """A port whose server answers every request with a redirect to another host."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        def _redirect(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", "http://vault-active.example:8200" + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PUT = _redirect
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        thread.join()
+        server.server_close()
+
+
+def test_a_redirect_is_not_followed_and_names_where_it_pointed(
+    make_sink, redirecting_server, pair, context
+):
+    # Following it would hand the token to a host nobody configured.
+    sink = make_sink(url=f"http://127.0.0.1:{redirecting_server}")
+
+    with pytest.raises(SinkError, match=r"redirected .* to vault-active\.example:8200") as pushed:
+        sink.push(pair, context)
+    with pytest.raises(SinkError, match="does not follow redirects"):
+        sink.check()
+    _assert_one_clean_line(pushed.value, pair.secret_key.reveal())
 
 
 def test_a_token_without_write_permission_is_refused_and_nothing_is_written(
