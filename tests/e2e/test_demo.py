@@ -1,0 +1,32 @@
+"""`rotator demo` as a newcomer runs it: one command, no account, no network, exit 0."""
+
+import subprocess
+import sys
+
+
+def test_the_demo_walks_through_audit_alerts_and_rotation_and_cleans_up(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "rotator", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for expected in (
+        "TOO_BROAD",
+        "blast radius: can delete",
+        "token_too_broad",
+        "token_invalid",
+        "every signature checked against the shared secret: valid",
+        "rotation_succeeded",
+        "confirmed",
+        "still alive for the 1h grace period: True",
+        "demo finished",
+    ):
+        assert expected in out, expected
+    assert "Traceback" not in out + result.stderr
+    workdir = next(line.split()[-1] for line in out.splitlines() if "state directory:" in line)
+    assert not (tmp_path / workdir).exists()
