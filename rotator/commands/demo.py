@@ -23,7 +23,7 @@ from rotator.commands.demo_support import AlertReceiver, OpenBao, find_bao
 from rotator.context import Context
 
 if TYPE_CHECKING:
-    pass
+    from rotator.sandbox import Sandbox
 
 ROTATOR_SCOPES = [
     "account:read",
