@@ -105,7 +105,8 @@ def _check_policy(
         except DigitalOceanError as exc:
             note("the connection's scopes", exc)
         for number, config in enumerate(policy.sinks):
-            sink = build_sink(config, SinkDeps(digitalocean=client))
+            deps = SinkDeps(digitalocean=client, extra={"policy": policy.name})
+            sink = build_sink(config, deps)
             try:
                 sink.check()
             except SinkError as exc:
