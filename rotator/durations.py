@@ -36,3 +36,14 @@ def format_duration(value: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts)
+
+
+def describe_span(span: timedelta) -> str:
+    """A span as a person says it: "3 days", "1 hour", "5 minutes" (at least a minute)."""
+    if span >= timedelta(days=1):
+        return f"{span.days} day{'s' if span.days != 1 else ''}"
+    hours = int(span.total_seconds() // 3600)
+    if hours >= 1:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    minutes = max(1, int(span.total_seconds() // 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -21,6 +21,7 @@ from rotator.audit.verdict import judge
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.scopes import KNOWN_SCOPES
 from rotator.digitalocean.tokens import LEGACY_WARNING
+from rotator.durations import describe_span
 from rotator.secret import Secret
 from rotator.store import Connection, Store, utc_now
 
@@ -164,8 +165,9 @@ def token_warnings(
             warnings.append(f"the token expired on {_day(report.expires_at)}")
         elif left < policy.expiry_warning:
             warnings.append(
-                f"the token expires in {_span(left)} ({_day(report.expires_at)}): create a new "
-                f"one and run `rotator connection update {connection.name} --token-stdin`"
+                f"the token expires in {describe_span(left)} ({_day(report.expires_at)}): "
+                "create a new one and run "
+                f"`rotator connection update {connection.name} --token-stdin`"
             )
     # DigitalOcean's creation time when token info gave it, else when rotator got the token.
     born = connection.token_set_at
@@ -174,9 +176,10 @@ def token_warnings(
     age = moment - born
     if age > policy.max_token_age:
         warnings.append(
-            f"the token is {_span(age)} old (since {_day(born)}), older than the "
-            f"{_span(policy.max_token_age)} maximum: tokens cannot be rotated through the API, "
-            f"so create a new one and run `rotator connection update {connection.name} "
+            f"the token is {describe_span(age)} old (since {_day(born)}), older than the "
+            f"{describe_span(policy.max_token_age)} maximum: tokens cannot be rotated through "
+            "the API, so create a new one and run "
+            f"`rotator connection update {connection.name} "
             "--token-stdin`"
         )
     return warnings
@@ -225,13 +228,3 @@ def _aware(moment: datetime) -> datetime:
 
 def _day(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d")
-
-
-def _span(span: timedelta) -> str:
-    if span >= timedelta(days=1):
-        return f"{span.days} day{'s' if span.days != 1 else ''}"
-    hours = int(span.total_seconds() // 3600)
-    if hours >= 1:
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    minutes = max(1, int(span.total_seconds() // 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"

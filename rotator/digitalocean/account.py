@@ -25,6 +25,7 @@ from typing import Literal
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.models import Account, TokenInfo
 from rotator.digitalocean.tokens import LEGACY_WARNING, token_kind
+from rotator.durations import describe_span
 from rotator.errors import (
     APIError,
     DigitalOceanError,
@@ -143,15 +144,5 @@ def _expiry_warnings(info: TokenInfo | None, within: timedelta) -> list[str]:
     if left <= timedelta(0):
         return ["token info says the token has expired"]
     if left < within:
-        return [f"token expires in {_human(left)}"]
+        return [f"token expires in {describe_span(left)}"]
     return []
-
-
-def _human(span: timedelta) -> str:
-    if span >= timedelta(days=1):
-        return f"{span.days} day{'s' if span.days != 1 else ''}"
-    hours = int(span.total_seconds() // 3600)
-    if hours >= 1:
-        return f"{hours} hour{'s' if hours != 1 else ''}"
-    minutes = max(1, int(span.total_seconds() // 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -12,9 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
-from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.client import DigitalOceanClient, json_object
 from rotator.errors import DigitalOceanError
 
 COMPONENT_KINDS = ("services", "workers", "jobs", "static_sites", "functions")
@@ -43,7 +41,7 @@ def update_app_spec(
     """
     path = f"/v2/apps/{_segment(app_id)}"
     response = client.request("PUT", path, json={"spec": spec}, idempotent=False)
-    return _member(_json(response, "PUT", path), "app", "PUT", path)
+    return _member(json_object(response, "PUT", path), "app", "PUT", path)
 
 
 def get_deployment(client: DigitalOceanClient, app_id: str, deployment_id: str) -> dict[str, Any]:
@@ -75,16 +73,6 @@ def active_deployment_id(app: dict[str, Any]) -> str | None:
 def _segment(value: str) -> str:
     # An id from a config file goes into a path: "/" or ".." must not move the request.
     return quote(value, safe="")
-
-
-def _json(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise DigitalOceanError(f"the answer to {method} {path} is not JSON") from exc
-    if not isinstance(body, dict):
-        raise DigitalOceanError(f"the answer to {method} {path} is not a JSON object")
-    return body
 
 
 def _member(body: dict[str, Any], key: str, method: str, path: str) -> dict[str, Any]:

@@ -178,7 +178,7 @@ class DigitalOceanClient:
     def get_json(self, path: str, params: Mapping[str, str | int] | None = None) -> dict[str, Any]:
         """``GET {path}`` and return its JSON object; needs the endpoint's read scope."""
         response = self.request("GET", path, params=params)
-        return _json_object(response, "GET", path)
+        return json_object(response, "GET", path)
 
     def paginate(
         self,
@@ -208,7 +208,7 @@ class DigitalOceanClient:
             response = self._send(
                 "GET", url, params=query, json=None, idempotent=True, policy=self._retry, pace=True
             )
-            body = _json_object(response, "GET", path)
+            body = json_object(response, "GET", path)
             items = body.get(key, [])
             if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
                 raise DigitalOceanError(f"the answer to GET {path} has no list of objects {key!r}")
@@ -430,7 +430,8 @@ class DigitalOceanClient:
         return str(target)
 
 
-def _json_object(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+def json_object(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+    """The body of an answer as a JSON object, or a DigitalOceanError saying why not."""
     try:
         body = response.json()
     except ValueError as exc:
