@@ -98,30 +98,43 @@ class OpenBao:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> OpenBao:
-        # The root token travels by environment, not argv, so `ps` never shows it.
+        # The dev server also binds port + 1 (its cluster listener), so a lost
+        # race for either port is retried on another pair.
+        for _attempt in range(3):
+            if self._start():
+                return self
+            self.port = _free_port()
+        raise RuntimeError("OpenBao did not start (see openbao.log in the demo directory)")
+
+    def _start(self) -> bool:
+        # The root token travels by environment, not argv, so `ps` never shows it;
+        # -dev-no-store-token keeps it out of ~/.vault-token.
         self._process = subprocess.Popen(
-            [str(self.binary), "server", "-dev", f"-dev-listen-address=127.0.0.1:{self.port}"],
+            [
+                str(self.binary),
+                "server",
+                "-dev",
+                "-dev-no-store-token",
+                f"-dev-listen-address=127.0.0.1:{self.port}",
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={
                 "PATH": "/usr/bin:/bin",
                 "BAO_DEV_ROOT_TOKEN_ID": self.token,
-                "VAULT_DEV_ROOT_TOKEN_ID": self.token,
                 "HOME": str(self.token_file.parent),
             },
         )
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self._process.poll() is None:
             try:
                 if httpx.get(f"{self.url}/v1/sys/health", timeout=1).status_code == 200:
-                    return self
+                    return True
             except httpx.HTTPError:
                 pass
-            if self._process.poll() is not None:
-                break
             time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("OpenBao did not start (see openbao.log in the demo directory)")
+        self._stop()
+        return False
 
     def read(self, path: str) -> dict[str, str] | None:
         """The current data at ``secret/<path>`` (the demo shows fingerprints only)."""
@@ -134,7 +147,7 @@ class OpenBao:
         data: dict[str, str] = response.json()["data"]["data"]
         return data
 
-    def __exit__(self, *exc_info: object) -> None:
+    def _stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
             try:
@@ -142,4 +155,7 @@ class OpenBao:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop()
         self._log.close()
