@@ -154,22 +154,27 @@ class PolicyRotation:
 
     def _current_key(self) -> str:
         keys = self.records.policy_keys(self.policy.name)
-        if keys is not None:
-            if keys.previous_access_key is not None and not self._previous_settled(keys):
+        if keys is None:
+            key = find_key(self.client, self.policy.spaces_key)
+            self.records.adopt(self.policy.name, key.access_key)
+            return key.access_key
+        previous = keys.previous_access_key
+        if previous is not None:
+            # A new key while the previous one lives would make three: revoke it
+            # first if its grace period is over, else wait.
+            due = keys.previous_revoke_after
+            if due is not None and due > self.store.now():
                 raise RotatorError(
-                    f"policy {self.policy.name!r}: the previous key "
-                    f"{keys.previous_access_key} is in its grace period until "
-                    f"{keys.previous_revoke_after:%Y-%m-%d %H:%M:%SZ}; rotate after that"
+                    f"policy {self.policy.name!r}: the previous key {previous} is in its "
+                    f"grace period until {due:%Y-%m-%d %H:%M:%SZ}; rotate after that"
                 )
-            return keys.current_access_key
-        key = find_key(self.client, self.policy.spaces_key)
-        self.records.adopt(self.policy.name, key.access_key)
-        return key.access_key
-
-    def _previous_settled(self, keys: PolicyKeys) -> bool:
-        """Revoke a previous key that is due, so a rotation never leaves three alive."""
-        due = keys.previous_revoke_after is None or keys.previous_revoke_after <= self.store.now()
-        return due and self._revoke(keys)
+            if not self._revoke(keys):
+                raise RotatorError(
+                    f"policy {self.policy.name!r}: the previous key {previous} could not be "
+                    "deleted, so no new key is made (see `rotator status`); it is retried "
+                    "on the next run"
+                )
+        return keys.current_access_key
 
     def _begin(self) -> RotationRecord:
         old_access_key = self._current_key()

@@ -221,3 +221,18 @@ def test_every_step_is_in_the_history_with_key_ids_and_no_secret(world):
     assert names[-1] == "rotation_promoted"
     secret = live_keys(world["sandbox"])[result.new_access_key]["secret_key"]
     assert all(secret not in str(entry.to_json()) for entry in events)
+
+
+def test_a_previous_key_that_cannot_be_deleted_blocks_a_new_rotation_with_a_clear_reason(world):
+    sandbox = world["sandbox"]
+    world["rotation"]().rotate()
+    world["clock"].moment += timedelta(hours=2)
+    sandbox.add_fault(method="DELETE", path="/v2/spaces/keys/.*", status=500, times=None)
+    with pytest.raises(Exception, match="could not be deleted"):
+        world["rotation"]().rotate()
+    keys = world["records"].policy_keys("media")
+    assert keys.previous_access_key and keys.revoke_error
+    assert len(live_keys(sandbox)) == 2
+    sandbox.clear_faults()
+    assert world["rotation"]().rotate().status == "succeeded"
+    assert len(live_keys(sandbox)) == 2
