@@ -7,11 +7,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cli_startup
 import validate_connections  # noqa: E402
 
 
 def main() -> None:
     validate_connections.main(sys.argv[1:])
+    cli_startup.main([])
 
 
 if __name__ == "__main__":
