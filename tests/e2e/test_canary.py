@@ -53,3 +53,52 @@ def test_no_token_reaches_output_logs_the_store_or_the_request_log(initialised, 
         assert canary not in outputs
         assert canary.encode() not in files
         assert canary not in request_log
+
+
+def test_no_spaces_secret_reaches_output_logs_or_the_store_during_rotation(initialised, sandbox):
+    run = initialised
+    run.env["ROTATOR_LOG_LEVEL"] = "DEBUG"
+    app_id = sandbox.app_ids()[0]
+    run.config.write_text(f"""
+[[policies]]
+name = "media"
+connection = "prod"
+spaces_key = "demo-media"
+grace = "1s"
+[[policies.sinks]]
+type = "app_platform"
+app_id = "{app_id}"
+component = "web"
+access_key_env = "SPACES_KEY"
+secret_key_env = "SPACES_SECRET"
+""")
+    scopes = [
+        "account:read",
+        "spaces_key:read",
+        "spaces_key:create_credentials",
+        "spaces_key:delete",
+        "app:read",
+        "app:update",
+    ]
+    run.add("prod", sandbox.add_token(scopes))
+    run("rotate", "media", "--dry-run")
+    run("rotate", "media", "--json")
+    sandbox.fail_next_deployment(app_id, "ERROR")
+    import time
+
+    time.sleep(1.1)
+    run("rotate", "media")
+    run("rotate", "media", "--json")
+    run("status", "--json")
+    run("history", "--json")
+    run("config", "check")
+    run("rekey")
+    secrets_seen = [key["secret_key"] for key in sandbox.spaces_keys()]
+    assert len(secrets_seen) >= 2
+    outputs = "\n".join(result.output for result in run.transcript)
+    files = b"".join(path.read_bytes() for path in run.state_dir.rglob("*") if path.is_file())
+    request_log = json.dumps(sandbox.requests(), default=str)
+    for secret in secrets_seen:
+        assert secret not in outputs
+        assert secret.encode() not in files
+        assert secret not in request_log
