@@ -1,6 +1,7 @@
 """Plant canary tokens, run the whole CLI surface, and find them nowhere."""
 
 import json
+import time
 
 SCOPES = ["account:read", "spaces_key:read"]
 
@@ -81,20 +82,26 @@ secret_key_env = "SPACES_SECRET"
         "app:update",
     ]
     run.add("prod", sandbox.add_token(scopes))
+    secrets_seen: set[str] = set()
+
+    def remember() -> None:  # keys get deleted, so collect their secrets while they live
+        secrets_seen.update(key["secret_key"] for key in sandbox.spaces_keys())
+
+    remember()
     run("rotate", "media", "--dry-run")
     run("rotate", "media", "--json")
+    remember()
     sandbox.fail_next_deployment(app_id, "ERROR")
-    import time
-
-    time.sleep(1.1)
+    time.sleep(1.1)  # past the grace period, so the next rotation revokes
     run("rotate", "media")
+    remember()
     run("rotate", "media", "--json")
+    remember()
     run("status", "--json")
     run("history", "--json")
     run("config", "check")
     run("rekey")
-    secrets_seen = [key["secret_key"] for key in sandbox.spaces_keys()]
-    assert len(secrets_seen) >= 2
+    assert len(secrets_seen) >= 3
     outputs = "\n".join(result.output for result in run.transcript)
     files = b"".join(path.read_bytes() for path in run.state_dir.rglob("*") if path.is_file())
     request_log = json.dumps(sandbox.requests(), default=str)
