@@ -10,10 +10,14 @@ the unit's seccomp, W^X and socket limits by ``confine.py``.
 from __future__ import annotations
 
 import ctypes.util
+import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -260,3 +264,62 @@ def test_a_tls_handshake_works_under_the_units_memory_limits(tmp_path):
     # memory (cffi's ffi.callback would, and nothing rotator uses calls it).
     result = confined(sys.executable, "-c", TLS_HANDSHAKE, cwd=tmp_path)
     assert result.stdout.split() == ["TLSv1.3", "ping"], result.stderr[-2000:]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def daemon_available() -> bool:
+    result = subprocess.run(
+        [sys.executable, "-m", "rotator", "run", "--help"], capture_output=True, check=False
+    )
+    return result.returncode == 0
+
+
+@needs_libseccomp
+def test_the_daemon_starts_reports_ready_and_stops_cleanly_under_the_units_limits(tmp_path):
+    if not daemon_available():
+        pytest.skip("this rotator has no `run` command")
+    port = free_port()
+    config = tmp_path / "rotator.toml"
+    config.write_text(f'[daemon]\nhealth_listen = "127.0.0.1:{port}"\n')
+    # An abstract socket name: a path under tmp_path can pass the 108-byte limit.
+    notify_name = f"rotator-unit-test-{os.getpid()}"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "ROTATOR_STATE_DIR": str(tmp_path / "state"),
+        "ROTATOR_CONFIG": str(config),
+    }
+    subprocess.run([sys.executable, "-m", "rotator", "init"], env=env, check=True, timeout=60)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind("\0" + notify_name)
+        notify.settimeout(30)
+        daemon = subprocess.Popen(
+            [sys.executable, str(CONFINE), str(UNIT), "--", sys.executable, "-m", "rotator", "run"],
+            env={**env, "NOTIFY_SOCKET": "@" + notify_name},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # STATUS= lines may come first; READY=1 must come (recv times out otherwise).
+            while "READY=1" not in notify.recv(4096).decode().splitlines():
+                pass
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+                assert reply.status == 200
+            daemon.send_signal(signal.SIGTERM)
+            # The unit's TimeoutStopSec= is what systemd would wait.
+            assert daemon.wait(timeout=int(directives()["TimeoutStopSec"][0])) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+            assert daemon.stderr is not None
+            stderr = daemon.stderr.read()
+            daemon.stderr.close()
+    assert "Traceback" not in stderr, stderr
