@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 from rotator.context import Context
+from rotator.jobs.policy import policy_rotation
 from rotator.output import print_json, when
-from rotator.rotation import PolicyRotation, RotationResult
-from rotator.sinks import SinkDeps, build_sink
+from rotator.rotation import RotationResult
 
 
 def print_result(result: RotationResult, ctx: Context) -> None:
@@ -40,26 +39,17 @@ def rotate(args: argparse.Namespace, ctx: Context) -> int:
     """Rotate one policy's key into its sinks; exit 1 if the rotation failed."""
     policy = ctx.policy(args.policy)
     with ctx.open_store(writer=True) as store:
-        token = store.open_token(store.get_connection(policy.connection))
-        with ctx.clients()(token) as client, contextlib.ExitStack() as cleanup:
-            deps = SinkDeps(digitalocean=client)
-            sinks = []
-            for config in policy.sinks:
-                sink = build_sink(config, deps)
-                cleanup.callback(sink.close)
-                sinks.append(sink)
-            alerting = None if args.dry_run else ctx.alerting(store)
-            rotation = PolicyRotation(
-                store,
-                policy,
-                client,
-                sinks,
-                lock_dir=ctx.settings.state_dir,
-                notify=alerting.rotation_event if alerting else None,
-            )
+        alerting = None if args.dry_run else ctx.alerting(store)
+        with policy_rotation(
+            store,
+            policy,
+            ctx.clients(),
+            lock_dir=ctx.settings.state_dir,
+            notify=alerting.rotation_event if alerting else None,
+        ) as rotation:
             result = rotation.rotate(dry_run=args.dry_run)
-            if alerting is not None:
-                alerting.flush()
+        if alerting is not None:
+            alerting.flush()
     if args.json:
         print_json(result.to_json(), ctx.stdout)
     else:
