@@ -1,0 +1,56 @@
+"""DigitalOcean clients for the daemon: one pool, one pacer, shared stats, a stop-aware sleep.
+
+Like :meth:`rotator.context.Context.clients`, with two additions the daemon
+needs: every client counts into one :class:`ClientStats` (``/metrics``), and
+waits between retries go through the daemon's sleep, so a stop request ends
+them at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.ratelimit import Pacer
+from rotator.digitalocean.retry import RetryPolicy
+from rotator.digitalocean.stats import ClientStats
+from rotator.secret import Secret
+from rotator.settings import Settings
+
+
+class ClientPool:
+    """Makes DigitalOcean clients for one configuration; :meth:`close` ends its connections."""
+
+    def __init__(
+        self, settings: Settings, *, stats: ClientStats, sleep: Callable[[float], None]
+    ) -> None:
+        self._settings = settings
+        config = settings.config
+        self._timeout = config.digitalocean.timeout.total_seconds()
+        pool = config.daemon.concurrency * 2
+        self._http = httpx.Client(
+            timeout=self._timeout,
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        )
+        self._pacer = Pacer()
+        self._retry = RetryPolicy(attempts=config.digitalocean.retries + 1)
+        self._stats = stats
+        self._sleep = sleep
+
+    def __call__(self, token: Secret) -> DigitalOceanClient:
+        return DigitalOceanClient(
+            token,
+            api_url=self._settings.api_url,
+            oauth_url=self._settings.oauth_url,
+            http=self._http,
+            timeout=self._timeout,
+            retry=self._retry,
+            pacer=self._pacer,
+            stats=self._stats,
+            sleep=self._sleep,
+        )
+
+    def close(self) -> None:
+        self._http.close()

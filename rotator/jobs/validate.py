@@ -1,0 +1,53 @@
+"""Token validation: each connection every ``daemon.validate_every``, spread by jitter.
+
+Due: ``last_validated_at + validate_every - jitter(name)``; a connection never
+validated is due at once. The due connections are validated together through
+:func:`rotator.validation.validate_connections` (the code path of
+``rotator connection validate``), and what was found raises or clears alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from rotator.jobs.base import Job, Pass, Summary
+from rotator.jobs.due import periodic_due
+from rotator.validation import validate_connections
+
+
+class ValidateJob(Job):
+    """Check each connection's token against ``GET /v2/account``."""
+
+    name = "validate"
+    # "unknown": DigitalOcean could not be asked (network, 5xx); "error": not even tried.
+    failed_outcomes = frozenset({"unknown", "error"})
+
+    def interval(self, run: Pass, item: str) -> timedelta:
+        return run.settings.config.daemon.validate_every
+
+    def due_items(self, run: Pass) -> dict[str, datetime]:
+        every = run.settings.config.daemon.validate_every
+        return {
+            c.name: self.backoff.due(
+                c.name, periodic_due(f"validate:{c.name}", c.last_validated_at, every, run.now)
+            )
+            for c in run.store.list_connections()
+        }
+
+    def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:
+        wanted = set(items)
+        if not wanted:
+            return
+        connections = [c for c in run.store.list_connections() if c.name in wanted]
+        outcomes = validate_connections(
+            run.store,
+            connections,
+            run.runtime.clients,
+            concurrency=run.settings.config.daemon.concurrency,
+        )
+        alerting = run.alerting
+        for outcome in outcomes:
+            if outcome.validation is not None and alerting is not None:
+                alerting.connection_checked(outcome.connection)
+            self.settle(run, outcome.connection.name, summary, outcome.status)
