@@ -62,7 +62,9 @@ class Lifecycle:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self._wake = threading.Event()
-        self._finished = threading.Event()
+        # A plain flag, not an Event: the SIGUSR2 handler reads it and must take no lock.
+        self._done = False
+        self._interrupt_lock = threading.Lock()
         self._hard_stop_after = hard_stop_after
         self._heartbeat = heartbeat or (lambda: None)
         self._heartbeat_every = heartbeat_every
@@ -91,10 +93,7 @@ class Lifecycle:
 
     def uninstall(self) -> None:
         """Give the signals back; after this no interrupt reaches the main thread."""
-        self._finished.set()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer.join(timeout=1.0)
+        self.disarm()
         if self._pipe is None:
             return
         signal.set_wakeup_fd(self._previous_fd)
@@ -116,7 +115,7 @@ class Lifecycle:
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         # Plain flag reads, safe in a handler; a stray SIGUSR2 while running is ignored.
-        if self.stop.is_set() and not self._finished.is_set():
+        if self.stop.is_set() and not self._done:
             raise StopRequested("the step under way did not end in time and was interrupted")
 
     def _watch(self) -> None:
@@ -163,20 +162,24 @@ class Lifecycle:
             self._timer.start()
 
     def _interrupt_main(self) -> None:
-        if self._finished.is_set() or self._main_thread is None:
-            return
-        log.warning(
-            "the current step did not end in time; interrupting it (it resumes at the next start)"
-        )
-        with contextlib.suppress(OSError, ValueError):
-            # A real signal, so a blocking system call in the main thread returns at once.
-            signal.pthread_kill(self._main_thread, INTERRUPT_SIGNAL)
+        with self._interrupt_lock:  # disarm() waits for this, so no kill lands after it
+            if self._done or self._main_thread is None:
+                return
+            log.warning(
+                "the current step did not end in time; interrupting it (it resumes at the "
+                "next start)"
+            )
+            with contextlib.suppress(OSError, ValueError):
+                # A real signal, so a blocking system call in the main thread returns at once.
+                signal.pthread_kill(self._main_thread, INTERRUPT_SIGNAL)
 
     def disarm(self) -> None:
         """The loop has ended: from now on nothing interrupts the main thread."""
-        self._finished.set()
+        self._done = True
         if self._timer is not None:
-            self._timer.cancel()
+            self._timer.cancel()  # before it started, too: it then never fires
+        with self._interrupt_lock:
+            pass  # an interrupt being sent right now has landed once this returns
 
     @property
     def stopping(self) -> bool:
