@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         connections,
         demo,
         rotate,
+        run,
         setup,
         status,
     )
@@ -181,6 +182,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--subject", metavar="NAME", help="only entries about this name")
     sub.add_argument("--limit", type=int, default=100, metavar="N")
     _json_flag(sub)
+    sub = command(
+        commands,
+        "run",
+        run.run,
+        "the daemon: validate, audit, rotate and alert on schedule until stopped",
+    )
+    sub.add_argument("--once", action="store_true", help="run every due job once, then exit")
+    sub.add_argument(
+        "--health-listen",
+        metavar="HOST:PORT",
+        help="serve /healthz, /readyz and /metrics here (overrides daemon.health_listen)",
+    )
+    sub.add_argument(
+        "--health-public",
+        action="store_true",
+        help="allow a non-loopback health address (the endpoints have no authentication)",
+    )
     sub = command(
         commands, "demo", demo.demo, "a self-contained walk-through against the built-in sandbox"
     )
