@@ -8,11 +8,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli_startup
+import daemon_idle
 import validate_connections  # noqa: E402
 
 
 def main() -> None:
     validate_connections.main(sys.argv[1:])
+    daemon_idle.main([])
     cli_startup.main([])
 
 
