@@ -146,9 +146,14 @@ class Daemon:
 
     def _loop(self) -> None:
         while not self.lifecycle.stopping:
-            if self.lifecycle.reload.is_set():
+            reloaded = self.lifecycle.reload.is_set()
+            if reloaded:
                 self._reload()
-            self._tick()
+            idle = self.scheduler.idle_seconds
+            # Only when something is due (a job's next run is at most RECHECK away): a
+            # wake-up just to ping the watchdog need not open the store.
+            if reloaded or idle is None or idle <= 0:
+                self._tick()
             self._progress()
             self.notifier.status(self._status())
             self.lifecycle.wait(self._idle())

@@ -53,13 +53,19 @@ class Home:
             "ROTATOR_DO_OAUTH_URL": api_url,
         }
 
-    def __call__(self, *args: str, stdin: str | None = None, timeout: float = 60) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> Result:
         done = subprocess.run(
             [sys.executable, "-m", "rotator", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            env=self.env,
+            env={**self.env, **(env or {})},
             timeout=timeout,
             check=False,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -28,9 +29,12 @@ def test_the_daemon_says_ready_then_validates_and_rotates_on_schedule_and_stops_
     )
     notify = NotifySocket(tmp_path, abstract=True)
     try:
-        daemon = start_daemon(home, env={"NOTIFY_SOCKET": notify.address})
+        daemon = start_daemon(
+            home, env={"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "2000000"}
+        )
         ready = notify.wait_for("READY=1")
         assert "STATUS" in ready
+        notify.wait_for("WATCHDOG=1", timeout=5)
         daemon.wait_for(r"job validate: .*1 valid", times=2)
         daemon.wait_for(r"policy media: rotated", times=2, timeout=30)
         base = daemon.health_url
@@ -130,13 +134,16 @@ def test_once_runs_every_due_job_then_exits_and_a_second_run_repeats_nothing(hom
     assert len(home.history("rotation_promoted")) == 1
 
 
-def test_once_exits_1_when_an_item_failed(home):
+def test_once_exits_1_when_an_item_failed_and_logs_json_lines_when_asked(home):
     home.write_config(validate_every="1s")
     time.sleep(1)
     home.sandbox.add_fault(method="GET", path="/v2/account", status=500, times=None)
-    result = home("run", "--once")
+    result = home("run", "--once", env={"ROTATOR_LOG_FORMAT": "json"})
     assert result.code == 1, result.stderr
-    assert "1 unknown; 1 failed" in result.stderr
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    messages = [entry["message"] for entry in entries]
+    assert any("job validate: 1 due; 1 unknown; 1 failed" in m for m in messages), messages
+    assert {entry["level"] for entry in entries} <= {"info", "warning", "error"}
 
 
 def test_a_second_daemon_on_the_same_store_fails_with_one_line_while_the_cli_works(
