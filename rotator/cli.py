@@ -7,15 +7,19 @@ stderr and exit code 1 or 2; only a bug shows a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rotator import __version__, logs
-from rotator.context import Context
 from rotator.errors import ConfigError, RotatorError
 
-Command = Callable[[argparse.Namespace, Context], int]
+if TYPE_CHECKING:
+    from rotator.context import Context
+
+Command = Callable[[argparse.Namespace, "Context"], int]
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -43,18 +47,6 @@ def _token_flags(parser: argparse.ArgumentParser, *, optional: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rotator.commands import (
-        alerts,
-        audit,
-        config_check,
-        connections,
-        demo,
-        rotate,
-        run,
-        setup,
-        status,
-    )
-
     parser = argparse.ArgumentParser(
         prog="rotator",
         description="Keep DigitalOcean credentials healthy: validate and audit API tokens, "
@@ -72,21 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     def command(
         group: argparse._SubParsersAction[argparse.ArgumentParser],
         name: str,
-        handler: Command,
+        handler: str,
         help_text: str,
     ) -> argparse.ArgumentParser:
         sub = group.add_parser(name, help=help_text, description=help_text)
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler)  # "module:function" in rotator.commands, loaded on use
         return sub
 
     command(
         commands,
         "init",
-        setup.init,
+        "setup:init",
         "create the state directory, master key file and store (safe to run twice)",
     )
     sub = command(
-        commands, "rekey", setup.rekey, "re-seal every stored secret under a new master key"
+        commands, "rekey", "setup:rekey", "re-seal every stored secret under a new master key"
     )
     sub.add_argument(
         "--new-key-file",
@@ -101,28 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
         description="Manage DigitalOcean API token connections.",
     )
     group = conn.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub = command(group, "add", connections.add, "register a token under a name")
+    sub = command(group, "add", "connections:add", "register a token under a name")
     sub.add_argument("name")
     sub.add_argument("--description", default="", metavar="TEXT")
     _token_flags(sub, optional=False)
     _json_flag(sub)
-    sub = command(group, "list", connections.list_, "list connections")
+    sub = command(group, "list", "connections:list_", "list connections")
     _json_flag(sub)
-    sub = command(group, "show", connections.show, "show one connection")
+    sub = command(group, "show", "connections:show", "show one connection")
     sub.add_argument("name")
     _json_flag(sub)
-    sub = command(group, "update", connections.update, "change a connection's description or token")
+    sub = command(
+        group, "update", "connections:update", "change a connection's description or token"
+    )
     sub.add_argument("name")
     sub.add_argument("--description", metavar="TEXT")
     _token_flags(sub, optional=True)
     _json_flag(sub)
-    sub = command(group, "remove", connections.remove, "forget a connection")
+    sub = command(group, "remove", "connections:remove", "forget a connection")
     sub.add_argument("name")
     sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sub = command(
         group,
         "validate",
-        connections.validate,
+        "connections:validate",
         "check tokens against DigitalOcean (exit 1 if any is not valid)",
     )
     sub.add_argument("names", nargs="*", metavar="NAME")
@@ -131,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         group,
         "audit",
-        audit.audit_connection,
+        "audit:audit_connection",
         "compare what a token can do with what it needs (exit 1 on a problem)",
     )
     sub.add_argument("name")
@@ -145,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(
         group,
         "check",
-        config_check.check,
+        "config_check:check",
         "validate the environment and config file, reporting every problem",
     )
     sub.add_argument(
@@ -159,14 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group = alert_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub = command(
-        group, "test", alerts.test, "send a test alert to every channel (exit 1 if any fails)"
+        group, "test", "alerts:test", "send a test alert to every channel (exit 1 if any fails)"
     )
     _json_flag(sub)
 
     sub = command(
         commands,
         "rotate",
-        rotate.rotate,
+        "rotate:rotate",
         "rotate a policy's Spaces key now, or finish an interrupted rotation",
     )
     sub.add_argument("policy", metavar="POLICY")
@@ -175,17 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _json_flag(sub)
     sub = command(
-        commands, "status", status.status, "connections, policies and the store at a glance"
+        commands, "status", "status:status", "connections, policies and the store at a glance"
     )
     _json_flag(sub)
-    sub = command(commands, "history", status.history, "the audit log")
+    sub = command(commands, "history", "status:history", "the audit log")
     sub.add_argument("--subject", metavar="NAME", help="only entries about this name")
     sub.add_argument("--limit", type=int, default=100, metavar="N")
     _json_flag(sub)
     sub = command(
         commands,
         "run",
-        run.run,
+        "run:run",
         "the daemon: validate, audit, rotate and alert on schedule until stopped",
     )
     sub.add_argument("--once", action="store_true", help="run every due job once, then exit")
@@ -200,19 +194,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a non-loopback health address (the endpoints have no authentication)",
     )
     sub = command(
-        commands, "demo", demo.demo, "a self-contained walk-through against the built-in sandbox"
+        commands, "demo", "demo:demo", "a self-contained walk-through against the built-in sandbox"
     )
     sub.add_argument("--keep", action="store_true", help="keep the temporary directory")
     return parser
 
 
+def load_handler(reference: str) -> Command:
+    """The command function for ``"module:function"``, imported only now.
+
+    Each command module brings its own heavy imports (httpx, hvac, pydantic
+    models), so ``--version``, ``--help`` and a plain listing stay quick.
+    """
+    module_name, function = reference.split(":")
+    module = importlib.import_module(f"rotator.commands.{module_name}")
+    handler: Command = getattr(module, function)
+    return handler
+
+
 def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run one command; return its exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --version and --help exit here, before heavy imports
+    from rotator.context import Context
+
     ctx = ctx or Context()
     ctx.config_path = args.config or ctx.config_path
-    handler: Command = args.handler
+    handler = load_handler(args.handler)
     try:
         try:
             settings = ctx.settings
@@ -220,7 +228,7 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
                 log_format=settings.log_format, level=settings.log_level, stream=ctx.stderr
             )
         except ConfigError:
-            if handler.__name__ != "check":
+            if args.handler != "config_check:check":
                 raise
         return handler(args, ctx)
     except RotatorError as exc:

@@ -14,20 +14,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import httpx
-
 from rotator.crypto import Keyring, MasterKey, load_master_key
-from rotator.digitalocean.client import DigitalOceanClient
-
-if TYPE_CHECKING:
-    from rotator.alerting import Alerting
-from rotator.digitalocean.ratelimit import Pacer
-from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import UsageError
 from rotator.secret import Secret
 from rotator.settings import PolicyConfig, Settings, load_settings
 from rotator.store import Store, utc_now
-from rotator.validation import ClientFactory
+
+if TYPE_CHECKING:
+    # Only commands that talk HTTP pay for importing httpx and the client.
+    import httpx
+
+    from rotator.alerting import Alerting
+    from rotator.digitalocean.client import DigitalOceanClient
+    from rotator.validation import ClientFactory
 
 
 def pending_key_path(key_file: Path) -> Path:
@@ -69,6 +68,12 @@ class Context:
 
     def clients(self) -> ClientFactory:
         """Make DigitalOcean clients that share one connection pool and one pacer."""
+        import httpx
+
+        from rotator.digitalocean.client import DigitalOceanClient
+        from rotator.digitalocean.ratelimit import Pacer
+        from rotator.digitalocean.retry import RetryPolicy
+
         settings = self.settings
         timeout = settings.config.digitalocean.timeout.total_seconds()
         if self._http is None:
@@ -114,6 +119,8 @@ class Context:
         if not config.alerts:
             return None
         if self._alert_http is None:
+            import httpx
+
             self._alert_http = httpx.Client(timeout=10.0)
         dispatcher = Dispatcher(
             store,
