@@ -57,7 +57,11 @@ class Context:
     def keyring(self) -> Keyring:
         """The master key, plus the new one while a ``rekey`` is unfinished."""
         settings = self.settings
-        primary = load_master_key(value=settings.master_key, path=settings.master_key_file)
+        primary = load_master_key(
+            value=settings.master_key,
+            path=settings.master_key_file,
+            credentials_directory=settings.credentials_directory,
+        )
         pending = pending_key_path(settings.master_key_file)
         if settings.master_key is None and pending.exists():
             return Keyring(primary, load_master_key(value=None, path=pending))

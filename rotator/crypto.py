@@ -143,12 +143,22 @@ def check_key_file_mode(path: Path) -> None:
         )
 
 
-def load_master_key(*, value: Secret | None, path: Path) -> MasterKey:
-    """The master key from ``ROTATOR_MASTER_KEY`` if set, else from its file."""
+def load_master_key(
+    *, value: Secret | None, path: Path, credentials_directory: Path | None = None
+) -> MasterKey:
+    """The master key from ``ROTATOR_MASTER_KEY`` if set, else from its file.
+
+    A file in systemd's ``$CREDENTIALS_DIRECTORY`` skips the mode check:
+    systemd alone decides who reads it, and since systemd 256 it grants a
+    dynamic user access through an ACL, which shows as mode 0440.
+    """
     if value is not None:
         return MasterKey.from_text(value, "ROTATOR_MASTER_KEY")
     try:
-        check_key_file_mode(path)
+        if credentials_directory is None or path.parent.resolve() != (
+            credentials_directory.resolve()
+        ):
+            check_key_file_mode(path)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise MasterKeyError(

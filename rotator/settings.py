@@ -300,6 +300,7 @@ class Settings:
     log_level: str
     config_path: Path | None
     config: FileConfig = field(default_factory=FileConfig)
+    credentials_directory: Path | None = None
 
     @property
     def store_path(self) -> Path:
@@ -431,4 +432,7 @@ def load_settings(
         log_level=env.log_level,
         config_path=path,
         config=config,
+        credentials_directory=(
+            Path(environ["CREDENTIALS_DIRECTORY"]) if environ.get("CREDENTIALS_DIRECTORY") else None
+        ),
     )

@@ -82,3 +82,17 @@ def test_a_missing_or_malformed_key_says_what_to_do(tmp_path):
         load_master_key(value=None, path=tmp_path / "absent")
     with pytest.raises(MasterKeyError, match="base64"):
         load_master_key(value=Secret("not a key"), path=tmp_path / "absent")
+
+
+def test_a_systemd_credential_is_trusted_whatever_its_mode_shows(tmp_path):
+    # systemd >= 256 grants a dynamic user its credential by ACL: the mode reads 0440.
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    path = credentials / "master-key"
+    write_key_file(path, MasterKey.generate_text())
+    os.chmod(path, 0o440)
+    assert load_master_key(value=None, path=path, credentials_directory=credentials).key_id
+    with pytest.raises(MasterKeyError, match="open to other users"):
+        load_master_key(value=None, path=path)
+    with pytest.raises(MasterKeyError, match="open to other users"):
+        load_master_key(value=None, path=path, credentials_directory=tmp_path)
