@@ -30,13 +30,7 @@ RUN groupadd --system --gid 10001 rotator \
  && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /var/lib/rotator --shell /usr/sbin/nologin rotator \
  && install -d -m 0700 -o 10001 -g 10001 /var/lib/rotator \
- && install -d -m 0755 /etc/rotator \
- && printf '%s\n' \
-        '# The container default: only the health listener the HEALTHCHECK uses.' \
-        '# Mount your own config here and keep health_listen in it.' \
-        '[daemon]' \
-        'health_listen = "127.0.0.1:9464"' \
-        > /etc/rotator/rotator.toml
+ && install -d -m 0755 /etc/rotator
 
 # Installed offline from the build stage's wheels, which are mounted for
 # this step only and never land in a layer.
@@ -50,9 +44,9 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
 # 0600, owned by 10001) or as ROTATOR_MASTER_KEY. Setting both is an error,
 # so neither has a default; with neither, `rotator init` keeps a key file
 # in the state volume.
+# No ROTATOR_CONFIG: rotator reads /etc/rotator/rotator.toml when one is mounted.
 ENV PATH=/opt/rotator/bin:$PATH \
-    ROTATOR_STATE_DIR=/var/lib/rotator \
-    ROTATOR_CONFIG=/etc/rotator/rotator.toml
+    ROTATOR_STATE_DIR=/var/lib/rotator
 
 VOLUME ["/var/lib/rotator"]
 WORKDIR /var/lib/rotator
@@ -68,4 +62,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9464/healthz', timeout=4).status != 200)"]
 
 ENTRYPOINT ["rotator"]
-CMD ["run"]
+# The health listener is on the command line, so a mounted config cannot
+# switch off what the HEALTHCHECK probes.
+CMD ["run", "--health-listen", "127.0.0.1:9464"]

@@ -16,13 +16,12 @@ import socket
 import subprocess
 import sys
 import threading
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rotator.settings import parse_config
+from rotator.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -134,23 +133,16 @@ def test_no_secret_is_baked_into_the_image():
 def test_the_image_stops_with_sigterm_and_runs_the_daemon_by_default():
     assert arguments_of("STOPSIGNAL") == ["SIGTERM"]
     assert json.loads(arguments_of("ENTRYPOINT")[-1]) == ["rotator"]
-    assert json.loads(arguments_of("CMD")[-1]) == ["run"]
+    assert json.loads(arguments_of("CMD")[-1]) == ["run", "--health-listen", "127.0.0.1:9464"]
 
 
-def built_in_config() -> str:
-    """The rotator.toml the image writes with printf, as the file will read."""
-    (run,) = [
-        arguments for arguments in arguments_of("RUN") if "/etc/rotator/rotator.toml" in arguments
-    ]
-    printf = run[run.index("printf '%s\\n'") : run.index("> /etc/rotator/rotator.toml")]
-    return "\n".join(shlex.split(printf)[2:]) + "\n"
-
-
-def test_the_built_in_config_is_valid_and_turns_on_the_listener_the_healthcheck_probes():
-    config = parse_config(tomllib.loads(built_in_config()), source="image rotator.toml")
-    assert config.daemon.health_listen == "127.0.0.1:9464"
-    assert "http://127.0.0.1:9464/healthz" in " ".join(healthcheck_command())
-    assert environment()["ROTATOR_CONFIG"] == "/etc/rotator/rotator.toml"
+def test_the_command_turns_on_the_listener_the_healthcheck_probes():
+    command = json.loads(arguments_of("CMD")[-1])
+    args = build_parser().parse_args(command)
+    assert args.health_listen == "127.0.0.1:9464"
+    assert f"http://{args.health_listen}/healthz" in " ".join(healthcheck_command())
+    # A mounted config is found at rotator's default path; none is needed.
+    assert "ROTATOR_CONFIG" not in environment()
 
 
 @pytest.fixture
