@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import httpx
 
     from rotator.alerting import Alerting
-    from rotator.digitalocean.client import DigitalOceanClient
+    from rotator.jobs.clients import ClientPool
     from rotator.validation import ClientFactory
 
 
@@ -45,7 +45,7 @@ class Context:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     now: Callable[[], datetime] = utc_now
     _settings: Settings | None = None
-    _http: httpx.Client | None = None
+    _pool: ClientPool | None = None
     _alert_http: httpx.Client | None = None
 
     @property
@@ -72,38 +72,14 @@ class Context:
 
     def clients(self) -> ClientFactory:
         """Make DigitalOcean clients that share one connection pool and one pacer."""
-        import httpx
+        import time
 
-        from rotator.digitalocean.client import DigitalOceanClient
-        from rotator.digitalocean.ratelimit import Pacer
-        from rotator.digitalocean.retry import RetryPolicy
+        from rotator.digitalocean.stats import ClientStats
+        from rotator.jobs.clients import ClientPool
 
-        settings = self.settings
-        timeout = settings.config.digitalocean.timeout.total_seconds()
-        if self._http is None:
-            concurrency = settings.config.daemon.concurrency
-            self._http = httpx.Client(
-                timeout=timeout,
-                limits=httpx.Limits(
-                    max_connections=concurrency * 2, max_keepalive_connections=concurrency * 2
-                ),
-            )
-        http = self._http
-        pacer = Pacer()
-        retry = RetryPolicy(attempts=settings.config.digitalocean.retries + 1)
-
-        def make(token: Secret) -> DigitalOceanClient:
-            return DigitalOceanClient(
-                token,
-                api_url=settings.api_url,
-                oauth_url=settings.oauth_url,
-                http=http,
-                timeout=timeout,
-                retry=retry,
-                pacer=pacer,
-            )
-
-        return make
+        if self._pool is None:
+            self._pool = ClientPool(self.settings, stats=ClientStats(), sleep=time.sleep)
+        return self._pool
 
     def policy(self, name: str) -> PolicyConfig:
         """A policy from the config file, by name."""
@@ -141,10 +117,11 @@ class Context:
         )
 
     def close(self) -> None:
-        for client in (self._http, self._alert_http):
-            if client is not None:
-                client.close()
-        self._http = self._alert_http = None
+        if self._pool is not None:
+            self._pool.close()
+        if self._alert_http is not None:
+            self._alert_http.close()
+        self._pool = self._alert_http = None
 
     def new_master_key(self) -> tuple[Secret, MasterKey]:
         text = MasterKey.generate_text()

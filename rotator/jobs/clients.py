@@ -1,9 +1,9 @@
-"""DigitalOcean clients for the daemon: one pool, one pacer, shared stats, a stop-aware sleep.
+"""DigitalOcean clients for one configuration: one pool, one pacer, shared stats.
 
-Like :meth:`rotator.context.Context.clients`, with two additions the daemon
-needs: every client counts into one :class:`ClientStats` (``/metrics``), and
-waits between retries go through the daemon's sleep, so a stop request ends
-them at once.
+The CLI (:meth:`rotator.context.Context.clients`) and the daemon both make
+their clients here. The daemon passes its :class:`ClientStats` (for
+``/metrics``) and its stop-aware sleep, so a stop request ends a retry wait
+at once.
 """
 
 from __future__ import annotations
