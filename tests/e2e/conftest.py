@@ -79,6 +79,34 @@ class Rotator:
             db.close()
 
 
+ROTATION_SCOPES = [
+    "account:read",
+    "spaces_key:read",
+    "spaces_key:create_credentials",
+    "spaces_key:delete",
+    "app:read",
+    "app:update",
+]
+
+
+def media_policy(app_id: str, *, grace: str = "1h", more_sinks: str = "") -> str:
+    """The `media` policy: the sandbox's seeded demo key into its demo app's web service."""
+    return f"""
+[[policies]]
+name = "media"
+connection = "prod"
+spaces_key = "demo-media"
+grace = "{grace}"
+
+[[policies.sinks]]
+type = "app_platform"
+app_id = "{app_id}"
+component = "web"
+access_key_env = "SPACES_KEY"
+secret_key_env = "SPACES_SECRET"
+{more_sinks}"""
+
+
 def assert_one_line_error(result: Result, code: int, *fragments: str) -> None:
     """A known failure: exit code, exactly one `error:` line, no traceback."""
     assert result.code == code, result.output

@@ -3,6 +3,8 @@
 import json
 import time
 
+from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+
 SCOPES = ["account:read", "spaces_key:read"]
 
 
@@ -60,28 +62,8 @@ def test_no_spaces_secret_reaches_output_logs_or_the_store_during_rotation(initi
     run = initialised
     run.env["ROTATOR_LOG_LEVEL"] = "DEBUG"
     app_id = sandbox.app_ids()[0]
-    run.config.write_text(f"""
-[[policies]]
-name = "media"
-connection = "prod"
-spaces_key = "demo-media"
-grace = "1s"
-[[policies.sinks]]
-type = "app_platform"
-app_id = "{app_id}"
-component = "web"
-access_key_env = "SPACES_KEY"
-secret_key_env = "SPACES_SECRET"
-""")
-    scopes = [
-        "account:read",
-        "spaces_key:read",
-        "spaces_key:create_credentials",
-        "spaces_key:delete",
-        "app:read",
-        "app:update",
-    ]
-    run.add("prod", sandbox.add_token(scopes))
+    run.config.write_text(media_policy(app_id, grace="1s"))
+    run.add("prod", sandbox.add_token(ROTATION_SCOPES))
     secrets_seen: set[str] = set()
 
     def remember() -> None:  # keys get deleted, so collect their secrets while they live

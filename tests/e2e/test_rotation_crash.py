@@ -21,39 +21,17 @@ import time
 
 import pytest
 
-SCOPES = [
-    "account:read",
-    "spaces_key:read",
-    "spaces_key:create_credentials",
-    "spaces_key:delete",
-    "app:read",
-    "app:update",
-]
+from tests.e2e.conftest import ROTATION_SCOPES, media_policy
 
 
 @pytest.fixture
 def media(initialised, sandbox):
     """A policy rotating the sandbox's seeded demo key into its demo app's web service."""
     app_id = sandbox.app_ids()[0]
-    initialised.config.write_text(f"""
-[digitalocean]
-retries = 1
-timeout = "5s"
-
-[[policies]]
-name = "media"
-connection = "prod"
-spaces_key = "demo-media"
-grace = "1s"
-
-[[policies.sinks]]
-type = "app_platform"
-app_id = "{app_id}"
-component = "web"
-access_key_env = "SPACES_KEY"
-secret_key_env = "SPACES_SECRET"
-""")
-    assert initialised.add("prod", sandbox.add_token(SCOPES)).code == 0
+    initialised.config.write_text(
+        '[digitalocean]\nretries = 1\ntimeout = "5s"\n' + media_policy(app_id, grace="1s")
+    )
+    assert initialised.add("prod", sandbox.add_token(ROTATION_SCOPES)).code == 0
     initialised.app_id = app_id
     initialised.original = next(k for k in sandbox.spaces_keys() if k["name"] == "demo-media")
     return initialised

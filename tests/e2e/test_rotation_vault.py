@@ -6,16 +6,8 @@ import json
 
 import pytest
 
+from tests.e2e.conftest import ROTATION_SCOPES, media_policy
 from tests.sinks.vault_server import BaoServer, find_bao
-
-SCOPES = [
-    "account:read",
-    "spaces_key:read",
-    "spaces_key:create_credentials",
-    "spaces_key:delete",
-    "app:read",
-    "app:update",
-]
 
 
 @pytest.fixture
@@ -34,31 +26,18 @@ def media(initialised, sandbox, bao, tmp_path):
     token_file.write_text(bao.root_token + "\n")
     token_file.chmod(0o600)
     app_id = sandbox.app_ids()[0]
-    initialised.config.write_text(f"""
-[digitalocean]
-retries = 1
-
-[[policies]]
-name = "media"
-connection = "prod"
-spaces_key = "demo-media"
-grace = "1h"
-
-[[policies.sinks]]
-type = "app_platform"
-app_id = "{app_id}"
-component = "web"
-access_key_env = "SPACES_KEY"
-secret_key_env = "SPACES_SECRET"
-
+    vault_sink = f"""
 [[policies.sinks]]
 type = "vault"
 url = "{bao.url}"
 mount = "secret"
 path = "media/spaces"
 token_file = "{token_file}"
-""")
-    assert initialised.add("prod", sandbox.add_token(SCOPES)).code == 0
+"""
+    initialised.config.write_text(
+        "[digitalocean]\nretries = 1\n" + media_policy(app_id, more_sinks=vault_sink)
+    )
+    assert initialised.add("prod", sandbox.add_token(ROTATION_SCOPES)).code == 0
     initialised.app_id = app_id
     return initialised
 
