@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -12,64 +11,22 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from rotator.sandbox import Sandbox
+from tests.e2e.conftest import ROTATION_SCOPES, Rotator, media_policy
 
-SCOPES = [
-    "account:read",
-    "spaces_key:read",
-    "spaces_key:create_credentials",
-    "spaces_key:delete",
-    "app:read",
-    "app:update",
-]
+SCOPES = ROTATION_SCOPES
 
 
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-class Home:
-    """A private state directory and config pointed at a sandbox, and the CLI to use them."""
+class Home(Rotator):
+    """The e2e CLI harness, with the daemon's config and a few readers of its state."""
 
     def __init__(self, path: Path, sandbox: Sandbox) -> None:
+        super().__init__(path, sandbox.url)
         self.sandbox = sandbox
         self.app_id = sandbox.app_ids()[0]
-        api_url = sandbox.url
         self.path = path
-        self.state_dir = path / "state"
-        self.config = path / "rotator.toml"
-        self.env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(path),
-            "ROTATOR_STATE_DIR": str(self.state_dir),
-            "ROTATOR_CONFIG": str(self.config),
-            "ROTATOR_DO_API_URL": api_url,
-            "ROTATOR_DO_OAUTH_URL": api_url,
-        }
-
-    def __call__(
-        self,
-        *args: str,
-        stdin: str | None = None,
-        env: dict[str, str] | None = None,
-        timeout: float = 60,
-    ) -> Result:
-        done = subprocess.run(
-            [sys.executable, "-m", "rotator", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env={**self.env, **(env or {})},
-            timeout=timeout,
-            check=False,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
 
     def write_config(
         self,
@@ -90,20 +47,7 @@ audit_every = "{audit_every}"
 retries = 1
 timeout = "5s"
 
-[[policies]]
-name = "media"
-connection = "prod"
-spaces_key = "demo-media"
-every = "{every}"
-grace = "{grace}"
-
-[[policies.sinks]]
-type = "app_platform"
-app_id = "{self.app_id}"
-component = "web"
-access_key_env = "SPACES_KEY"
-secret_key_env = "SPACES_SECRET"
-""")
+{media_policy(self.app_id, every=every, grace=grace)}""")
 
     def status(self) -> dict:
         result = self("status", "--json")

@@ -89,19 +89,28 @@ ROTATION_SCOPES = [
 ]
 
 
-def media_policy(app_id: str, *, grace: str = "1h", more_sinks: str = "") -> str:
-    """The `media` policy: the sandbox's seeded demo key into its demo app's web service."""
+def media_policy(
+    app_id: str,
+    *,
+    grace: str = "1h",
+    every: str = "30d",
+    spaces_key: str = "demo-media",
+    component: str = "web",
+    more_sinks: str = "",
+) -> str:
+    """The `media` policy: by default the sandbox's seeded demo key into its demo app's web."""
     return f"""
 [[policies]]
 name = "media"
 connection = "prod"
-spaces_key = "demo-media"
+spaces_key = "{spaces_key}"
+every = "{every}"
 grace = "{grace}"
 
 [[policies.sinks]]
 type = "app_platform"
 app_id = "{app_id}"
-component = "web"
+component = "{component}"
 access_key_env = "SPACES_KEY"
 secret_key_env = "SPACES_SECRET"
 {more_sinks}"""

@@ -2,29 +2,13 @@
 
 import pytest
 
-ALL = [
-    "account:read",
-    "spaces_key:read",
-    "spaces_key:create_credentials",
-    "spaces_key:delete",
-    "app:read",
-    "app:update",
-]
+from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+
+ALL = ROTATION_SCOPES
 
 
 def policy(app_id: str, *, key: str = "demo-media", component: str = "web") -> str:
-    return f"""
-[[policies]]
-name = "media"
-connection = "prod"
-spaces_key = "{key}"
-[[policies.sinks]]
-type = "app_platform"
-app_id = "{app_id}"
-component = "{component}"
-access_key_env = "SPACES_KEY"
-secret_key_env = "SPACES_SECRET"
-"""
+    return media_policy(app_id, spaces_key=key, component=component)
 
 
 @pytest.fixture
