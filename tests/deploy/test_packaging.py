@@ -63,7 +63,8 @@ def test_the_classifiers_match_what_the_project_supports():
     assert all(supported.contains(Version(f"{v}.0")) for v in versions)
     assert "Programming Language :: Python :: 3 :: Only" in classifiers
     assert "Environment :: No Input/Output (Daemon)" in classifiers
-    assert PROJECT["urls"]["Homepage"].startswith("https://")
+    assert "Typing :: Typed" not in classifiers or (ROOT / "rotator" / "py.typed").is_file()
+    assert PROJECT["description"] and PROJECT["readme"] == "README.md"
 
 
 def test_the_openapi_spec_the_contract_tests_use_is_in_the_repository():
