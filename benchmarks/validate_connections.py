@@ -27,7 +27,7 @@ from rotator.digitalocean.ratelimit import Pacer
 from rotator.digitalocean.stats import ClientStats
 from rotator.secret import Secret
 from rotator.store import Store
-from rotator.validation import validate_connections
+from rotator.services.validate import validate_connections
 
 
 @contextmanager

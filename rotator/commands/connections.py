@@ -7,13 +7,13 @@ import getpass
 import re
 from typing import Any
 
-from rotator.context import Context
 from rotator.digitalocean.tokens import ApiToken, parse_token
 from rotator.errors import ConnectionExists, InvalidName, RotatorError, UsageError
 from rotator.output import print_fields, print_json, print_table, when
+from rotator.services.context import Context
+from rotator.services.validate import Outcome, check_new_token, to_record, validate_tokens
 from rotator.settings import NAME_PATTERN
 from rotator.store import Connection
-from rotator.validation import Outcome, check_token, to_record, validate_connections
 
 
 def check_name(name: str) -> str:
@@ -101,7 +101,7 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
         token = read_token(args, ctx)
         record = None
         if not args.no_validate:
-            validation = check_token(token.secret, ctx.clients())
+            validation = check_new_token(ctx, token.secret)
             for warning in validation.warnings:
                 ctx.stderr.write(f"warning: {warning}\n")
             if validation.status == "invalid":
@@ -153,7 +153,7 @@ def update(args: argparse.Namespace, ctx: Context) -> int:
         token = read_token(args, ctx) if (args.token_stdin or args.token_prompt) else None
         record = None
         if token is not None and not args.no_validate:
-            validation = check_token(token.secret, ctx.clients())
+            validation = check_new_token(ctx, token.secret)
             if validation.status == "invalid":
                 ctx.stderr.write(
                     f"error: the new token is invalid ({validation.reason}); nothing was changed\n"
@@ -226,15 +226,8 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
                 raise UsageError(
                     "no connections registered; add one with `rotator connection add NAME`"
                 )
-        alerting = ctx.alerting(store)
-        outcomes = validate_connections(
-            store, connections, ctx.clients(), concurrency=ctx.settings.config.daemon.concurrency
-        )
-        if alerting is not None:
-            for outcome in outcomes:
-                if outcome.validation is not None:
-                    alerting.connection_checked(outcome.connection)
-            alerting.flush()
+        with ctx.notifier(store) as notify:
+            outcomes = validate_tokens(ctx, store, connections, notify)
     if args.json:
         print_json([_outcome_json(o) for o in outcomes], ctx.stdout)
     else:

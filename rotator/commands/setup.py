@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from rotator.context import Context, pending_key_path
 from rotator.crypto import Keyring, MasterKey, load_master_key, write_key_file
 from rotator.errors import MasterKeyError, UsageError
+from rotator.services.context import Context, pending_key_path
 from rotator.store import Store
 
 

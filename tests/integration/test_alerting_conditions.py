@@ -13,6 +13,7 @@ from rotator.alerts import Dispatcher
 from rotator.alerts.webhook import WebhookChannel
 from rotator.audit.report import ScopeReport
 from rotator.crypto import Keyring, MasterKey
+from rotator.events import ScopesAudited, TokenChecked
 from rotator.secret import Secret
 from rotator.store import Store, ValidationRecord
 from tests.alerts.alerts_support import Receiver
@@ -60,9 +61,9 @@ def validated(store, clock, **fields) -> object:
 
 def test_a_locked_account_alerts_and_resolves_when_unlocked(world):
     store, clock, receiver, alerting = world
-    alerting.connection_checked(validated(store, clock, account_status="locked"))
+    alerting.handle(TokenChecked(validated(store, clock, account_status="locked")))
     alerting.flush()
-    alerting.connection_checked(validated(store, clock, account_status="active"))
+    alerting.handle(TokenChecked(validated(store, clock, account_status="active")))
     alerting.flush()
     assert events(receiver) == [("account_locked", False), ("account_locked", True)]
 
@@ -71,21 +72,21 @@ def test_a_token_expiring_within_the_warning_alerts_once(world):
     store, clock, receiver, alerting = world
     soon = clock() + timedelta(days=2)
     for _ in range(3):
-        alerting.connection_checked(validated(store, clock, token_expires_at=soon))
+        alerting.handle(TokenChecked(validated(store, clock, token_expires_at=soon)))
         alerting.flush()
     assert events(receiver) == [("token_expiring", False)]
-    alerting.connection_checked(validated(store, clock, token_expires_at=None))
+    alerting.handle(TokenChecked(validated(store, clock, token_expires_at=None)))
     alerting.flush()
     assert events(receiver)[-1] == ("token_expiring", True)
 
 
 def test_a_token_older_than_the_maximum_age_alerts_with_its_age(world):
     store, clock, receiver, alerting = world
-    alerting.connection_checked(validated(store, clock))
+    alerting.handle(TokenChecked(validated(store, clock)))
     alerting.flush()
     assert events(receiver) == []
     clock.moment += timedelta(days=91)
-    alerting.connection_checked(validated(store, clock))
+    alerting.handle(TokenChecked(validated(store, clock)))
     alerting.flush()
     assert events(receiver) == [("token_old", False)]
     assert receiver.requests[0].json()["facts"]["age_days"] == "91"
@@ -93,8 +94,8 @@ def test_a_token_older_than_the_maximum_age_alerts_with_its_age(world):
 
 def test_an_unknown_validation_neither_raises_nor_clears_an_invalid_token(world):
     store, clock, receiver, alerting = world
-    alerting.connection_checked(validated(store, clock, status="invalid"))
-    alerting.connection_checked(validated(store, clock, status="unknown"))
+    alerting.handle(TokenChecked(validated(store, clock, status="invalid")))
+    alerting.handle(TokenChecked(validated(store, clock, status="unknown")))
     alerting.flush()
     assert events(receiver) == [("token_invalid", False)]
 
@@ -129,9 +130,9 @@ def report(**overrides) -> ScopeReport:
 
 def test_missing_scopes_alert_by_name_and_resolve_once_granted(world):
     _, _, receiver, alerting = world
-    alerting.scopes_audited(report(verdict="missing", missing=("app:update",)))
+    alerting.handle(ScopesAudited(report(verdict="missing", missing=("app:update",))))
     alerting.flush()
-    alerting.scopes_audited(report())
+    alerting.handle(ScopesAudited(report()))
     alerting.flush()
     assert events(receiver) == [("token_missing_scopes", False), ("token_missing_scopes", True)]
     assert receiver.requests[0].json()["facts"]["missing_scopes"] == "app:update"
@@ -139,7 +140,7 @@ def test_missing_scopes_alert_by_name_and_resolve_once_granted(world):
 
 def test_an_inconclusive_audit_changes_no_condition(world):
     _, _, receiver, alerting = world
-    alerting.scopes_audited(report(verdict="too_broad", excess=("droplet:delete",)))
-    alerting.scopes_audited(report(verdict="unknown", unknown=("droplet:delete",)))
+    alerting.handle(ScopesAudited(report(verdict="too_broad", excess=("droplet:delete",))))
+    alerting.handle(ScopesAudited(report(verdict="unknown", unknown=("droplet:delete",))))
     alerting.flush()
     assert events(receiver) == [("token_too_broad", False)]
