@@ -13,7 +13,16 @@ from rotator.alerts import Dispatcher
 from rotator.alerts.webhook import WebhookChannel
 from rotator.audit.report import ScopeReport
 from rotator.crypto import Keyring, MasterKey
-from rotator.events import ScopesAudited, TokenChecked
+from rotator.events import (
+    KeyRevoked,
+    RevokeFailed,
+    RotationAbandoned,
+    RotationFailed,
+    RotationSucceeded,
+    ScopesAudited,
+    SinkFailed,
+    TokenChecked,
+)
 from rotator.secret import Secret
 from rotator.store import Store, ValidationRecord
 from tests.alerts.alerts_support import Receiver
@@ -144,3 +153,48 @@ def test_an_inconclusive_audit_changes_no_condition(world):
     alerting.handle(ScopesAudited(report(verdict="unknown", unknown=("droplet:delete",))))
     alerting.flush()
     assert events(receiver) == [("token_too_broad", False)]
+
+
+def test_a_failed_revoke_alerts_and_the_later_revoke_resolves_it_with_one_notice(world):
+    _, _, receiver, alerting = world
+    alerting.handle(RevokeFailed("media", "DO00OLD", "DigitalOcean answered 500"))
+    alerting.handle(KeyRevoked("media", "DO00OLD"))
+    alerting.flush()
+    assert events(receiver) == [
+        ("revoke_failed", False),
+        ("revoke_failed", True),
+        ("key_revoked", False),
+    ]
+    assert receiver.requests[-1].json()["facts"] == {"policy": "media", "access_key": "DO00OLD"}
+
+
+def test_an_abandoned_rotation_resolves_its_failures_and_says_what_happened_to_the_key(world):
+    _, _, receiver, alerting = world
+    alerting.handle(SinkFailed("media", "app:web", "DO00NEW", "app not found"))
+    alerting.handle(RotationFailed("media", "DO00OLD", "DO00NEW", "sink app:web: app not found"))
+    alerting.handle(RotationAbandoned("media", "r1", "DO00OLD", "DO00NEW", True, "app deleted"))
+    alerting.flush()
+    assert events(receiver) == [
+        ("sink_failed", False),
+        ("rotation_failed", False),
+        ("rotation_failed", True),
+        ("sink_failed", True),
+        ("rotation_abandoned", False),
+    ]
+    notice = receiver.requests[-1].json()
+    assert notice["facts"]["new_key_deleted"] == "true"
+    assert notice["facts"]["reason"] == "app deleted"
+    assert "DO00OLD stays the current key" in notice["text"]
+
+
+def test_a_succeeded_rotation_is_one_notice_that_resolves_the_failures_before_it(world):
+    _, _, receiver, alerting = world
+    alerting.handle(RotationFailed("media", "DO00OLD", None, "DigitalOcean answered 500"))
+    alerting.handle(RotationSucceeded("media", "DO00OLD", "DO00NEW", ("app:web", "vault")))
+    alerting.flush()
+    assert events(receiver) == [
+        ("rotation_failed", False),
+        ("rotation_failed", True),
+        ("rotation_succeeded", False),
+    ]
+    assert receiver.requests[-1].json()["facts"]["sinks"] == "app:web, vault"
