@@ -12,21 +12,13 @@ import argparse
 from rotator.audit import ScopeReport
 from rotator.digitalocean.scopes import FULL_ACCESS, READ_ONLY, READ_SCOPES
 from rotator.output import print_fields, print_json, when
-from rotator.services.audit import audit_scopes
+from rotator.services.audit import audit_connection as audit_now
 from rotator.services.context import Context
 
 
 def audit_connection(args: argparse.Namespace, ctx: Context) -> int:
     """Audit one connection's token (reusing a report younger than ``daemon.audit_every``)."""
-    with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
-        report = audit_scopes(
-            ctx,
-            store,
-            args.name,
-            notify,
-            max_age=ctx.settings.config.daemon.audit_every,
-            force=args.refresh,
-        )
+    report = audit_now(ctx, args.name, refresh=args.refresh)
     if args.json:
         print_json(report.to_json(), ctx.stdout)
     else:

@@ -42,9 +42,7 @@ def rotate(args: argparse.Namespace, ctx: Context) -> int:
         return abandon(args, ctx)
     if args.yes or args.reason is not None:
         raise UsageError("--yes and --reason go with --abandon")
-    policy = ctx.policy(args.policy)
-    with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
-        result = rotation.rotate(ctx, store, policy, notify, dry_run=args.dry_run)
+    result = rotation.rotate_now(ctx, args.policy, dry_run=args.dry_run)
     if args.json:
         print_json(result.to_json(), ctx.stdout)
     else:
@@ -68,9 +66,7 @@ def abandon(args: argparse.Namespace, ctx: Context) -> int:
         if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
             ctx.stderr.write("not abandoned\n")
             return 1
-    reason = args.reason or rotation.ABANDON_REASON
-    with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
-        done = rotation.abandon(ctx, store, policy, notify, reason=reason)
+    done = rotation.abandon_now(ctx, policy.name, reason=args.reason or rotation.ABANDON_REASON)
     if args.json:
         print_json(done.to_json(), ctx.stdout)
         return 0

@@ -6,6 +6,7 @@ import argparse
 
 from rotator.output import print_json, print_table, when
 from rotator.services.context import Context
+from rotator.services.status import history as read_history
 from rotator.services.status import status_report
 
 
@@ -59,8 +60,7 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
 
 def history(args: argparse.Namespace, ctx: Context) -> int:
     """The audit log, oldest first."""
-    with ctx.open_store(writer=False) as store:
-        entries = store.history(subject=args.subject, limit=args.limit)
+    entries = read_history(ctx, subject=args.subject, limit=args.limit)
     if args.json:
         print_json([e.to_json() for e in entries], ctx.stdout)
         return 0

@@ -55,3 +55,16 @@ def audit_scopes(
     )
     notify(ScopesAudited(report))
     return report
+
+
+def audit_connection(ctx: Context, name: str, *, refresh: bool = False) -> ScopeReport:
+    """``rotator connection audit``: reuse a report younger than ``daemon.audit_every``."""
+    with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
+        return audit_scopes(
+            ctx,
+            store,
+            name,
+            notify,
+            max_age=ctx.settings.config.daemon.audit_every,
+            force=refresh,
+        )

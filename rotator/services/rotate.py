@@ -82,3 +82,17 @@ def abandon(
         return abandon_rotation(
             store, policy, client, lock_dir=ctx.settings.state_dir, reason=reason, notify=notify
         )
+
+
+def rotate_now(ctx: Context, name: str, *, dry_run: bool = False) -> RotationResult:
+    """``rotator rotate POLICY``: rotate now, or finish the interrupted rotation."""
+    policy = ctx.policy(name)
+    with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
+        return rotate(ctx, store, policy, notify, dry_run=dry_run)
+
+
+def abandon_now(ctx: Context, name: str, *, reason: str = ABANDON_REASON) -> Abandoned:
+    """``rotator rotate POLICY --abandon``: give up the rotation in flight."""
+    policy = ctx.policy(name)
+    with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
+        return abandon(ctx, store, policy, notify, reason=reason)

@@ -13,7 +13,7 @@ from rotator.output import ago
 from rotator.rotation_store import RotationStore
 from rotator.services.due import rotation_due
 from rotator.settings import PolicyConfig
-from rotator.store import Connection
+from rotator.store import AuditEntry, Connection
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
@@ -88,3 +88,9 @@ def policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) -
         if flight
         else None,
     }
+
+
+def history(ctx: Context, *, subject: str | None, limit: int) -> list[AuditEntry]:
+    """``rotator history``: the audit log's latest *limit* entries (of *subject*), oldest first."""
+    with ctx.open_store(writer=False) as store:
+        return store.history(subject=subject, limit=limit)

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rotator.digitalocean.account import EXPIRY_WARNING, Validation, validate
-from rotator.errors import RotatorError
+from rotator.errors import RotatorError, UsageError
 from rotator.events import Notify, TokenChecked, ignore
 from rotator.secret import Secret
 from rotator.services.clients import ClientFactory
@@ -99,6 +99,21 @@ def validate_tokens(
         if outcome.validation is not None:
             notify(TokenChecked(outcome.connection))
     return outcomes
+
+
+def validate_named(ctx: Context, names: Sequence[str]) -> list[Outcome]:
+    """``rotator connection validate``: *names* (in order, without repeats), else every one."""
+    with ctx.open_store(writer=True) as store:
+        if names:
+            connections = [store.get_connection(name) for name in dict.fromkeys(names)]
+        else:
+            connections = store.list_connections()
+            if not connections:
+                raise UsageError(
+                    "no connections registered; add one with `rotator connection add NAME`"
+                )
+        with ctx.notifier(store) as notify:
+            return validate_tokens(ctx, store, connections, notify)
 
 
 def validate_connections(
