@@ -26,8 +26,8 @@ from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.ratelimit import Pacer
 from rotator.digitalocean.stats import ClientStats
 from rotator.secret import Secret
+from rotator.services.validate import validate_connections
 from rotator.store import Store
-from rotator.validation import validate_connections
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """Turn what rotator learns into alert conditions: raised while true, resolved when not.
 
-Validation, the scope audit and rotation each report here; this module
-decides which condition each finding opens or closes and hands it to the
+Validation, the scope audit and rotation each report a typed event
+(:mod:`rotator.events`) to :meth:`Alerting.handle`; one exhaustive ``match``
+decides which condition each event opens or closes and hands it to the
 :class:`~rotator.alerts.Dispatcher` (which de-duplicates, persists and
 delivers). An inconclusive finding ("unknown") neither raises nor clears.
 Facts carry names, fingerprints, scope names and counts — never a secret.
@@ -13,9 +14,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import assert_never
 
 from rotator.alerts import Alert, Dispatcher
 from rotator.audit.report import ScopeReport
+from rotator.events import (
+    Event,
+    KeyRevoked,
+    RevokeFailed,
+    RotationAbandoned,
+    RotationFailed,
+    RotationSucceeded,
+    ScopesAudited,
+    SinkFailed,
+    TokenChecked,
+)
 from rotator.store import Connection
 
 log = logging.getLogger(__name__)
@@ -56,9 +69,77 @@ class Alerting:
         else:
             self.dispatcher.clear_condition(event, subject)
 
+    def handle(self, event: Event) -> None:
+        """Open, close or send what *event* means for operators (each event once)."""
+        match event:
+            case TokenChecked(connection):
+                self._token_checked(connection)
+            case ScopesAudited(report):
+                self._scopes_audited(report)
+            case RotationSucceeded():
+                self._rotation_succeeded(event)
+            case SinkFailed():
+                self._set(
+                    "sink_failed",
+                    f"{event.policy}/{event.sink}",
+                    True,
+                    title=f"Sink {event.sink} did not take the new key ({event.policy})",
+                    text=f"{event.error}. The old key stays alive.",
+                    facts={
+                        "policy": event.policy,
+                        "sink": event.sink,
+                        "new_access_key": event.new_access_key,
+                        "error": event.error,
+                    },
+                )
+            case RotationFailed():
+                self._set(
+                    "rotation_failed",
+                    event.policy,
+                    True,
+                    title=f"Rotation of policy {event.policy} failed",
+                    text=f"{event.error}. The old key stays alive; the next run "
+                    "resumes the rotation.",
+                    facts={
+                        "policy": event.policy,
+                        "old_access_key": event.old_access_key,
+                        "new_access_key": event.new_access_key or "-",
+                        "error": event.error,
+                    },
+                )
+            case RevokeFailed():
+                self._set(
+                    "revoke_failed",
+                    event.policy,
+                    True,
+                    title=f"Old key of policy {event.policy} could not be deleted",
+                    text=f"{event.error}. It is retried on the next run.",
+                    facts={
+                        "policy": event.policy,
+                        "access_key": event.access_key,
+                        "error": event.error,
+                    },
+                )
+            case KeyRevoked():
+                self.dispatcher.clear_condition("revoke_failed", event.policy)
+                self.dispatcher.notify(
+                    Alert.of(
+                        "key_revoked",
+                        event.policy,
+                        title=f"Old Spaces key of policy {event.policy} deleted",
+                        text=f"{event.access_key} is gone; only the current key is alive.",
+                        occurred_at=self.now(),
+                        facts={"policy": event.policy, "access_key": event.access_key},
+                    )
+                )
+            case RotationAbandoned():
+                self._rotation_abandoned(event)
+            case _:
+                assert_never(event)
+
     # -- tokens ------------------------------------------------------------
 
-    def connection_checked(self, connection: Connection) -> None:
+    def _token_checked(self, connection: Connection) -> None:
         """After a validation: invalid token, locked account, expiry and age."""
         name = connection.name
         facts = {"connection": name, "token_fingerprint": connection.fingerprint}
@@ -109,7 +190,7 @@ class Alerting:
             facts={**facts, "age_days": str(age.days)},
         )
 
-    def scopes_audited(self, report: ScopeReport) -> None:
+    def _scopes_audited(self, report: ScopeReport) -> None:
         """After a scope audit: missing scopes and excess (too broad) scopes."""
         if report.verdict in ("unknown", "invalid"):
             return  # invalid is validation's to report; unknown decides nothing
@@ -150,57 +231,57 @@ class Alerting:
 
     # -- rotations ---------------------------------------------------------
 
-    def rotation_event(self, event: str, policy: str, facts: dict[str, str]) -> None:
-        """A rotation's outcome (the hook :class:`~rotator.rotation.PolicyRotation` calls)."""
-        facts = {"policy": policy, **facts}
-        now = self.now()
-        if event == "rotation_succeeded":
-            self.dispatcher.clear_condition("rotation_failed", policy)
-            for condition in self.dispatcher.open_conditions():
-                if condition.event == "sink_failed" and condition.subject.startswith(f"{policy}/"):
-                    self.dispatcher.clear_condition("sink_failed", condition.subject)
-            self.dispatcher.notify(
-                Alert.of(
-                    event,
-                    policy,
-                    title=f"Spaces key of policy {policy} rotated",
-                    text=f"{facts.get('old_access_key')} → {facts.get('new_access_key')}; "
-                    "the old key is deleted after the grace period.",
-                    occurred_at=now,
-                    facts=facts,
-                )
+    def _clear_rotation_conditions(self, policy: str) -> None:
+        """The policy's rotation and sink failures no longer hold (resolved notices)."""
+        self.dispatcher.clear_condition("rotation_failed", policy)
+        for condition in self.dispatcher.open_conditions():
+            if condition.event == "sink_failed" and condition.subject.startswith(f"{policy}/"):
+                self.dispatcher.clear_condition("sink_failed", condition.subject)
+
+    def _rotation_succeeded(self, event: RotationSucceeded) -> None:
+        self._clear_rotation_conditions(event.policy)
+        self.dispatcher.notify(
+            Alert.of(
+                "rotation_succeeded",
+                event.policy,
+                title=f"Spaces key of policy {event.policy} rotated",
+                text=f"{event.old_access_key} → {event.new_access_key}; "
+                "the old key is deleted after the grace period.",
+                occurred_at=self.now(),
+                facts={
+                    "policy": event.policy,
+                    "old_access_key": event.old_access_key,
+                    "new_access_key": event.new_access_key,
+                    "sinks": ", ".join(event.sinks),
+                },
             )
-        elif event == "sink_failed":
-            subject = f"{policy}/{facts.get('sink', '?')}"
-            self._set(
-                event,
-                subject,
-                True,
-                title=f"Sink {facts.get('sink')} did not take the new key ({policy})",
-                text=f"{facts.get('error')}. The old key stays alive.",
-                facts=facts,
+        )
+
+    def _rotation_abandoned(self, event: RotationAbandoned) -> None:
+        self._clear_rotation_conditions(event.policy)
+        fate = (
+            f"its new key {event.new_access_key} was deleted"
+            if event.new_key_deleted
+            else "no new key was left behind"
+        )
+        self.dispatcher.notify(
+            Alert.of(
+                "rotation_abandoned",
+                event.policy,
+                title=f"Rotation of policy {event.policy} abandoned",
+                text=f"Rotation {event.rotation_id} was given up ({event.reason}); {fate}. "
+                f"{event.old_access_key} stays the current key.",
+                occurred_at=self.now(),
+                facts={
+                    "policy": event.policy,
+                    "rotation_id": event.rotation_id,
+                    "old_access_key": event.old_access_key,
+                    "new_access_key": event.new_access_key or "-",
+                    "new_key_deleted": str(event.new_key_deleted).lower(),
+                    "reason": event.reason,
+                },
             )
-        elif event == "rotation_failed":
-            self._set(
-                event,
-                policy,
-                True,
-                title=f"Rotation of policy {policy} failed",
-                text=f"{facts.get('error')}. The old key stays alive; the next run "
-                "resumes the rotation.",
-                facts=facts,
-            )
-        elif event == "revoke_failed":
-            self._set(
-                event,
-                policy,
-                True,
-                title=f"Old key of policy {policy} could not be deleted",
-                text=f"{facts.get('error')}. It is retried on the next run.",
-                facts=facts,
-            )
-        elif event == "key_revoked":
-            self.dispatcher.clear_condition("revoke_failed", policy)
+        )
 
     def flush(self) -> None:
         """Deliver what is due now; failures stay queued for the next try."""

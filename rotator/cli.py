@@ -17,7 +17,7 @@ from rotator import __version__, logs
 from rotator.errors import ConfigError, RotatorError
 
 if TYPE_CHECKING:
-    from rotator.context import Context
+    from rotator.services.context import Context
 
 Command = Callable[[argparse.Namespace, "Context"], int]
 
@@ -161,12 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "rotate",
         "rotate:rotate",
-        "rotate a policy's Spaces key now, or finish an interrupted rotation",
+        "rotate a policy's Spaces key now, finish an interrupted rotation, or give it up",
     )
     sub.add_argument("policy", metavar="POLICY")
     sub.add_argument(
         "--dry-run", action="store_true", help="print every step and change nothing anywhere"
     )
+    sub.add_argument(
+        "--abandon",
+        action="store_true",
+        help="give up the rotation in flight: delete its new key unless a sink holds it, "
+        "keep the old key",
+    )
+    sub.add_argument(
+        "--reason", metavar="TEXT", help="why the rotation is abandoned (kept in history)"
+    )
+    sub.add_argument("--yes", action="store_true", help="abandon without asking")
     _json_flag(sub)
     sub = command(
         commands, "status", "status:status", "connections, policies and the store at a glance"
@@ -216,7 +226,7 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run one command; return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)  # --version and --help exit here, before heavy imports
-    from rotator.context import Context
+    from rotator.services.context import Context
 
     ctx = ctx or Context()
     ctx.config_path = args.config or ctx.config_path

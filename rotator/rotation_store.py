@@ -293,6 +293,28 @@ class RotationStore:
                     **detail,
                 )
 
+    def abandon(self, record: RotationRecord, reason: str) -> None:
+        """Give up *record*: no longer in flight; the policy's keys stay as they are."""
+        now = _iso(self.store.now())
+        with self.store.transaction() as db:
+            db.execute(
+                "UPDATE rotations SET state = 'abandoned', finished_at = ?, updated_at = ? "
+                "WHERE id = ?",
+                (now, now, record.id),
+            )
+            self.store.log_within(
+                db,
+                "rotation_abandoned",
+                record.policy,
+                "ok",
+                rotation_id=record.id,
+                state=record.state,
+                old_access_key=record.old_access_key,
+                new_access_key=record.new_access_key,
+                reason=reason,
+                last_error=record.last_error,
+            )
+
     def adopt(self, policy: str, access_key: str) -> None:
         """Start tracking a policy from the key the config names."""
         now = _iso(self.store.now())

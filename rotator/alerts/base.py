@@ -63,6 +63,8 @@ EVENTS: Final[Mapping[str, Event]] = MappingProxyType(
         "rotation_failed": Event("critical", "Spaces key rotation failed", True),
         "sink_failed": Event("critical", "A sink did not take the new key", True),
         "revoke_failed": Event("warning", "Old Spaces key could not be deleted", True),
+        "key_revoked": Event("info", "Old Spaces key deleted", False),
+        "rotation_abandoned": Event("warning", "Spaces key rotation abandoned", False),
         "test": Event("info", "Test alert from rotator", False),
     }
 )

@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-import httpx
-
-from rotator.alerts import Dispatcher, build_channels
-from rotator.context import Context
-from rotator.errors import ConfigError
 from rotator.output import print_json
+from rotator.services.alerts import send_test_alerts
+from rotator.services.context import Context
 
 
 def test(args: argparse.Namespace, ctx: Context) -> int:
     """Send a test alert to each channel; exit 1 if any failed, 2 if none is configured."""
-    settings = ctx.settings
-    if not settings.config.alerts:
-        source = str(settings.config_path) if settings.config_path else "config"
-        raise ConfigError(source, ["no alert channel is configured (add an [[alerts]] table)"])
-    channels = build_channels(settings.config.alerts)
-    with ctx.open_store(writer=True) as store, httpx.Client() as http:
-        dispatcher = Dispatcher(
-            store,
-            channels,
-            http,
-            now=ctx.now,
-            reminder=settings.config.daemon.alert_reminder,
-        )
-        results = dispatcher.send_test()
+    results = send_test_alerts(ctx)
     if args.json:
         print_json({"channels": [result.to_json() for result in results]}, ctx.stdout)
     else:

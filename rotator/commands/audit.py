@@ -9,36 +9,16 @@ from __future__ import annotations
 
 import argparse
 
-from rotator.audit import ScopeReport, TokenPolicy, audit
-from rotator.context import Context
-from rotator.digitalocean.scopes import FULL_ACCESS, READ_ONLY, READ_SCOPES, required_scopes
+from rotator.audit import ScopeReport
+from rotator.digitalocean.scopes import FULL_ACCESS, READ_ONLY, READ_SCOPES
 from rotator.output import print_fields, print_json, when
+from rotator.services.audit import audit_connection as audit_now
+from rotator.services.context import Context
 
 
 def audit_connection(args: argparse.Namespace, ctx: Context) -> int:
     """Audit one connection's token (reusing a report younger than ``daemon.audit_every``)."""
-    config = ctx.settings.config
-    required = required_scopes(
-        args.name, config.policies, ctx.settings.connection_config(args.name).extra_scopes
-    )
-    policy = TokenPolicy(
-        max_token_age=config.daemon.max_token_age, expiry_warning=config.daemon.expiry_warning
-    )
-    with ctx.open_store(writer=True) as store:
-        report = audit(
-            store,
-            args.name,
-            ctx.clients(),
-            required=required,
-            policy=policy,
-            max_age=config.daemon.audit_every,
-            force=args.refresh,
-            now=ctx.now,
-        )
-        alerting = ctx.alerting(store)
-        if alerting is not None:
-            alerting.scopes_audited(report)
-            alerting.flush()
+    report = audit_now(ctx, args.name, refresh=args.refresh)
     if args.json:
         print_json(report.to_json(), ctx.stdout)
     else:

@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 
 from rotator.audit import audit_token
-from rotator.context import Context
-from rotator.digitalocean.scopes import required_scopes
 from rotator.digitalocean.spaces import find_key
 from rotator.errors import (
     APIError,
@@ -19,6 +17,8 @@ from rotator.errors import (
     UsageError,
 )
 from rotator.rotation_store import RotationStore
+from rotator.services.audit import required_for
+from rotator.services.context import Context
 from rotator.settings import (
     AppRoleConfig,
     FileConfig,
@@ -90,11 +90,7 @@ def _check_policy(
                 problems.append(f"{where}.spaces_key: the connection's token lacks spaces_key:read")
             else:
                 note("the Spaces key", exc)
-        required = required_scopes(
-            policy.connection,
-            ctx.settings.config.policies,
-            ctx.settings.connection_config(policy.connection).extra_scopes,
-        )
+        required = required_for(ctx.settings, policy.connection)
         try:
             report = audit_token(client, policy.connection, required=required, audited_at=ctx.now())
             if report.missing:

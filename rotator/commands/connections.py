@@ -7,13 +7,15 @@ import getpass
 import re
 from typing import Any
 
-from rotator.context import Context
 from rotator.digitalocean.tokens import ApiToken, parse_token
-from rotator.errors import ConnectionExists, InvalidName, RotatorError, UsageError
+from rotator.errors import InvalidName, RotatorError, UsageError
 from rotator.output import print_fields, print_json, print_table, when
+from rotator.services import connections
+from rotator.services.connections import TokenChange, get_connection, list_connections
+from rotator.services.context import Context
+from rotator.services.validate import Outcome, validate_named
 from rotator.settings import NAME_PATTERN
 from rotator.store import Connection
-from rotator.validation import Outcome, check_token, to_record, validate_connections
 
 
 def check_name(name: str) -> str:
@@ -92,32 +94,32 @@ def _show(connection: Connection, ctx: Context, as_json: bool) -> None:
     )
 
 
+def _warn(change: TokenChange, ctx: Context) -> None:
+    for warning in change.validation.warnings if change.validation else ():
+        ctx.stderr.write(f"warning: {warning}\n")
+
+
 def add(args: argparse.Namespace, ctx: Context) -> int:
     """Register a token under a name, after validating it unless --no-validate."""
     name = check_name(args.name)
-    with ctx.open_store(writer=True) as store:
-        if store.has_connection(name):
-            raise ConnectionExists(name)
-        token = read_token(args, ctx)
-        record = None
-        if not args.no_validate:
-            validation = check_token(token.secret, ctx.clients())
-            for warning in validation.warnings:
-                ctx.stderr.write(f"warning: {warning}\n")
-            if validation.status == "invalid":
-                ctx.stderr.write(
-                    f"error: the token is invalid ({validation.reason}); nothing was stored\n"
-                )
-                return 1
-            if validation.status == "unknown":
-                ctx.stderr.write(
-                    f"warning: could not validate the token now "
-                    f"({validation.reason}); stored as unknown\n"
-                )
-            record = to_record(validation)
-        connection = store.add_connection(
-            name, args.description or "", token.secret, token.kind, record
+    change = connections.add_connection(
+        ctx,
+        name,
+        args.description or "",
+        lambda: read_token(args, ctx),
+        validate=not args.no_validate,
+    )
+    _warn(change, ctx)
+    validation = change.validation
+    if change.connection is None:
+        reason = validation.reason if validation else "invalid"
+        ctx.stderr.write(f"error: the token is invalid ({reason}); nothing was stored\n")
+        return 1
+    if validation is not None and validation.status == "unknown":
+        ctx.stderr.write(
+            f"warning: could not validate the token now ({validation.reason}); stored as unknown\n"
         )
+    connection = change.connection
     if args.json:
         print_json(connection.to_json(), ctx.stdout)
     else:
@@ -128,8 +130,7 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def list_(args: argparse.Namespace, ctx: Context) -> int:
-    with ctx.open_store(writer=False) as store:
-        connections = store.list_connections()
+    connections = list_connections(ctx)
     if args.json:
         print_json([c.to_json() for c in connections], ctx.stdout)
     else:
@@ -138,8 +139,7 @@ def list_(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def show(args: argparse.Namespace, ctx: Context) -> int:
-    with ctx.open_store(writer=False) as store:
-        connection = store.get_connection(args.name)
+    connection = get_connection(ctx, args.name)
     _show(connection, ctx, args.json)
     return 0
 
@@ -148,25 +148,19 @@ def update(args: argparse.Namespace, ctx: Context) -> int:
     """Change the description and/or the token (a new token bumps the version)."""
     if args.description is None and not args.token_stdin and not args.token_prompt:
         raise UsageError("nothing to update: give --description, --token-stdin or --token")
-    with ctx.open_store(writer=True) as store:
-        store.get_connection(args.name)
-        token = read_token(args, ctx) if (args.token_stdin or args.token_prompt) else None
-        record = None
-        if token is not None and not args.no_validate:
-            validation = check_token(token.secret, ctx.clients())
-            if validation.status == "invalid":
-                ctx.stderr.write(
-                    f"error: the new token is invalid ({validation.reason}); nothing was changed\n"
-                )
-                return 1
-            record = to_record(validation)
-        connection = store.update_connection(
-            args.name,
-            description=args.description,
-            token=token.secret if token else None,
-            kind=token.kind if token else None,
-            validation=record,
-        )
+    wants_token = args.token_stdin or args.token_prompt
+    change = connections.update_connection(
+        ctx,
+        args.name,
+        description=args.description,
+        read_token=(lambda: read_token(args, ctx)) if wants_token else None,
+        validate=not args.no_validate,
+    )
+    if change.connection is None:
+        reason = change.validation.reason if change.validation else "invalid"
+        ctx.stderr.write(f"error: the new token is invalid ({reason}); nothing was changed\n")
+        return 1
+    connection = change.connection
     if args.json:
         print_json(connection.to_json(), ctx.stdout)
     else:
@@ -178,23 +172,20 @@ def update(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def remove(args: argparse.Namespace, ctx: Context) -> int:
-    users = [p.name for p in ctx.settings.config.policies if p.connection == args.name]
-    if users:
-        raise UsageError(
-            f"connection {args.name!r} is used by policy {users[0]!r}; "
-            "remove it from the config first"
-        )
-    with ctx.open_store(writer=True) as store:
-        store.get_connection(args.name)
-        if not args.yes:
-            if not ctx.stdin.isatty():
-                raise UsageError("refusing to remove without --yes when not on a terminal")
-            ctx.stderr.write(f"remove connection {args.name!r}? [y/N] ")
-            ctx.stderr.flush()
-            if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
-                ctx.stderr.write("not removed\n")
-                return 1
-        store.remove_connection(args.name)
+    def confirm() -> bool:
+        if args.yes:
+            return True
+        if not ctx.stdin.isatty():
+            raise UsageError("refusing to remove without --yes when not on a terminal")
+        ctx.stderr.write(f"remove connection {args.name!r}? [y/N] ")
+        ctx.stderr.flush()
+        if ctx.stdin.readline().strip().lower() in ("y", "yes"):
+            return True
+        ctx.stderr.write("not removed\n")
+        return False
+
+    if not connections.remove_connection(ctx, args.name, confirm):
+        return 1
     ctx.stdout.write(f"removed connection {args.name!r}\n")
     return 0
 
@@ -217,24 +208,7 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
     """Check tokens against GET /v2/account; exit 1 if any is not valid."""
     if args.all and args.names:
         raise UsageError("give connection names or --all, not both")
-    with ctx.open_store(writer=True) as store:
-        if args.names:
-            connections = [store.get_connection(name) for name in dict.fromkeys(args.names)]
-        else:
-            connections = store.list_connections()
-            if not connections:
-                raise UsageError(
-                    "no connections registered; add one with `rotator connection add NAME`"
-                )
-        alerting = ctx.alerting(store)
-        outcomes = validate_connections(
-            store, connections, ctx.clients(), concurrency=ctx.settings.config.daemon.concurrency
-        )
-        if alerting is not None:
-            for outcome in outcomes:
-                if outcome.validation is not None:
-                    alerting.connection_checked(outcome.connection)
-            alerting.flush()
+    outcomes = validate_named(ctx, args.names)
     if args.json:
         print_json([_outcome_json(o) for o in outcomes], ctx.stdout)
     else:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rotator.commands.demo_support import AlertReceiver, OpenBao, find_bao
-from rotator.context import Context
+from rotator.services.context import Context
 
 if TYPE_CHECKING:
     from rotator.sandbox import Sandbox

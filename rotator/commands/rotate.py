@@ -1,13 +1,14 @@
-"""``rotator rotate POLICY``: rotate a Spaces key now (or finish an interrupted rotation)."""
+"""``rotator rotate POLICY``: rotate a Spaces key, resume an interrupted rotation, or give it up."""
 
 from __future__ import annotations
 
 import argparse
 
-from rotator.context import Context
-from rotator.jobs.policy import policy_rotation
+from rotator.errors import UsageError
 from rotator.output import print_json, when
 from rotator.rotation import RotationResult
+from rotator.services import rotate as rotation
+from rotator.services.context import Context
 
 
 def print_result(result: RotationResult, ctx: Context) -> None:
@@ -37,24 +38,41 @@ def print_result(result: RotationResult, ctx: Context) -> None:
 
 def rotate(args: argparse.Namespace, ctx: Context) -> int:
     """Rotate one policy's key into its sinks; exit 1 if the rotation failed."""
-    policy = ctx.policy(args.policy)
-    with ctx.open_store(writer=True) as store:
-        alerting = None if args.dry_run else ctx.alerting(store)
-        with policy_rotation(
-            store,
-            policy,
-            ctx.clients(),
-            lock_dir=ctx.settings.state_dir,
-            notify=alerting.rotation_event if alerting else None,
-        ) as rotation:
-            result = rotation.rotate(dry_run=args.dry_run)
-        if alerting is not None:
-            alerting.flush()
+    if args.abandon:
+        return abandon(args, ctx)
+    if args.yes or args.reason is not None:
+        raise UsageError("--yes and --reason go with --abandon")
+    result = rotation.rotate_now(ctx, args.policy, dry_run=args.dry_run)
     if args.json:
         print_json(result.to_json(), ctx.stdout)
     else:
         print_result(result, ctx)
-    if result.error:
-        ctx.stderr.write(f"error: policy {result.policy}: rotation failed: {result.error}\n")
-        return 1
+    return 1 if result.error else 0
+
+
+def abandon(args: argparse.Namespace, ctx: Context) -> int:
+    """Give up the policy's rotation in flight, after a confirmation unless --yes."""
+    if args.dry_run:
+        raise UsageError("--abandon and --dry-run do not go together")
+    policy = ctx.policy(args.policy)
+    if not args.yes:
+        if not ctx.stdin.isatty():
+            raise UsageError("refusing to abandon a rotation without --yes when not on a terminal")
+        ctx.stderr.write(
+            f"abandon the rotation in flight of policy {policy.name!r}? Its new key is "
+            "deleted unless a sink holds it; the old key stays. [y/N] "
+        )
+        ctx.stderr.flush()
+        if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
+            ctx.stderr.write("not abandoned\n")
+            return 1
+    done = rotation.abandon_now(ctx, policy.name, reason=args.reason or rotation.ABANDON_REASON)
+    if args.json:
+        print_json(done.to_json(), ctx.stdout)
+        return 0
+    ctx.stdout.write(f"policy {done.policy}: rotation {done.rotation_id} abandoned\n")
+    ctx.stdout.write(f"  current key stays: {done.old_access_key}\n")
+    deleted = ", ".join(done.deleted_keys) or "none (no new key was made)"
+    ctx.stdout.write(f"  deleted new key: {deleted}\n")
+    ctx.stdout.write(f"  reason: {done.reason}\n")
     return 0

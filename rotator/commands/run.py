@@ -1,10 +1,10 @@
-"""``rotator run [--once]``: the daemon (see :mod:`rotator.daemon`)."""
+"""``rotator run [--once]``: the daemon (see :mod:`rotator.engine.daemon`)."""
 
 from __future__ import annotations
 
 import argparse
 
-from rotator.context import Context
+from rotator.services.context import Context
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -12,7 +12,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
 
     With ``--once``: run every due job once and exit 1 if any item failed.
     """
-    from rotator.daemon import Daemon  # only this command pays for the daemon's imports
+    from rotator.engine.daemon import Daemon  # only this command pays for the daemon's imports
 
     daemon = Daemon(
         ctx,

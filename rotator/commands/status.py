@@ -3,40 +3,24 @@
 from __future__ import annotations
 
 import argparse
-from collections import Counter
-from datetime import datetime
-from typing import Any
 
-from rotator.context import Context
-from rotator.durations import format_duration
-from rotator.output import ago, print_json, print_table, when
-from rotator.rotation_store import RotationStore
-from rotator.settings import PolicyConfig
+from rotator.output import print_json, print_table, when
+from rotator.services.context import Context
+from rotator.services.status import history as read_history
+from rotator.services.status import status_report
 
 
 def status(args: argparse.Namespace, ctx: Context) -> int:
     """Connections, policies and the store at a glance."""
-    settings = ctx.settings
-    with ctx.open_store(writer=False) as store:
-        connections = store.list_connections()
-        key_id = store.keyring.primary.key_id
-        records = RotationStore(store)
-        policies = [_policy_status(p, records, ctx.now()) for p in settings.config.policies]
-    counts = Counter(c.status for c in connections)
-    document: dict[str, Any] = {
-        "store": str(settings.store_path),
-        "master_key_id": key_id,
-        "config": str(settings.config_path) if settings.config_path else None,
-        "connections": [c.to_json() for c in connections],
-        "connection_counts": dict(counts),
-        "policies": policies,
-    }
+    report = status_report(ctx)
     if args.json:
-        print_json(document, ctx.stdout)
+        print_json(report.to_json(), ctx.stdout)
         return 0
     out = ctx.stdout
-    out.write(f"store:  {settings.store_path} (master key id {key_id})\n")
-    out.write(f"config: {document['config'] or 'none'}\n\n")
+    counts = report.connection_counts
+    policies = report.policies
+    out.write(f"store:  {report.store} (master key id {report.master_key_id})\n")
+    out.write(f"config: {report.config or 'none'}\n\n")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
     out.write(f"connections ({summary}):\n")
     now = ctx.now()
@@ -44,7 +28,7 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
         ["name", "status", "reason", "last validated"],
         [
             [c.name, c.status, c.status_reason or "-", when(c.last_validated_at, now)]
-            for c in connections
+            for c in report.connections
         ],
         out,
     )
@@ -74,43 +58,9 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) -> dict[str, Any]:
-    """One policy's keys, due time and any rotation in flight, as JSON."""
-    keys = records.policy_keys(policy.name)
-    flight = records.in_flight(policy.name)
-    return {
-        "name": policy.name,
-        "connection": policy.connection,
-        "spaces_key": policy.spaces_key,
-        "every": format_duration(policy.every),
-        "grace": format_duration(policy.grace),
-        "sinks": [sink.label for sink in policy.sinks],
-        "current_access_key": keys.current_access_key if keys else None,
-        "current_since": keys.current_since.isoformat() if keys else None,
-        "current_age": ago(now - keys.current_since) if keys else None,
-        "next_due_at": (keys.current_since + policy.every).isoformat() if keys else None,
-        "previous_access_key": keys.previous_access_key if keys else None,
-        "previous_revoke_after": keys.previous_revoke_after.isoformat()
-        if keys and keys.previous_revoke_after
-        else None,
-        "revoke_error": keys.revoke_error if keys else None,
-        "in_flight": {
-            "id": flight.id,
-            "state": flight.state,
-            "new_access_key": flight.new_access_key,
-            "new_key_name": flight.new_key_name,
-            "started_at": flight.started_at.isoformat(),
-            "last_error": flight.last_error,
-        }
-        if flight
-        else None,
-    }
-
-
 def history(args: argparse.Namespace, ctx: Context) -> int:
     """The audit log, oldest first."""
-    with ctx.open_store(writer=False) as store:
-        entries = store.history(subject=args.subject, limit=args.limit)
+    entries = read_history(ctx, subject=args.subject, limit=args.limit)
     if args.json:
         print_json([e.to_json() for e in entries], ctx.stdout)
         return 0

@@ -1,0 +1,1 @@
+"""The daemon (``rotator run``): the loop, its jobs (when to run what), signals, health, metrics."""

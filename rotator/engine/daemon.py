@@ -1,0 +1,347 @@
+"""``rotator run``: the daemon's loop around its jobs, and how the process behaves.
+
+Start-up: take ``<state dir>/daemon.lock`` for the process's lifetime (a
+second ``rotator run`` on the same store fails at once; CLI commands share
+the store's own writer lock and keep working), check the store and the
+config, start the health listener, schedule the jobs, send ``READY=1``, then
+resume any rotation left in flight before anything else. The READY comes
+before the resume because a resume may wait minutes for a deployment, longer
+than systemd waits for a start.
+
+The loop: each wake-up opens the store, runs the jobs that are due
+(:mod:`rotator.engine.jobs`), asks every job when it is due next, closes the store
+and idles until then (at most :data:`rotator.engine.scheduler.RECHECK`, and half the
+watchdog interval when systemd has one). Stop and reload requests come from
+:class:`rotator.engine.lifecycle.Lifecycle`; a reload with a bad config is logged
+and the old config kept. ``--once`` runs every due job once and returns 1 if
+any item failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+
+from rotator.alerts import build_channels
+from rotator.digitalocean.stats import ClientStats
+from rotator.durations import format_duration
+from rotator.engine.health import Endpoints, HealthServer, listen_address
+from rotator.engine.jobs.audit import AuditJob
+from rotator.engine.jobs.base import Job, Pass, Runtime
+from rotator.engine.jobs.outbox import OutboxJob
+from rotator.engine.jobs.rotate import RevokeJob, RotateJob
+from rotator.engine.jobs.validate import ValidateJob
+from rotator.engine.lifecycle import HEARTBEAT_EVERY, Lifecycle, StopRequested
+from rotator.engine.metrics import DaemonMetrics
+from rotator.engine.scheduler import RECHECK, DueFunction, Scheduler, Work
+from rotator.engine.sdnotify import Notifier
+from rotator.errors import RotatorError, StoreLocked, StoreNotInitialised
+from rotator.services.context import Context
+from rotator.store import Store, WriterLock
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = 120.0  # seconds without progress before /readyz says not ready
+STORE_RETRY = (5.0, 60.0)  # first and longest wait after the store could not be opened
+
+
+class Daemon:
+    """One ``rotator run`` process."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        once: bool = False,
+        health_listen: str | None = None,
+        health_public: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.clock = ctx.now
+        self.once = once
+        self.health_listen = health_listen
+        self.health_public = health_public
+        self.notifier = Notifier(os.environ if environ is None else environ)
+        self.stats = ClientStats()
+        self.metrics = DaemonMetrics(self.stats, started_at=time.time())
+        watchdog = self.notifier.watchdog_every
+        self.lifecycle = Lifecycle(
+            heartbeat=self._progress,
+            heartbeat_every=min(HEARTBEAT_EVERY, watchdog / 2) if watchdog else HEARTBEAT_EVERY,
+            on_stop=self.notifier.stopping,
+        )
+        self.rotate_job = RotateJob()
+        # The order --once runs them in; the loop runs whichever is due first.
+        self.jobs: list[Job] = [
+            ValidateJob(),
+            AuditJob(),
+            self.rotate_job,
+            RevokeJob(),
+            OutboxJob(),
+        ]
+        self.scheduler = Scheduler(self.clock)
+        self.failures = 0
+        self._runtime: Runtime | None = None
+        self._store: Store | None = None
+        self._last_progress = time.monotonic()
+        self._store_failures = 0
+        self._store_retry_at = 0.0
+
+    # -- the process ---------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until stopped (or once); the exit code."""
+        settings = self.ctx.settings
+        if not settings.store_path.exists():
+            raise StoreNotInitialised(
+                f"no store at {settings.store_path}; run `rotator init` first"
+            )
+        lock = WriterLock(settings.state_dir / "daemon.lock")
+        try:
+            lock.acquire()
+        except StoreLocked:
+            holder = lock.path.read_text(errors="replace").strip() or "another process"
+            raise StoreLocked(
+                f"rotator run is already running on {settings.state_dir} ({holder}); "
+                "stop it first (CLI commands work alongside it)"
+            ) from None
+        try:
+            with self.lifecycle:
+                return self._serve()
+        finally:
+            lock.release()
+            self.notifier.close()
+
+    def _serve(self) -> int:
+        self._use(self.ctx.fresh(self.ctx.settings, sleep=self.lifecycle.sleep, stats=self.stats))
+        health = None if self.once else self._start_health()
+        try:
+            with self._pass():
+                for job in self.jobs:
+                    self.scheduler.add(job.name, self._due_function(job), self._work_function(job))
+            self._announce(health)
+            self._resume()
+            if self.once:
+                return self._run_once()
+            self._loop()
+            return 0
+        except StopRequested as exc:
+            log.info("stopping: %s; anything in flight resumes at the next start", exc)
+            return 0
+        finally:
+            self.lifecycle.disarm()
+            if health is not None:
+                health.stop()
+            self.runtime.context.close()
+            log.info("rotator run stopped")
+
+    def _loop(self) -> None:
+        while not self.lifecycle.stopping:
+            reloaded = self.lifecycle.reload.is_set()
+            if reloaded:
+                self._reload()
+            idle = self.scheduler.idle_seconds
+            # Only when something is due (a job's next run is at most RECHECK away): a
+            # wake-up just to ping the watchdog need not open the store.
+            if reloaded or idle is None or idle <= 0:
+                self._tick()
+            self._progress()
+            self.notifier.status(self._status())
+            self.lifecycle.wait(self._idle())
+
+    def _tick(self) -> None:
+        """One wake-up: run the due jobs, then ask each when it is due next."""
+        if time.monotonic() < self._store_retry_at:
+            return
+        try:
+            with self._pass():
+                # Ask first too: a reload or the CLI may have changed what is due.
+                self.scheduler.reschedule()
+                self.scheduler.run_pending()
+                self.scheduler.reschedule()
+        except StopRequested:
+            raise
+        except Exception as exc:  # the store cannot be used now (rekey, key, disk): wait, retry
+            self._store_failures += 1
+            first, longest = STORE_RETRY
+            delay = min(longest, first * 2 ** min(self._store_failures - 1, 10))
+            self._store_retry_at = time.monotonic() + delay
+            log.error(
+                "cannot use the store: %s; trying again in %.0fs",
+                exc,
+                delay,
+                exc_info=not isinstance(exc, RotatorError),  # a bug shows its traceback
+            )
+        else:
+            self._store_failures = 0
+
+    def _idle(self) -> float:
+        idle = self.scheduler.idle_seconds
+        wait = RECHECK.total_seconds() if idle is None else idle
+        if self._store_failures:
+            wait = self._store_retry_at - time.monotonic()
+        cap = RECHECK.total_seconds()
+        if self.notifier.watchdog_every:
+            cap = min(cap, self.notifier.watchdog_every / 2)
+        return max(0.0, min(wait, cap))
+
+    def _run_once(self) -> int:
+        with self._pass():
+            self.scheduler.run_due_once()
+        log.info("rotator run --once: done, %d failed item(s)", self.failures)
+        return 1 if self.failures else 0
+
+    # -- jobs ----------------------------------------------------------------------
+
+    @contextmanager
+    def _pass(self) -> Iterator[Store]:
+        """The store, open for the jobs of one wake-up."""
+        with self.runtime.context.open_store(writer=True) as store:
+            self._store = store
+            try:
+                yield store
+            finally:
+                self._store = None
+
+    def _view(self, now: datetime) -> Pass:
+        assert self._store is not None, "jobs run only inside a pass"
+        return Pass(self._store, self.runtime, now)
+
+    def _due_function(self, job: Job) -> DueFunction:
+        return lambda now: job.next_due(self._view(now))
+
+    def _work_function(self, job: Job) -> Work:
+        return lambda now: self._work(job, now)
+
+    def _work(self, job: Job, now: datetime, only: Collection[str] | None = None) -> None:
+        self.notifier.status(f"running job {job.name}")
+        summary = job.run(self._view(now), only=only)
+        self.metrics.job_ran(summary, time.time())
+        self.failures += summary.failed + (summary.error is not None)
+        self._progress()
+
+    def _resume(self) -> None:
+        """Finish rotations a stop or crash left in flight, before any other work."""
+        try:
+            with self._pass():
+                in_flight = self.rotate_job.in_flight(self._view(self.clock()))
+                if in_flight:
+                    log.info(
+                        "resuming %d rotation(s) left in flight: %s",
+                        len(in_flight),
+                        ", ".join(in_flight),
+                    )
+                    self._work(self.rotate_job, self.clock(), only=in_flight)
+        except StopRequested:
+            raise
+        except Exception as exc:  # the rotate job retries; the daemon must come up regardless
+            self.failures += 1
+            log.error(
+                "cannot resume rotations now: %s; the rotate job retries",
+                exc,
+                exc_info=not isinstance(exc, RotatorError),
+            )
+
+    # -- configuration ---------------------------------------------------------------
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None
+        return self._runtime
+
+    def _use(self, context: Context) -> None:
+        """Make *context* current (alert secrets are read now: fail early); close the old one."""
+        build_channels(context.settings.config.alerts)
+        old, self._runtime = self._runtime, Runtime(context)
+        if old is not None:
+            old.context.close()
+
+    def _reload(self) -> None:
+        self.lifecycle.reload.clear()
+        self.notifier.reloading()
+        previous = self.runtime.settings
+        try:
+            context = self.runtime.context.fresh()
+            settings = context.settings
+            self._use(context)
+        except RotatorError as exc:
+            self.metrics.inc("rotator_config_reloads_total", result="failed")
+            log.error("config reload failed, keeping the previous config: %s", exc)
+        else:
+            self.metrics.inc("rotator_config_reloads_total", result="ok")
+            if settings.config.daemon.health_listen != previous.config.daemon.health_listen:
+                log.warning("daemon.health_listen changed; it takes effect at the next start")
+            log.info("config reloaded: %s", _describe(self.runtime))
+        self.notifier.ready(self._status())
+
+    # -- health, status, notify ------------------------------------------------------
+
+    def _start_health(self) -> HealthServer | None:
+        text = self.health_listen or self.runtime.settings.config.daemon.health_listen
+        if text is None:
+            return None
+        host, port = listen_address(text, public=self.health_public)
+        server = HealthServer(
+            host,
+            port,
+            Endpoints(
+                healthz=lambda: (True, "ok"), readyz=self._ready, metrics=self.metrics.render
+            ),
+        )
+        server.start()
+        return server
+
+    def _ready(self) -> tuple[bool, str]:
+        try:
+            with self.runtime.context.open_store(writer=False):
+                pass
+        except RotatorError as exc:
+            return False, f"not ready: the store cannot be opened: {exc}"
+        quiet = time.monotonic() - self._last_progress
+        if quiet > STALE_AFTER:
+            return False, f"not ready: no progress for {quiet:.0f}s"
+        return True, "ready"
+
+    def _progress(self) -> None:
+        """The loop is alive: note it for /readyz and /metrics, and ping the watchdog."""
+        self._last_progress = time.monotonic()
+        self.metrics.set("rotator_loop_last_timestamp_seconds", time.time())
+        self.notifier.watchdog()
+
+    def _announce(self, health: HealthServer | None) -> None:
+        settings = self.runtime.settings
+        log.info(
+            "rotator run%s: store %s, config %s; %s%s",
+            " --once" if self.once else "",
+            settings.store_path,
+            settings.config_path or "none",
+            _describe(self.runtime),
+            f"; health and metrics on {health.url}" if health else "",
+        )
+        if not self.once:
+            self.notifier.ready(self._status())
+
+    def _status(self) -> str:
+        upcoming = [job for job in self.scheduler.jobs if job.next_run is not None]
+        if not upcoming:
+            return "idle"
+        job = min(upcoming)
+        assert job.next_run is not None
+        seconds = max(0, int((job.next_run - self.clock()).total_seconds()))
+        return f"idle; next: {getattr(job, 'name', '?')} in {seconds}s"
+
+
+def _describe(runtime: Runtime) -> str:
+    daemon = runtime.settings.config.daemon
+    policies = len(runtime.settings.config.policies)
+    return (
+        f"validate every {format_duration(daemon.validate_every)}, audit every "
+        f"{format_duration(daemon.audit_every)}, {policies} "
+        f"polic{'y' if policies == 1 else 'ies'}, {len(runtime.settings.config.alerts)} "
+        "alert channel(s)"
+    )

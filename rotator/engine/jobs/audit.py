@@ -1,0 +1,45 @@
+"""Scope audit: each connection every ``daemon.audit_every``, spread by jitter.
+
+Due: the stored scope report's ``audited_at + audit_every - jitter(name)``.
+A connection is due at once when it has no report for its current token, or
+its report was judged against other required scopes than the config now
+gives (a policy was added or changed). The audit itself is
+:func:`rotator.services.audit.audit_scopes`, never reusing a cached report: the job runs it
+only when the cached one is due for renewal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from rotator.engine.jobs.base import Job, Pass
+from rotator.engine.jobs.due import periodic_due
+from rotator.services.audit import audit_scopes, required_for
+
+
+class AuditJob(Job):
+    """Compare what each token can do with what its policies need."""
+
+    name = "audit"
+    failed_outcomes = frozenset({"unknown", "error"})
+
+    def interval(self, run: Pass, item: str) -> timedelta:
+        return run.settings.config.daemon.audit_every
+
+    def due_items(self, run: Pass) -> dict[str, datetime]:
+        every = run.settings.config.daemon.audit_every
+        due = {}
+        for connection in run.store.list_connections():
+            name = connection.name
+            stored = run.store.load_scope_report(name)
+            if stored is None or set(stored.report.get("required", ())) != required_for(
+                run.settings, name
+            ):
+                when = run.now
+            else:
+                when = periodic_due(f"audit:{name}", stored.audited_at, every, run.now)
+            due[name] = self.backoff.due(name, when)
+        return due
+
+    def run_item(self, run: Pass, item: str) -> str:
+        return audit_scopes(run.context, run.store, item, run.notify, max_age=None).verdict

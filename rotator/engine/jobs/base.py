@@ -1,0 +1,203 @@
+"""What every daemon job shares: its world, one pass over the store, and its summary.
+
+A job lists its items (connections or policies) with the time each is due
+(:mod:`rotator.engine.jobs.due`), does the due ones, and isolates each: one item's
+failure is logged and counted, retried later with backoff, and the others go
+on. Every run ends with one summary line in the log.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, ClassVar
+
+from rotator.engine.jobs.due import MAX_RETRY, Backoff
+from rotator.engine.lifecycle import StopRequested
+from rotator.errors import RotatorError
+from rotator.events import Notify, ignore
+
+if TYPE_CHECKING:
+    from rotator.alerting import Alerting
+    from rotator.services.clients import ClientFactory
+    from rotator.services.context import Context
+    from rotator.settings import Settings
+    from rotator.store import Store
+
+log = logging.getLogger("rotator.engine.jobs")
+
+_WHOLE_JOB = "*"  # the backoff key for a job that failed as a whole (store unreadable, a bug)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One configuration's world; the daemon builds a new one on every good reload.
+
+    Its context's ``sleep`` is stop-aware: it raises StopRequested when the
+    daemon is asked to stop.
+    """
+
+    context: Context
+
+    @property
+    def settings(self) -> Settings:
+        return self.context.settings
+
+    @property
+    def clients(self) -> ClientFactory:
+        return self.context.clients()
+
+
+@dataclass
+class Pass:
+    """One look at the store: what a job reads its due times from and works on."""
+
+    store: Store
+    runtime: Runtime
+    now: datetime
+    _alerting: Alerting | None = field(default=None, init=False)
+    _alerting_built: bool = field(default=False, init=False)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def context(self) -> Context:
+        return self.runtime.context
+
+    @property
+    def alerting(self) -> Alerting | None:
+        """The alerting of this pass's store (None without alert channels), built once."""
+        if not self._alerting_built:
+            self._alerting = self.runtime.context.alerting(self.store)
+            self._alerting_built = True
+        return self._alerting
+
+    @property
+    def notify(self) -> Notify:
+        """Where this pass's jobs report their events (alerts are sent by the outbox job)."""
+        alerting = self.alerting
+        return alerting.handle if alerting is not None else ignore
+
+
+@dataclass
+class Summary:
+    """What one run of a job came to; :meth:`line` is its summary log line."""
+
+    job: str
+    due: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    failed: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+    def count(self, outcome: str, *, failed: bool = False) -> None:
+        self.outcomes[outcome] += 1
+        self.failed += failed
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.error is None
+
+    def line(self) -> str:
+        shown = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.outcomes.items()))
+        text = f"job {self.job}: {self.due} due"
+        text += f"; {shown}" if shown else ""
+        text += f"; {self.failed} failed in {self.seconds:.2f}s"
+        if self.error:
+            text += f"; stopped early: {self.error}"
+        return text
+
+
+class Job(ABC):
+    """A kind of work the daemon does for many items, each when it is due."""
+
+    name: ClassVar[str]
+    failed_outcomes: ClassVar[frozenset[str]] = frozenset({"failed", "error"})
+
+    def __init__(self) -> None:
+        self.backoff = Backoff()
+
+    @abstractmethod
+    def due_items(self, run: Pass) -> dict[str, datetime]:
+        """Every item this job looks after, with the time it is next due."""
+
+    @abstractmethod
+    def interval(self, run: Pass, item: str) -> timedelta:
+        """The item's normal interval (backoff never waits longer)."""
+
+    def next_due(self, run: Pass) -> datetime | None:
+        """The earliest due time of any item (None when there are none), after any job backoff."""
+        due = min(self.due_items(run).values(), default=None)
+        retry = self.backoff.until(_WHOLE_JOB)
+        if due is None or retry is None:
+            return due
+        return max(due, retry)
+
+    def run(self, run: Pass, *, only: Collection[str] | None = None) -> Summary:
+        """Do every item due now (of *only*, if given), each isolated; log one summary line."""
+        started = time.monotonic()
+        summary = Summary(self.name)
+        try:
+            due = [
+                item
+                for item, when in sorted(self.due_items(run).items())
+                if when <= run.now and (only is None or item in only)
+            ]
+            summary.due = len(due)
+            self.run_items(run, due, summary)
+        except StopRequested:
+            raise
+        except RotatorError as exc:
+            summary.error = str(exc)
+        except Exception as exc:  # a bug must not stop the daemon; the log shows it
+            log.exception("job %s: unexpected error", self.name)
+            summary.error = f"unexpected {type(exc).__name__}"
+        if summary.error is None:
+            self.backoff.succeeded(_WHOLE_JOB)
+        else:
+            # The items still look due; without this the loop would retry at once, forever.
+            self.backoff.failed(_WHOLE_JOB, run.now, MAX_RETRY)
+        summary.seconds = time.monotonic() - started
+        (log.info if summary.ok else log.warning)("%s", summary.line())
+        return summary
+
+    def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:
+        """Do each item in turn (a job may override this to batch them)."""
+        for item in items:
+            self.attempt(run, item, summary, functools.partial(self.run_item, run, item))
+
+    def run_item(self, run: Pass, item: str) -> str:
+        """Do one item; return its outcome (one of :attr:`failed_outcomes` counts as failed)."""
+        raise NotImplementedError
+
+    def attempt(self, run: Pass, item: str, summary: Summary, work: Callable[[], str]) -> None:
+        """Run *work* for one item, recording its outcome and any failure, never raising one."""
+        try:
+            outcome = work()
+        except StopRequested:
+            raise
+        except RotatorError as exc:
+            log.warning("%s %s: %s", self.name, item, exc)
+            outcome = "error"
+        except Exception:  # a bug in one item must not stop the others
+            log.exception("%s %s: unexpected error", self.name, item)
+            outcome = "error"
+        self.settle(run, item, summary, outcome)
+
+    def settle(self, run: Pass, item: str, summary: Summary, outcome: str) -> None:
+        """Count an item's outcome and start or end its backoff."""
+        failed = outcome in self.failed_outcomes
+        summary.count(outcome, failed=failed)
+        if failed:
+            retry = self.backoff.failed(item, run.now, self.interval(run, item))
+            log.info("%s %s: retrying at %s", self.name, item, f"{retry:%Y-%m-%d %H:%M:%S}Z")
+        else:
+            self.backoff.succeeded(item)

@@ -1,0 +1,333 @@
+"""The Spaces key rotation state machine.
+
+Each step is written to the store *before* the side effect it leads to, so a
+process killed at any instant resumes correctly on the next ``rotate`` or
+``run``::
+
+    planned ──create──▶ created ──▶ pushing ──every sink confirmed──▶ succeeded
+       ▲                               │                                  │
+       └─ a key made but not recorded  └─ a sink failed: stays pushing,   └─ previous key
+          is found by its planned name    both keys alive, retried later     revoked after
+          and deleted before retrying                                        the grace period
+
+Guarantees: every sink always holds a key that exists (a key is deleted only
+after every sink confirmed its successor); no key rotator creates goes
+unrecorded (it is named ``rotator-<policy>-<rotation id>`` and cleaned up by
+that name); a secret is sealed into the store the moment it exists; one
+rotation per policy at a time (a per-policy lock across processes, and a
+unique index in the store); a failure leaves the old key working.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.spaces import create_key, delete_key, find_key, get_key, list_keys
+from rotator.errors import DigitalOceanError, NotFound, RotatorError, SinkError
+from rotator.events import (
+    KeyRevoked,
+    Notify,
+    RevokeFailed,
+    RotationFailed,
+    RotationSucceeded,
+    SinkFailed,
+    ignore,
+)
+from rotator.rotation.result import RotationResult, SinkOutcome
+from rotator.rotation_store import PolicyKeys, RotationRecord, RotationStore
+from rotator.settings import PolicyConfig
+from rotator.sinks.base import KeyPair, PushContext, Sink
+from rotator.store import Store, WriterLock
+
+log = logging.getLogger(__name__)
+
+
+def planned_key_name(policy: str, rotation_id: str) -> str:
+    """The name a rotation gives its new key, so the key can be found after a crash."""
+    return f"rotator-{policy}-{rotation_id}"
+
+
+class PolicyRotation:
+    """Rotates one policy's Spaces key into its sinks."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: PolicyConfig,
+        client: DigitalOceanClient,
+        sinks: Sequence[Sink],
+        *,
+        lock_dir: Path,
+        notify: Notify | None = None,
+    ) -> None:
+        self.store = store
+        self.records = RotationStore(store)
+        self.policy = policy
+        self.client = client
+        self.sinks = list(sinks)
+        self.lock = WriterLock(
+            lock_dir / f"policy-{policy.name}.lock", what=f"policy {policy.name!r}"
+        )
+        self.notify = notify or ignore
+
+    # -- entry points ------------------------------------------------------
+
+    def rotate(self, *, dry_run: bool = False) -> RotationResult:
+        """Rotate now (or finish an interrupted rotation); a dry run changes nothing."""
+        self.lock.acquire()
+        try:
+            if dry_run:
+                return self._dry_run()
+            record = self.records.in_flight(self.policy.name)
+            resumed = record is not None
+            if record is None:
+                record = self._begin()
+            else:
+                log.info(
+                    "policy %s: resuming rotation %s from %s",
+                    self.policy.name,
+                    record.id,
+                    record.state,
+                )
+            return self._advance(record, resumed=resumed)
+        finally:
+            self.lock.release()
+
+    def revoke_due(self) -> bool | None:
+        """Delete the previous key once its grace period is over.
+
+        True when revoked (or already gone), False when the delete failed
+        (kept, retried later), None when nothing is due.
+        """
+        self.lock.acquire()
+        try:
+            keys = self.records.policy_keys(self.policy.name)
+            if keys is None or keys.previous_access_key is None:
+                return None
+            if keys.previous_revoke_after and keys.previous_revoke_after > self.store.now():
+                return None
+            return self._revoke(keys)
+        finally:
+            self.lock.release()
+
+    # -- steps -------------------------------------------------------------
+
+    def _current_key(self) -> str:
+        keys = self.records.policy_keys(self.policy.name)
+        if keys is None:
+            key = find_key(self.client, self.policy.spaces_key)
+            self.records.adopt(self.policy.name, key.access_key)
+            return key.access_key
+        previous = keys.previous_access_key
+        if previous is not None:
+            # A new key while the previous one lives would make three: revoke it
+            # first if its grace period is over, else wait.
+            due = keys.previous_revoke_after
+            if due is not None and due > self.store.now():
+                raise RotatorError(
+                    f"policy {self.policy.name!r}: the previous key {previous} is in its "
+                    f"grace period until {due:%Y-%m-%d %H:%M:%SZ}; rotate after that"
+                )
+            if not self._revoke(keys):
+                raise RotatorError(
+                    f"policy {self.policy.name!r}: the previous key {previous} could not be "
+                    "deleted, so no new key is made (see `rotator status`); it is retried "
+                    "on the next run"
+                )
+        return keys.current_access_key
+
+    def _begin(self) -> RotationRecord:
+        old_access_key = self._current_key()
+        try:
+            grants = get_key(self.client, old_access_key).grants
+        except NotFound as exc:
+            raise RotatorError(
+                f"policy {self.policy.name!r}: its current key {old_access_key} no longer "
+                "exists in DigitalOcean; nothing was rotated"
+            ) from exc
+        now = self.store.now()
+        rotation_id = f"{now:%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+        return self.records.begin(
+            self.policy.name,
+            rotation_id,
+            old_access_key,
+            planned_key_name(self.policy.name, rotation_id),
+            grants,
+        )
+
+    def _advance(self, record: RotationRecord, *, resumed: bool) -> RotationResult:
+        result = RotationResult(
+            self.policy.name,
+            "resumed" if resumed else "succeeded",
+            record.old_access_key,
+            record.new_access_key,
+            record.id,
+        )
+        try:
+            if record.state == "planned":
+                record = self._create(record)
+                result.new_access_key = record.new_access_key
+                result.steps.append(f"created key {record.new_access_key} ({record.new_key_name})")
+            if record.state == "created":
+                self.records.record_state(record, "pushing")
+                record = self.records.get(record.id)
+            failures = self._push_all(record, result)
+            if failures:
+                raise SinkError(failures[0][0], failures[0][1])
+            self.records.promote(record, self.policy.grace)
+        except (RotatorError, OSError) as exc:
+            return self._failed(record, result, exc)
+        keys = self.records.policy_keys(self.policy.name)
+        result.revoke_after = keys.previous_revoke_after if keys else None
+        result.steps.append(
+            f"promoted {record.new_access_key}; {record.old_access_key} stays "
+            "alive for the grace period"
+        )
+        log.info(
+            "policy %s: rotated %s -> %s",
+            self.policy.name,
+            record.old_access_key,
+            record.new_access_key,
+        )
+        self.notify(
+            RotationSucceeded(
+                self.policy.name,
+                record.old_access_key,
+                record.new_access_key or "",
+                tuple(sink.label for sink in self.sinks),
+            )
+        )
+        if keys is not None and self.policy.grace.total_seconds() == 0:
+            self._revoke(keys)
+        return result
+
+    def _create(self, record: RotationRecord) -> RotationRecord:
+        """Create the new key; first delete any key left by a crash (its secret is lost)."""
+        self._delete_orphans(record)
+        try:
+            key, secret = create_key(self.client, record.new_key_name, record.grants)
+        except DigitalOceanError:
+            # The answer may be lost although the key exists: find it by name and delete
+            # it now rather than leave a key whose secret nobody holds.
+            self._delete_orphans(record)
+            raise
+        self.records.record_created(record, key.access_key, secret)
+        return self.records.get(record.id)
+
+    def _delete_orphans(self, record: RotationRecord) -> None:
+        for orphan in list_keys(self.client, name=record.new_key_name):
+            if orphan.name == record.new_key_name:
+                delete_key(self.client, orphan.access_key)
+                self.store.log(
+                    "rotation_orphan_deleted",
+                    self.policy.name,
+                    "ok",
+                    rotation_id=record.id,
+                    access_key=orphan.access_key,
+                )
+
+    def _push_all(self, record: RotationRecord, result: RotationResult) -> list[tuple[str, str]]:
+        assert record.new_access_key is not None
+        pair = KeyPair(record.new_access_key, self.records.open_secret(record))
+        context = PushContext(self.policy.name, record.id, self.store.now())
+        failures: list[tuple[str, str]] = []
+        for sink in self.sinks:
+            done = record.sinks.get(sink.label)
+            if done is not None and done.status == "confirmed":
+                result.sinks.append(SinkOutcome(sink.label, sink.type, "confirmed", done.detail))
+                continue
+            self.records.record_sink(record, sink.label, "pending", {})
+            try:
+                confirmation = sink.push(pair, context)
+            except RotatorError as exc:
+                message = str(exc)
+                self.records.record_sink(record, sink.label, "failed", {"error": message})
+                result.sinks.append(
+                    SinkOutcome(sink.label, sink.type, "failed", {"error": message})
+                )
+                self.notify(
+                    SinkFailed(self.policy.name, sink.label, record.new_access_key, message)
+                )
+                failures.append((sink.label, message))
+                continue
+            self.records.record_sink(record, sink.label, "confirmed", confirmation.detail)
+            result.sinks.append(
+                SinkOutcome(sink.label, sink.type, "confirmed", confirmation.detail)
+            )
+            result.steps.append(f"{sink.label}: confirmed {record.new_access_key}")
+        return failures
+
+    def _failed(
+        self, record: RotationRecord, result: RotationResult, exc: BaseException
+    ) -> RotationResult:
+        message = str(exc)
+        current = self.records.get(record.id)
+        self.records.record_state(current, current.state, error=message, event="rotation_failed")
+        result.status = "failed"
+        result.error = message
+        result.new_access_key = current.new_access_key
+        log.warning("policy %s: rotation %s failed: %s", self.policy.name, record.id, message)
+        self.notify(
+            RotationFailed(self.policy.name, record.old_access_key, current.new_access_key, message)
+        )
+        return result
+
+    def _revoke(self, keys: PolicyKeys) -> bool:
+        previous = keys.previous_access_key
+        assert previous is not None
+        try:
+            deleted = delete_key(self.client, previous)
+        except DigitalOceanError as exc:
+            self.records.record_revoke(self.policy.name, previous, error=str(exc))
+            self.notify(RevokeFailed(self.policy.name, previous, str(exc)))
+            return False
+        self.records.record_revoke(self.policy.name, previous, already_gone=not deleted)
+        self.notify(KeyRevoked(self.policy.name, previous))
+        log.info("policy %s: revoked previous key %s", self.policy.name, previous)
+        return True
+
+    # -- dry run -----------------------------------------------------------
+
+    def _dry_run(self) -> RotationResult:
+        """Every step a rotation would take; reads only, writes nothing anywhere."""
+        result = RotationResult(self.policy.name, "dry_run")
+        record = self.records.in_flight(self.policy.name)
+        keys = self.records.policy_keys(self.policy.name)
+        if record is not None:
+            result.rotation_id = record.id
+            result.old_access_key = record.old_access_key
+            result.new_access_key = record.new_access_key
+            result.steps.append(f"resume rotation {record.id} from state {record.state}")
+            new_key = record.new_access_key or f"(new key {record.new_key_name})"
+        else:
+            if keys is not None:
+                current = keys.current_access_key
+                if keys.previous_access_key:
+                    result.steps.append(
+                        f"revoke previous key {keys.previous_access_key} "
+                        "(only if its grace period is over)"
+                    )
+            else:
+                current = find_key(self.client, self.policy.spaces_key).access_key
+            grants = get_key(self.client, current).grants
+            result.old_access_key = current
+            name = planned_key_name(self.policy.name, "<rotation id>")
+            shown = ", ".join(f"{g.bucket or '*'}:{g.permission}" for g in grants) or "none"
+            result.steps.append(f"create key {name} with the grants of {current} ({shown})")
+            new_key = "<new access key>"
+        context = PushContext(
+            self.policy.name, result.rotation_id or "<rotation id>", self.store.now()
+        )
+        for sink in self.sinks:
+            lines = sink.describe_push(new_key, context)
+            result.steps += [f"{sink.label}: {line}" for line in lines]
+            result.sinks.append(SinkOutcome(sink.label, sink.type, "planned"))
+        result.steps.append(
+            f"promote the new key; keep {result.old_access_key} alive for "
+            f"{self.policy.grace} then delete it"
+        )
+        return result

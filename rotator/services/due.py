@@ -1,0 +1,96 @@
+"""When a policy is next rotated and its previous key revoked: one answer for status and daemon.
+
+A rotation in flight is due at once (it resumes). Otherwise the next
+rotation is ``current_since + every``, but not before the previous key's
+grace period is over (a policy never keeps three keys alive). A policy
+rotator never rotated has no time here: the daemon counts it from the key's
+age in DigitalOcean at its first run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from rotator.digitalocean.spaces import find_key
+from rotator.rotation_store import PolicyKeys, RotationStore
+from rotator.settings import PolicyConfig
+from rotator.store import Store
+
+if TYPE_CHECKING:
+    from rotator.services.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def rotation_due(
+    policy: PolicyConfig, keys: PolicyKeys | None, *, in_flight: bool, now: datetime
+) -> datetime | None:
+    """When *policy* is next rotated (None: never rotated, so counted from the key's age)."""
+    if in_flight:
+        return now
+    if keys is None:
+        return None
+    due = keys.current_since + policy.every
+    if keys.previous_access_key is not None and keys.previous_revoke_after is not None:
+        due = max(due, keys.previous_revoke_after)
+    return due
+
+
+def next_rotation(store: Store, policy: PolicyConfig, now: datetime) -> datetime | None:
+    """:func:`rotation_due` from what the store holds for *policy*."""
+    records = RotationStore(store)
+    in_flight = records.in_flight(policy.name) is not None
+    return rotation_due(policy, records.policy_keys(policy.name), in_flight=in_flight, now=now)
+
+
+def next_revoke(store: Store, policy: PolicyConfig, now: datetime) -> datetime | None:
+    """When *policy*'s previous key is deleted (None: there is none)."""
+    keys = RotationStore(store).policy_keys(policy.name)
+    if keys is None or keys.previous_access_key is None:
+        return None
+    return keys.previous_revoke_after or now
+
+
+def in_flight(store: Store, policies: Sequence[PolicyConfig]) -> list[str]:
+    """The policies with a rotation in flight."""
+    records = RotationStore(store)
+    return [p.name for p in policies if records.in_flight(p.name) is not None]
+
+
+def key_created_at(ctx: Context, store: Store, policy: PolicyConfig) -> datetime | None:
+    """When *policy*'s key was created, from DigitalOcean (``GET /v2/spaces/keys/{key}``).
+
+    None when DigitalOcean gives no time: then the policy starts counting its
+    key's age now (the key is adopted), rather than rotate blindly.
+    """
+    token = store.open_token(store.get_connection(policy.connection))
+    with ctx.clients()(token) as client:
+        key = find_key(client, policy.spaces_key)
+    created = _parse_time(key.created_at)
+    if created is None:
+        log.warning(
+            "policy %s: DigitalOcean gave no creation time for key %s; counting its age from now",
+            policy.name,
+            key.access_key,
+        )
+        RotationStore(store).adopt(policy.name, key.access_key)
+        return None
+    log.info(
+        "policy %s: key %s was created at %s; first rotation due at %s",
+        policy.name,
+        key.access_key,
+        f"{created:%Y-%m-%d %H:%M:%S}Z",
+        f"{created + policy.every:%Y-%m-%d %H:%M:%S}Z",
+    )
+    return created
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,98 @@
+"""Rotate, revoke and abandon: the entry points of ``rotator rotate`` and the daemon's jobs.
+
+Each builds what rotating one policy takes (its connection's client, its
+sinks, the state machine) the same way for both, so the CLI and the daemon
+rotate exactly alike. Waits go through the context's ``sleep``: the
+daemon's is interrupted by a stop request (App Platform polls a deployment
+for minutes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from rotator.events import Notify, ignore
+from rotator.rotation import PolicyRotation, RotationResult
+from rotator.rotation.abandon import Abandoned, abandon_rotation
+from rotator.settings import PolicyConfig
+from rotator.sinks import SinkDeps, build_sink
+from rotator.store import Store
+
+if TYPE_CHECKING:
+    from rotator.services.context import Context
+
+ABANDON_REASON = "given up by an operator (rotator rotate --abandon)"
+
+
+@contextlib.contextmanager
+def policy_rotation(
+    ctx: Context, store: Store, policy: PolicyConfig, notify: Notify = ignore
+) -> Iterator[PolicyRotation]:
+    """A :class:`PolicyRotation` for *policy*; its client and sinks are closed on exit."""
+    token = store.open_token(store.get_connection(policy.connection))
+    with ctx.clients()(token) as client, contextlib.ExitStack() as cleanup:
+        deps = SinkDeps(digitalocean=client, sleep=ctx.sleep)
+        sinks = []
+        for config in policy.sinks:
+            sink = build_sink(config, deps)
+            cleanup.callback(sink.close)
+            sinks.append(sink)
+        yield PolicyRotation(
+            store, policy, client, sinks, lock_dir=ctx.settings.state_dir, notify=notify
+        )
+
+
+def rotate(
+    ctx: Context,
+    store: Store,
+    policy: PolicyConfig,
+    notify: Notify = ignore,
+    *,
+    dry_run: bool = False,
+) -> RotationResult:
+    """Rotate *policy* now, or finish its interrupted rotation; a dry run changes nothing."""
+    with policy_rotation(ctx, store, policy, ignore if dry_run else notify) as rotation:
+        return rotation.rotate(dry_run=dry_run)
+
+
+def revoke(
+    ctx: Context, store: Store, policy: PolicyConfig, notify: Notify = ignore
+) -> bool | None:
+    """Delete *policy*'s previous key if its grace period is over (see ``revoke_due``)."""
+    with policy_rotation(ctx, store, policy, notify) as rotation:
+        return rotation.revoke_due()
+
+
+def abandon(
+    ctx: Context,
+    store: Store,
+    policy: PolicyConfig,
+    notify: Notify = ignore,
+    *,
+    reason: str = ABANDON_REASON,
+) -> Abandoned:
+    """Give up *policy*'s rotation in flight (see :mod:`rotator.rotation.abandon`).
+
+    Needs no sink: a sink's config may be what made the rotation hopeless.
+    """
+    token = store.open_token(store.get_connection(policy.connection))
+    with ctx.clients()(token) as client:
+        return abandon_rotation(
+            store, policy, client, lock_dir=ctx.settings.state_dir, reason=reason, notify=notify
+        )
+
+
+def rotate_now(ctx: Context, name: str, *, dry_run: bool = False) -> RotationResult:
+    """``rotator rotate POLICY``: rotate now, or finish the interrupted rotation."""
+    policy = ctx.policy(name)
+    with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
+        return rotate(ctx, store, policy, notify, dry_run=dry_run)
+
+
+def abandon_now(ctx: Context, name: str, *, reason: str = ABANDON_REASON) -> Abandoned:
+    """``rotator rotate POLICY --abandon``: give up the rotation in flight."""
+    policy = ctx.policy(name)
+    with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
+        return abandon(ctx, store, policy, notify, reason=reason)

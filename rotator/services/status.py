@@ -1,0 +1,96 @@
+"""``rotator status``: connections, policies (keys, due times, rotations in flight), the store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rotator.durations import format_duration
+from rotator.output import ago
+from rotator.rotation_store import RotationStore
+from rotator.services.due import rotation_due
+from rotator.settings import PolicyConfig
+from rotator.store import AuditEntry, Connection
+
+if TYPE_CHECKING:
+    from rotator.services.context import Context
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """What ``rotator status`` shows."""
+
+    store: Path
+    master_key_id: str
+    config: Path | None
+    connections: list[Connection]
+    policies: list[dict[str, Any]]
+
+    @property
+    def connection_counts(self) -> Counter[str]:
+        return Counter(c.status for c in self.connections)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "store": str(self.store),
+            "master_key_id": self.master_key_id,
+            "config": str(self.config) if self.config else None,
+            "connections": [c.to_json() for c in self.connections],
+            "connection_counts": dict(self.connection_counts),
+            "policies": self.policies,
+        }
+
+
+def status_report(ctx: Context) -> StatusReport:
+    """Connections, policies and the store, read once."""
+    settings = ctx.settings
+    now = ctx.now()
+    with ctx.open_store(writer=False) as store:
+        connections = store.list_connections()
+        key_id = store.keyring.primary.key_id
+        records = RotationStore(store)
+        policies = [policy_status(p, records, now) for p in settings.config.policies]
+    return StatusReport(settings.store_path, key_id, settings.config_path, connections, policies)
+
+
+def policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) -> dict[str, Any]:
+    """One policy's keys, due time (the daemon's) and any rotation in flight, as JSON."""
+    keys = records.policy_keys(policy.name)
+    flight = records.in_flight(policy.name)
+    due = rotation_due(policy, keys, in_flight=flight is not None, now=now)
+    return {
+        "name": policy.name,
+        "connection": policy.connection,
+        "spaces_key": policy.spaces_key,
+        "every": format_duration(policy.every),
+        "grace": format_duration(policy.grace),
+        "sinks": [sink.label for sink in policy.sinks],
+        "current_access_key": keys.current_access_key if keys else None,
+        "current_since": keys.current_since.isoformat() if keys else None,
+        "current_age": ago(now - keys.current_since) if keys else None,
+        "next_due_at": due.isoformat() if due else None,
+        "previous_access_key": keys.previous_access_key if keys else None,
+        "previous_revoke_after": keys.previous_revoke_after.isoformat()
+        if keys and keys.previous_revoke_after
+        else None,
+        "revoke_error": keys.revoke_error if keys else None,
+        "in_flight": {
+            "id": flight.id,
+            "state": flight.state,
+            "new_access_key": flight.new_access_key,
+            "new_key_name": flight.new_key_name,
+            "started_at": flight.started_at.isoformat(),
+            "last_error": flight.last_error,
+        }
+        if flight
+        else None,
+    }
+
+
+def history(ctx: Context, *, subject: str | None, limit: int) -> list[AuditEntry]:
+    """``rotator history``: the audit log's latest *limit* entries (of *subject*), oldest first."""
+    with ctx.open_store(writer=False) as store:
+        return store.history(subject=subject, limit=limit)

@@ -1,0 +1,75 @@
+"""The health and metrics listener: loopback unless asked, the three endpoints."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from rotator.engine.health import Endpoints, HealthServer, listen_address
+from rotator.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (":9464", ("127.0.0.1", 9464)),
+        ("127.0.0.1:9464", ("127.0.0.1", 9464)),
+        ("[::1]:9464", ("::1", 9464)),
+        ("localhost:0", None),
+    ],
+)
+def test_loopback_addresses_are_accepted(text, expected):
+    host, port = listen_address(text)
+    if expected is not None:
+        assert (host, port) == expected
+    assert host in ("127.0.0.1", "::1")
+
+
+@pytest.mark.parametrize("text", ["0.0.0.0:9464", "[::]:9464", "10.1.2.3:80"])
+def test_a_public_address_needs_an_explicit_yes(text):
+    with pytest.raises(ConfigError, match=r"not a loopback address.*--health-public"):
+        listen_address(text)
+    assert listen_address(text, public=True)[1] in (9464, 80)
+
+
+def test_a_malformed_address_is_a_config_error():
+    with pytest.raises(ConfigError, match="expected host:port"):
+        listen_address("127.0.0.1")
+
+
+def test_the_endpoints_answer_and_an_unknown_path_is_404():
+    ready = {"ok": True}
+    server = HealthServer(
+        "127.0.0.1",
+        0,
+        Endpoints(
+            healthz=lambda: (True, "ok"),
+            readyz=lambda: (ready["ok"], "ready" if ready["ok"] else "not ready: store"),
+            metrics=lambda: "# TYPE up gauge\nup 1\n",
+        ),
+    )
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/healthz").text == "ok\n"
+            assert client.get("/readyz").status_code == 200
+            ready["ok"] = False
+            answer = client.get("/readyz")
+            assert (answer.status_code, answer.text) == (503, "not ready: store\n")
+            metrics = client.get("/metrics")
+            assert metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+            assert metrics.text.endswith("up 1\n")
+            assert client.get("/").status_code == 404
+            assert client.head("/healthz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_port_in_use_is_one_clear_error():
+    first = HealthServer("127.0.0.1", 0, Endpoints(lambda: (True, ""), lambda: (True, ""), str))
+    port = int(first.url.rsplit(":", 1)[1])
+    try:
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+            HealthServer("127.0.0.1", port, Endpoints(lambda: (True, ""), lambda: (True, ""), str))
+    finally:
+        first.stop()

@@ -1,0 +1,1 @@
+"""Helpers the tests share (the layering check, and later clocks, stores, ports, receivers)."""
