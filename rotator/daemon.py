@@ -108,7 +108,7 @@ class Daemon:
         try:
             lock.acquire()
         except StoreLocked:
-            holder = lock.path.read_text(errors="replace").strip() or "another process"
+            holder = lock.holder or "another process"
             raise StoreLocked(
                 f"rotator run is already running on {settings.state_dir} ({holder}); "
                 "stop it first (CLI commands work alongside it)"
@@ -124,7 +124,7 @@ class Daemon:
         self._use(self.ctx)
         health = None if self.once else self._start_health()
         try:
-            with self._pass():
+            with self._pass(check=True):  # a full damage check, once per start
                 for job in self.jobs:
                     self.scheduler.add(job.name, self._due_function(job), self._work_function(job))
             self._announce(health)
@@ -163,11 +163,12 @@ class Daemon:
         if time.monotonic() < self._store_retry_at:
             return
         try:
-            with self._pass():
+            with self._pass() as store:
                 # Ask first too: a reload or the CLI may have changed what is due.
                 self.scheduler.reschedule()
                 self.scheduler.run_pending()
                 self.scheduler.reschedule()
+                self._prune(store)
         except StopRequested:
             raise
         except Exception as exc:  # the store cannot be used now (rekey, key, disk): wait, retry
@@ -195,22 +196,30 @@ class Daemon:
         return max(0.0, min(wait, cap))
 
     def _run_once(self) -> int:
-        with self._pass():
+        with self._pass() as store:
             self.scheduler.run_due_once()
+            self._prune(store)
         log.info("rotator run --once: done, %d failed item(s)", self.failures)
         return 1 if self.failures else 0
 
     # -- jobs ----------------------------------------------------------------------
 
     @contextmanager
-    def _pass(self) -> Iterator[Store]:
+    def _pass(self, *, check: bool = False) -> Iterator[Store]:
         """The store, open for the jobs of one wake-up."""
-        with self.runtime.context.open_store(writer=True) as store:
+        with self.runtime.context.open_store(writer=True, check=check) as store:
             self._store = store
             try:
                 yield store
             finally:
                 self._store = None
+
+    def _prune(self, store: Store) -> None:
+        """Audit-log retention: one indexed read when there is nothing to prune."""
+        keep = self.runtime.context.settings.config.store.keep_history
+        removed = store.history.prune(self.clock() - keep)
+        if removed:
+            log.info("pruned %d audit-log entries older than %s", removed, format_duration(keep))
 
     def _view(self, now: datetime) -> Pass:
         assert self._store is not None, "jobs run only inside a pass"

@@ -31,10 +31,9 @@ from typing import Any
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.spaces import create_key, delete_key, find_key, get_key, list_keys
 from rotator.errors import DigitalOceanError, NotFound, RotatorError, SinkError
-from rotator.rotation_store import PolicyKeys, RotationRecord, RotationStore
 from rotator.settings import PolicyConfig
 from rotator.sinks.base import KeyPair, PushContext, Sink
-from rotator.store import Store, WriterLock
+from rotator.store import PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ class PolicyRotation:
         notify: Notify | None = None,
     ) -> None:
         self.store = store
-        self.records = RotationStore(store)
+        self.records = store.rotations
         self.policy = policy
         self.client = client
         self.sinks = list(sinks)
@@ -259,7 +258,7 @@ class PolicyRotation:
         for orphan in list_keys(self.client, name=record.new_key_name):
             if orphan.name == record.new_key_name:
                 delete_key(self.client, orphan.access_key)
-                self.store.log(
+                self.store.history.log(
                     "rotation_orphan_deleted",
                     self.policy.name,
                     "ok",

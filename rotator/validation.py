@@ -71,7 +71,7 @@ def validate_connections(
     tokens: dict[str, Secret] = {}
     for outcome in outcomes:
         try:
-            tokens[outcome.connection.name] = store.open_token(outcome.connection)
+            tokens[outcome.connection.name] = store.connections.open_token(outcome.connection)
         except RotatorError as exc:
             outcome.error = str(exc)
 
@@ -88,7 +88,7 @@ def validate_connections(
 
     for outcome in outcomes:
         if outcome.validation is not None:
-            outcome.connection = store.record_validation(
+            outcome.connection = store.connections.record_validation(
                 outcome.connection.name, to_record(outcome.validation)
             )
             outcome.warnings = list(outcome.validation.warnings)

@@ -96,7 +96,7 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
     """Register a token under a name, after validating it unless --no-validate."""
     name = check_name(args.name)
     with ctx.open_store(writer=True) as store:
-        if store.has_connection(name):
+        if store.connections.exists(name):
             raise ConnectionExists(name)
         token = read_token(args, ctx)
         record = None
@@ -115,7 +115,7 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
                     f"({validation.reason}); stored as unknown\n"
                 )
             record = to_record(validation)
-        connection = store.add_connection(
+        connection = store.connections.add(
             name, args.description or "", token.secret, token.kind, record
         )
     if args.json:
@@ -129,7 +129,7 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
 
 def list_(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.open_store(writer=False) as store:
-        connections = store.list_connections()
+        connections = store.connections.all()
     if args.json:
         print_json([c.to_json() for c in connections], ctx.stdout)
     else:
@@ -139,7 +139,7 @@ def list_(args: argparse.Namespace, ctx: Context) -> int:
 
 def show(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.open_store(writer=False) as store:
-        connection = store.get_connection(args.name)
+        connection = store.connections.get(args.name)
     _show(connection, ctx, args.json)
     return 0
 
@@ -149,7 +149,7 @@ def update(args: argparse.Namespace, ctx: Context) -> int:
     if args.description is None and not args.token_stdin and not args.token_prompt:
         raise UsageError("nothing to update: give --description, --token-stdin or --token")
     with ctx.open_store(writer=True) as store:
-        store.get_connection(args.name)
+        store.connections.get(args.name)
         token = read_token(args, ctx) if (args.token_stdin or args.token_prompt) else None
         record = None
         if token is not None and not args.no_validate:
@@ -160,7 +160,7 @@ def update(args: argparse.Namespace, ctx: Context) -> int:
                 )
                 return 1
             record = to_record(validation)
-        connection = store.update_connection(
+        connection = store.connections.update(
             args.name,
             description=args.description,
             token=token.secret if token else None,
@@ -185,7 +185,7 @@ def remove(args: argparse.Namespace, ctx: Context) -> int:
             "remove it from the config first"
         )
     with ctx.open_store(writer=True) as store:
-        store.get_connection(args.name)
+        store.connections.get(args.name)
         if not args.yes:
             if not ctx.stdin.isatty():
                 raise UsageError("refusing to remove without --yes when not on a terminal")
@@ -194,7 +194,7 @@ def remove(args: argparse.Namespace, ctx: Context) -> int:
             if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
                 ctx.stderr.write("not removed\n")
                 return 1
-        store.remove_connection(args.name)
+        store.connections.remove(args.name)
     ctx.stdout.write(f"removed connection {args.name!r}\n")
     return 0
 
@@ -219,9 +219,9 @@ def validate(args: argparse.Namespace, ctx: Context) -> int:
         raise UsageError("give connection names or --all, not both")
     with ctx.open_store(writer=True) as store:
         if args.names:
-            connections = [store.get_connection(name) for name in dict.fromkeys(args.names)]
+            connections = [store.connections.get(name) for name in dict.fromkeys(args.names)]
         else:
-            connections = store.list_connections()
+            connections = store.connections.all()
             if not connections:
                 raise UsageError(
                     "no connections registered; add one with `rotator connection add NAME`"

@@ -29,7 +29,7 @@ def init(args: argparse.Namespace, ctx: Context) -> int:
     existed = settings.store_path.exists()
     with Store.create(settings.state_dir, keyring, now=ctx.now) as store:
         if not existed:
-            store.log("store_created", "store", "ok", key_id=keyring.primary.key_id)
+            store.history.log("store_created", "store", "ok", key_id=keyring.primary.key_id)
     out = ctx.stdout
     source = "ROTATOR_MASTER_KEY" if settings.master_key else str(settings.master_key_file)
     out.write(f"state directory: {settings.state_dir}\n")
@@ -61,7 +61,7 @@ def rekey(args: argparse.Namespace, ctx: Context) -> int:
     if new_key.key_id == old_keyring.primary.key_id:
         raise MasterKeyError(f"{new_path} holds the current master key; nothing to do")
     with Store.open(
-        settings.state_dir, old_keyring, writer=True, exclusive=True, now=ctx.now
+        settings.state_dir, old_keyring, writer=True, exclusive=True, check=True, now=ctx.now
     ) as store:
         count = store.reseal_all(Keyring(new_key))
     out = ctx.stdout

@@ -10,17 +10,17 @@ from typing import Any
 from rotator.context import Context
 from rotator.durations import format_duration
 from rotator.output import ago, print_json, print_table, when
-from rotator.rotation_store import RotationStore
 from rotator.settings import PolicyConfig
+from rotator.store import Rotations
 
 
 def status(args: argparse.Namespace, ctx: Context) -> int:
     """Connections, policies and the store at a glance."""
     settings = ctx.settings
     with ctx.open_store(writer=False) as store:
-        connections = store.list_connections()
+        connections = store.connections.all()
         key_id = store.keyring.primary.key_id
-        records = RotationStore(store)
+        records = store.rotations
         policies = [_policy_status(p, records, ctx.now()) for p in settings.config.policies]
     counts = Counter(c.status for c in connections)
     document: dict[str, Any] = {
@@ -74,7 +74,7 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) -> dict[str, Any]:
+def _policy_status(policy: PolicyConfig, records: Rotations, now: datetime) -> dict[str, Any]:
     """One policy's keys, due time and any rotation in flight, as JSON."""
     keys = records.policy_keys(policy.name)
     flight = records.in_flight(policy.name)
@@ -108,9 +108,10 @@ def _policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) 
 
 
 def history(args: argparse.Namespace, ctx: Context) -> int:
-    """The audit log, oldest first."""
+    """One page of the audit log (the newest, or older than ``--before``), oldest first."""
     with ctx.open_store(writer=False) as store:
-        entries = store.history(subject=args.subject, limit=args.limit)
+        page = store.history.page(subject=args.subject, limit=args.limit, before=args.before)
+        entries = list(page)
     if args.json:
         print_json([e.to_json() for e in entries], ctx.stdout)
         return 0
@@ -128,4 +129,6 @@ def history(args: argparse.Namespace, ctx: Context) -> int:
         ],
         ctx.stdout,
     )
+    if entries and len(entries) == args.limit:
+        ctx.stdout.write(f"older entries: rotator history --before {entries[0].id}\n")
     return 0

@@ -33,7 +33,7 @@ def policy_rotation(
     *sleep* is what the sinks wait with (App Platform polls a deployment for
     minutes): the daemon passes one that a stop request interrupts.
     """
-    token = store.open_token(store.get_connection(policy.connection))
+    token = store.connections.open_token(store.connections.get(policy.connection))
     with clients(token) as client, contextlib.ExitStack() as cleanup:
         deps = SinkDeps(digitalocean=client, sleep=sleep)
         sinks = []

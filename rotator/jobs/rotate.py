@@ -26,8 +26,8 @@ from rotator.digitalocean.spaces import find_key
 from rotator.jobs.base import Job, Pass
 from rotator.jobs.policy import policy_rotation
 from rotator.rotation import PolicyRotation
-from rotator.rotation_store import RotationStore
 from rotator.settings import PolicyConfig
+from rotator.store import Rotations
 
 log = logging.getLogger("rotator.jobs")
 
@@ -73,19 +73,19 @@ class RotateJob(Job):
 
     def in_flight(self, run: Pass) -> list[str]:
         """Policies with a rotation in flight (to resume before anything else)."""
-        records = RotationStore(run.store)
+        records = run.store.rotations
         return [
             p.name for p in run.settings.config.policies if records.in_flight(p.name) is not None
         ]
 
     def due_items(self, run: Pass) -> dict[str, datetime]:
-        records = RotationStore(run.store)
+        records = run.store.rotations
         return {
             policy.name: self.backoff.due(policy.name, self._due(run, records, policy))
             for policy in run.settings.config.policies
         }
 
-    def _due(self, run: Pass, records: RotationStore, policy: PolicyConfig) -> datetime:
+    def _due(self, run: Pass, records: Rotations, policy: PolicyConfig) -> datetime:
         if records.in_flight(policy.name) is not None:
             return run.now
         keys = records.policy_keys(policy.name)
@@ -99,7 +99,7 @@ class RotateJob(Job):
 
     def run_item(self, run: Pass, item: str) -> str:
         policy = _policy(run, item)
-        records = RotationStore(run.store)
+        records = run.store.rotations
         if records.in_flight(item) is None and records.policy_keys(item) is None:
             first = self._first_due(run, policy)
             if first > run.now:
@@ -112,7 +112,7 @@ class RotateJob(Job):
         """When a policy rotator never rotated is first due: its key's age from DigitalOcean."""
         cache = (policy.name, policy.spaces_key)
         if cache not in self._created:
-            token = run.store.open_token(run.store.get_connection(policy.connection))
+            token = run.store.connections.open_token(run.store.connections.get(policy.connection))
             with run.runtime.clients(token) as client:
                 key = find_key(client, policy.spaces_key)
             created = _parse_time(key.created_at)
@@ -124,7 +124,7 @@ class RotateJob(Job):
                     policy.name,
                     key.access_key,
                 )
-                RotationStore(run.store).adopt(policy.name, key.access_key)
+                run.store.rotations.adopt(policy.name, key.access_key)
                 return run.now + policy.every
             self._created[cache] = created
             log.info(
@@ -146,7 +146,7 @@ class RevokeJob(Job):
         return _policy(run, item).every
 
     def due_items(self, run: Pass) -> dict[str, datetime]:
-        records = RotationStore(run.store)
+        records = run.store.rotations
         due = {}
         for policy in run.settings.config.policies:
             keys = records.policy_keys(policy.name)
