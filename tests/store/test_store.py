@@ -4,8 +4,8 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+from store_support import ring
 
-from rotator.crypto import Keyring, MasterKey
 from rotator.errors import (
     ConnectionExists,
     ConnectionNotFound,
@@ -19,21 +19,6 @@ from rotator.store import SCHEMA_VERSION, Store, ValidationRecord
 
 TOKEN_A = Secret("dop_v1_" + "a" * 64)
 TOKEN_B = Secret("dop_v1_" + "b" * 64)
-
-
-def ring() -> Keyring:
-    return Keyring(MasterKey.from_text(MasterKey.generate_text(), "test"))
-
-
-@pytest.fixture
-def keyring():
-    return ring()
-
-
-@pytest.fixture
-def store(tmp_path, keyring):
-    with Store.create(tmp_path / "state", keyring) as opened:
-        yield opened
 
 
 def test_a_new_store_is_private_and_at_the_current_schema(tmp_path, store):
