@@ -43,7 +43,7 @@ from rotator.metrics import DaemonMetrics
 from rotator.scheduler import RECHECK, DueFunction, Scheduler, Work
 from rotator.sdnotify import Notifier
 from rotator.settings import load_settings
-from rotator.store import Store, WriterLock
+from rotator.store import Store, WriterLock, check_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class Daemon:
             raise StoreNotInitialised(
                 f"no store at {settings.store_path}; run `rotator init` first"
             )
+        check_state_dir(settings.state_dir)
         lock = WriterLock(settings.state_dir / "daemon.lock")
         try:
             lock.acquire()

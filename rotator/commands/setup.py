@@ -9,12 +9,13 @@ from pathlib import Path
 from rotator.context import Context, pending_key_path
 from rotator.crypto import Keyring, MasterKey, load_master_key, write_key_file
 from rotator.errors import MasterKeyError, UsageError
-from rotator.store import Store
+from rotator.store import Store, check_state_dir
 
 
 def init(args: argparse.Namespace, ctx: Context) -> int:
     """Create the state directory, the master key file (if absent) and the store."""
     settings = ctx.settings
+    check_state_dir(settings.state_dir)  # before a key file is written into it
     created_key = False
     if settings.master_key is None and not settings.master_key_file.exists():
         if settings.store_path.exists():

@@ -104,3 +104,16 @@ def test_the_state_directory_from_systemd_works(rotator, sandbox):
     assert rotator("connection", "list", env=env).code == 0
     assert (state / "rotator.db").exists()
     assert os.stat(state).st_mode & 0o777 == 0o700
+
+
+def test_init_refuses_a_state_directory_others_can_write_before_writing_a_key(rotator):
+    rotator.state_dir.mkdir()
+    rotator.state_dir.chmod(0o777)
+    assert_one_line_error(rotator("init"), 2, "can be written by other users")
+    assert list(rotator.state_dir.iterdir()) == []
+
+
+def test_the_daemon_refuses_a_state_directory_others_can_write(initialised):
+    initialised.state_dir.chmod(0o775)
+    assert_one_line_error(initialised("run", "--once"), 2, "can be written by other users")
+    assert not (initialised.state_dir / "daemon.lock").exists()
