@@ -20,7 +20,7 @@ from rotator.secret import Secret
 from rotator.store.codec import encode_time, utc_now
 from rotator.store.conditions import Conditions
 from rotator.store.connections import Connections
-from rotator.store.database import Clock
+from rotator.store.database import Clock, Database
 from rotator.store.history import History
 from rotator.store.lock import WriterLock, check_state_dir
 from rotator.store.outbox import Outbox
@@ -45,10 +45,10 @@ class Store:
     """
 
     def __init__(
-        self, db: SqliteDatabase, keyring: Keyring, lock: WriterLock | None, now: Clock
+        self, db: Database, path: Path, keyring: Keyring, lock: WriterLock | None, now: Clock
     ) -> None:
         self._db = db
-        self.path = db.path
+        self.path = path  # where the store is, for messages
         self.keyring = keyring
         self._lock = lock
         self.now = now
@@ -123,14 +123,18 @@ class Store:
         path = state_dir / STORE_FILE
         if not os.path.lexists(path):
             raise StoreNotInitialised(f"no store at {path}; run `rotator init` first")
-        lock = WriterLock(state_dir / LOCK_FILE, exclusive=exclusive) if writer else None
+        lock_path = state_dir / LOCK_FILE
+        lock = WriterLock(lock_path, exclusive=exclusive) if writer else None
         if lock is not None:
             lock.acquire()
         db: SqliteDatabase | None = None
         try:
             db = SqliteDatabase.open(path, writer=writer, create=create, check=check)
-            store = cls(db, keyring, lock, now)
-            store._upgrade(writer=writer)
+            store = cls(db, path, keyring, lock, now)
+            if db.schema_version() < SCHEMA_VERSION:
+                # A reader after an upgrade migrates too, under the writer lock.
+                migration_lock = None if writer else WriterLock(lock_path, exclusive=False)
+                store._migrate(migration_lock)
             store._check_key()
         except BaseException:
             if db is not None:
@@ -140,21 +144,16 @@ class Store:
             raise
         return store
 
-    def _upgrade(self, *, writer: bool) -> None:
-        if self._db.schema_version() >= SCHEMA_VERSION:
-            return
-        if writer:
-            self._migrate()
-            return
-        # A reader after an upgrade migrates too, under the writer lock.
-        lock = WriterLock(self._db.path.parent / LOCK_FILE, exclusive=False)
-        lock.acquire()
+    def _migrate(self, lock: WriterLock | None) -> None:
+        if lock is not None:
+            lock.acquire()
         try:
-            self._migrate()
+            self._apply_migrations()
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
 
-    def _migrate(self) -> None:
+    def _apply_migrations(self) -> None:
         with self._db.transaction():
             version = self._db.schema_version()  # again: another process may have done it
             for number in range(version, SCHEMA_VERSION):
@@ -174,7 +173,7 @@ class Store:
         """Fail fast, with a clear message, when the master key is not this store's."""
         row = self._db.execute("SELECT value FROM meta WHERE key = 'keycheck'").fetchone()
         if row is None:
-            raise StoreCorrupt(f"{self._db.path} has no key check record")
+            raise StoreCorrupt(f"{self.path} has no key check record")
         if self.keyring.open(row[0], KEYCHECK_IDENTITY).reveal() != KEYCHECK_TEXT:
             raise RecordTampered("the store's key check record is wrong")
 

@@ -12,6 +12,7 @@ volume (0700, uid 10001) pass.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -110,17 +111,22 @@ class WriterLock:
                 f"{self.what} is in use by another process{named}; wait for it to finish or stop it"
             ) from None
         if self.exclusive:
-            os.ftruncate(handle, 0)
             command = " ".join(
                 Path(arg).name if i == 0 else arg for i, arg in enumerate(sys.argv[:3])
             )
-            os.pwrite(handle, f"pid {os.getpid()}: {command}".encode(), 0)
+            try:
+                os.ftruncate(handle, 0)
+                os.pwrite(handle, f"pid {os.getpid()}: {command}".encode(), 0)
+            except OSError as exc:
+                os.close(handle)
+                raise StoreError(f"cannot write lock file {self.path}: {exc.strerror}") from None
         self._handle = handle
 
     def release(self) -> None:
         if self._handle is not None:
             if self.exclusive:
-                os.ftruncate(self._handle, 0)  # the name leaves with its holder
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._handle, 0)  # the name leaves with its holder
             os.close(self._handle)  # closing drops the flock
             self._handle = None
 
