@@ -55,8 +55,8 @@ def run(connections: int, latency: float, levels: list[int]) -> list[dict[str, o
         keyring = Keyring(MasterKey.from_text(MasterKey.generate_text(), "benchmark"))
         with Store.create(Path(workdir) / "state", keyring) as store:
             for number, token in enumerate(tokens):
-                store.add_connection(f"c{number:04d}", "", Secret(token), "personal", None)
-            registered = store.list_connections()
+                store.connections.add(f"c{number:04d}", "", Secret(token), "personal", None)
+            registered = store.connections.all()
             for concurrency in levels:
                 admin.delete("/_sandbox/requests").raise_for_status()
                 stats = ClientStats()

@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command(commands, "history", "status:history", "the audit log")
     sub.add_argument("--subject", metavar="NAME", help="only entries about this name")
     sub.add_argument("--limit", type=int, default=100, metavar="N")
+    sub.add_argument(
+        "--before", type=int, metavar="ID", help="only entries older than this id (next page)"
+    )
     _json_flag(sub)
     sub = command(
         commands,

@@ -18,6 +18,7 @@ errors carry names, fingerprints, statuses and request ids only.
     │   ├── StoreLocked               another process holds the writer lock
     │   ├── StoreCorrupt              not a rotator store, truncated, or from a newer rotator
     │   ├── StoreNotInitialised       no store yet (run `rotator init`)
+    │   ├── StoreUnsafe               state directory or lock file others could tamper with
     │   ├── ConnectionExists          the name is taken
     │   └── RecordTampered            a sealed value fails authentication
     ├── DigitalOceanError             talking to the DigitalOcean API failed
@@ -103,6 +104,12 @@ class StoreCorrupt(StoreError):
 
 class StoreNotInitialised(StoreError):
     """There is no store yet."""
+
+    exit_code = 2
+
+
+class StoreUnsafe(StoreError):
+    """The state directory or a lock file could be tampered with by someone else."""
 
     exit_code = 2
 

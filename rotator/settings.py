@@ -241,11 +241,18 @@ class SlackAlertConfig(_Strict):
 AlertConfig = Annotated[WebhookAlertConfig | SlackAlertConfig, Field(discriminator="type")]
 
 
+class StoreConfig(_Strict):
+    """``[store]``: what the store keeps."""
+
+    keep_history: Duration = timedelta(days=400)
+
+
 class FileConfig(_Strict):
     """The whole TOML config file."""
 
     daemon: DaemonConfig = DaemonConfig()
     digitalocean: DigitalOceanConfig = DigitalOceanConfig()
+    store: StoreConfig = StoreConfig()
     connections: dict[Name, ConnectionConfig] = {}
     policies: list[PolicyConfig] = []
     alerts: list[AlertConfig] = []

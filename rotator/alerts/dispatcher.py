@@ -29,16 +29,11 @@ from rotator.alerts.outbox import (
     DEFAULT_BASE_DELAY,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_DELAY,
-    Condition,
     DeliveryReport,
     Outbox,
-    close_condition,
-    get_condition,
-    open_conditions,
-    record_sent,
 )
 from rotator.errors import AlertError
-from rotator.store import Store
+from rotator.store import Condition, Store
 
 Clock = Callable[[], datetime]
 DEFAULT_KEEP = timedelta(days=30)
@@ -114,16 +109,18 @@ class Dispatcher:
             raise ValueError("raise_condition takes an open alert; use clear_condition")
         now = self.now()
         digest = detail_hash(alert)
-        with self.store.transaction() as db:
-            current = get_condition(db, alert.condition)
+        with self.store.transaction():
+            current = self.store.conditions.get(alert.condition)
             if (
                 current is not None
                 and current.detail_hash == digest
                 and now - current.last_sent_at < self.reminder
             ):
                 return False
-            record_sent(db, alert, digest, now)
-            self.outbox.enqueue_in(db, alert, self._names, now=now)
+            self.store.conditions.record_sent(
+                alert.condition, alert.event, alert.subject, digest, now
+            )
+            self.outbox.enqueue_for(alert, self._names, now=now)
         return True
 
     def clear_condition(
@@ -146,16 +143,15 @@ class Dispatcher:
             )
         if not resolved_alert.resolved or resolved_alert.condition != f"{event}:{subject}":
             raise ValueError(f"resolved_alert must be the resolved notice of {event}:{subject}")
-        with self.store.transaction() as db:
-            if not close_condition(db, resolved_alert.condition):
+        with self.store.transaction():
+            if not self.store.conditions.close(resolved_alert.condition):
                 return False
-            self.outbox.enqueue_in(db, resolved_alert, self._names, now=now)
+            self.outbox.enqueue_for(resolved_alert, self._names, now=now)
         return True
 
     def notify(self, alert: Alert) -> None:
         """Queue a one-shot notice (a rotation result): no de-duplication."""
-        with self.store.transaction() as db:
-            self.outbox.enqueue_in(db, alert, self._names, now=self.now())
+        self.outbox.enqueue_for(alert, self._names, now=self.now())
 
     def flush(self) -> DeliveryReport:
         """Deliver what is due, then drop outbox rows older than ``keep``."""
@@ -172,7 +168,7 @@ class Dispatcher:
         return report
 
     def open_conditions(self) -> list[Condition]:
-        return open_conditions(self.store)
+        return self.store.conditions.all_open()
 
     def send_test(self) -> list[TestResult]:
         """Send a ``test`` alert straight to every channel and say how each took it.
@@ -200,7 +196,7 @@ class Dispatcher:
             except AlertError as exc:
                 error = channel.scrub(str(exc))
             outcome = "ok" if error is None else "failed"
-            self.store.log("alert_test", channel.name, outcome, error=error)
+            self.store.history.log("alert_test", channel.name, outcome, error=error)
             results.append(
                 TestResult(
                     channel.name,

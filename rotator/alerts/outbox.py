@@ -1,4 +1,4 @@
-"""The persisted alert outbox and the open-condition table: all of alerts' SQL.
+"""The persisted alert outbox: the delivery policy over the store's outbox rows.
 
 Every alert is written to ``alert_outbox`` (one row per channel) before any
 attempt to send it, so a crash or a receiver that is down loses nothing.
@@ -33,10 +33,9 @@ from __future__ import annotations
 import json
 import logging
 import random as random_module
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import httpx
@@ -44,7 +43,7 @@ import httpx
 from rotator.alerts.base import Alert, Channel
 from rotator.errors import AlertError
 from rotator.logs import redact
-from rotator.store import Store
+from rotator.store import OutboxRow, Store
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +53,6 @@ DEFAULT_BASE_DELAY = timedelta(seconds=30)
 DEFAULT_MAX_DELAY = timedelta(hours=1)
 # Longer than any send may take (see base.SEND_TIMEOUT), so a live claim is never stolen.
 CLAIM_LEASE = timedelta(minutes=2)
-
-
-def _iso(moment: datetime) -> str:
-    """Fixed-width UTC text, so SQL compares times as strings correctly."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime reached the alert outbox")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -88,18 +80,6 @@ class DeliveryReport:
     results: list[DeliveryResult] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Row:
-    id: int
-    channel: str
-    event: str
-    subject: str
-    payload: str
-    attempts: int
-    next_attempt_at: datetime
-    next_attempt_text: str  # exactly as stored: the claim compares it
-
-
 class Outbox:
     """Alert rows waiting for (or done with) delivery, one per channel."""
 
@@ -114,71 +94,32 @@ class Outbox:
         self, alert: Alert, channels: Sequence[Channel], *, now: datetime | None = None
     ) -> list[int]:
         """Queue ``alert`` for every channel, atomically; returns the row ids."""
-        with self.store.transaction() as db:
-            return self.enqueue_in(db, alert, [channel.name for channel in channels], now=now)
+        return self.enqueue_for(alert, [channel.name for channel in channels], now=now)
 
-    def enqueue_in(
-        self,
-        db: sqlite3.Connection,
-        alert: Alert,
-        channel_names: Sequence[str],
-        *,
-        now: datetime | None = None,
+    def enqueue_for(
+        self, alert: Alert, channel_names: Sequence[str], *, now: datetime | None = None
     ) -> list[int]:
-        """Queue ``alert`` inside the caller's transaction (so it commits with it)."""
-        moment = _iso(now or self.store.now())
+        """Queue ``alert`` for the named channels (with the caller's transaction, if any)."""
         payload = json.dumps(alert.to_json())
-        ids = []
-        for name in channel_names:
-            cursor = db.execute(
-                "INSERT INTO alert_outbox (channel, event, subject, payload, created_at, "
-                "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, alert.event, alert.subject, payload, moment, moment),
-            )
-            ids.append(int(cursor.lastrowid or 0))
-        return ids
+        moment = now or self.store.now()
+        return self.store.outbox.enqueue(channel_names, alert.event, alert.subject, payload, moment)
 
     def prune(self, before: datetime) -> int:
         """Delete rows finished before ``before``, and unfinished ones created before it.
 
         An alert older than the retention is no longer news, whatever its state.
         """
-        with self.store.transaction() as db:
-            cursor = db.execute(
-                "DELETE FROM alert_outbox WHERE coalesce(delivered_at, gave_up_at, created_at) < ?",
-                (_iso(before),),
-            )
-            return cursor.rowcount
+        return self.store.outbox.prune(before)
 
     # -- reading -----------------------------------------------------------
 
     def pending_counts(self) -> dict[str, int]:
         """Unfinished rows per channel name."""
-        with self.store.transaction() as db:
-            rows = db.execute(
-                "SELECT channel, count(*) FROM alert_outbox "
-                "WHERE delivered_at IS NULL AND gave_up_at IS NULL GROUP BY channel"
-            ).fetchall()
-        return {str(name): int(count) for name, count in rows}
+        return self.store.outbox.pending_counts()
 
-    def _unfinished(self) -> dict[str, list[_Row]]:
-        with self.store.transaction() as db:
-            rows = db.execute(
-                "SELECT id, channel, event, subject, payload, attempts, next_attempt_at "
-                "FROM alert_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL ORDER BY id"
-            ).fetchall()
-        by_channel: dict[str, list[_Row]] = {}
-        for row in rows:
-            item = _Row(
-                id=row[0],
-                channel=row[1],
-                event=row[2],
-                subject=row[3],
-                payload=row[4],
-                attempts=row[5],
-                next_attempt_at=datetime.fromisoformat(row[6]),
-                next_attempt_text=row[6],
-            )
+    def _unfinished(self) -> dict[str, list[OutboxRow]]:
+        by_channel: dict[str, list[OutboxRow]] = {}
+        for item in self.store.outbox.unfinished():
             by_channel.setdefault(item.channel, []).append(item)
         return by_channel
 
@@ -236,7 +177,7 @@ class Outbox:
     def _attempt(
         self,
         channel: Channel,
-        row: _Row,
+        row: OutboxRow,
         http: httpx.Client,
         now: datetime,
         max_attempts: int,
@@ -262,10 +203,7 @@ class Outbox:
             )
             logger.debug("alert channel %s failed unexpectedly", channel.name, exc_info=True)
         else:
-            with self.store.transaction() as db:
-                db.execute(
-                    "UPDATE alert_outbox SET delivered_at = ? WHERE id = ?", (_iso(now), row.id)
-                )
+            self.store.outbox.mark_delivered(row.id, now)
             logger.info(
                 "alert %s:%s delivered to %s (attempt %d)",
                 row.event,
@@ -279,11 +217,7 @@ class Outbox:
             return self._give_up(channel, row, attempt, error, now)
         delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + 0.5 * self._random())
         next_at = now + delay
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE alert_outbox SET last_error = ?, next_attempt_at = ? WHERE id = ?",
-                (error, _iso(next_at), row.id),
-            )
+        self.store.outbox.retry_later(row.id, error, next_at)
         logger.warning(
             "alert %s:%s not delivered (attempt %d of %d), next try at %s: %s",
             row.event,
@@ -297,29 +231,18 @@ class Outbox:
             channel.name, row.id, row.event, row.subject, "failed", error, next_at
         )
 
-    def _claim(self, row: _Row, attempt: int, lease_until: datetime) -> bool:
+    def _claim(self, row: OutboxRow, attempt: int, lease_until: datetime) -> bool:
         """Count this attempt and take the row, unless someone changed it since we read it.
 
         The attempt is counted before sending, so a send that crashes the
         process every time still reaches ``max_attempts``.
         """
-        with self.store.transaction() as db:
-            cursor = db.execute(
-                "UPDATE alert_outbox SET attempts = ?, next_attempt_at = ? "
-                "WHERE id = ? AND attempts = ? AND next_attempt_at = ? "
-                "AND delivered_at IS NULL AND gave_up_at IS NULL",
-                (attempt, _iso(lease_until), row.id, row.attempts, row.next_attempt_text),
-            )
-            return cursor.rowcount == 1
+        return self.store.outbox.claim(row, attempt, lease_until)
 
     def _give_up(
-        self, channel: Channel, row: _Row, attempt: int, error: str, now: datetime
+        self, channel: Channel, row: OutboxRow, attempt: int, error: str, now: datetime
     ) -> DeliveryResult:
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE alert_outbox SET last_error = ?, gave_up_at = ? WHERE id = ?",
-                (error, _iso(now), row.id),
-            )
+        self.store.outbox.give_up(row.id, error, now)
         logger.warning(
             "alert %s:%s given up for channel %s after %d attempt(s): %s",
             row.event,
@@ -328,7 +251,7 @@ class Outbox:
             attempt,
             error,
         )
-        self.store.log(
+        self.store.history.log(
             "alert_gave_up",
             row.subject,
             "gave_up",
@@ -338,60 +261,3 @@ class Outbox:
             error=error,
         )
         return DeliveryResult(channel.name, row.id, row.event, row.subject, "gave_up", error)
-
-
-# -- open conditions (the de-duplication state) -------------------------------
-
-
-@dataclass(frozen=True)
-class Condition:
-    """An alert condition that is open: raised and not yet cleared."""
-
-    condition: str
-    event: str
-    subject: str
-    detail_hash: str
-    opened_at: datetime
-    last_sent_at: datetime
-
-
-_CONDITION_COLUMNS = "condition, event, subject, detail_hash, opened_at, last_sent_at"
-
-
-def _condition(row: tuple[str, str, str, str, str, str]) -> Condition:
-    return Condition(
-        *row[:4],
-        opened_at=datetime.fromisoformat(row[4]),
-        last_sent_at=datetime.fromisoformat(row[5]),
-    )
-
-
-def get_condition(db: sqlite3.Connection, key: str) -> Condition | None:
-    row = db.execute(
-        f"SELECT {_CONDITION_COLUMNS} FROM alert_conditions WHERE condition = ?",  # noqa: S608
-        (key,),
-    ).fetchone()
-    return None if row is None else _condition(row)
-
-
-def record_sent(db: sqlite3.Connection, alert: Alert, detail_hash: str, now: datetime) -> None:
-    """Open the condition, or note that it was (re)sent with these details."""
-    db.execute(
-        "INSERT INTO alert_conditions (condition, event, subject, detail_hash, opened_at, "
-        "last_sent_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (condition) DO UPDATE SET "
-        "detail_hash = excluded.detail_hash, last_sent_at = excluded.last_sent_at",
-        (alert.condition, alert.event, alert.subject, detail_hash, _iso(now), _iso(now)),
-    )
-
-
-def close_condition(db: sqlite3.Connection, key: str) -> bool:
-    """Forget an open condition; True when one was open."""
-    return db.execute("DELETE FROM alert_conditions WHERE condition = ?", (key,)).rowcount > 0
-
-
-def open_conditions(store: Store) -> list[Condition]:
-    with store.transaction() as db:
-        rows = db.execute(
-            f"SELECT {_CONDITION_COLUMNS} FROM alert_conditions ORDER BY opened_at, condition"  # noqa: S608
-        ).fetchall()
-    return [_condition(row) for row in rows]

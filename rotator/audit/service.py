@@ -64,19 +64,19 @@ def audit(
     never does either.
     """
     moment = _aware(now())
-    connection = store.get_connection(name)
+    connection = store.connections.get(name)
     if not force and max_age is not None:
         cached = _fresh_report(store, connection, required, max_age, moment)
         if cached is not None:
             log.info("connection %s: reusing the scope report of %s", name, cached.audited_at)
             return _finish(cached, connection, policy, moment, cached=True)
-    token = store.open_token(connection)
+    token = store.connections.open_token(connection)
     with clients(token) as client:
         report = audit_token(client, name, required=required, audited_at=moment, thorough=thorough)
     if report.expires_at is None and connection.token_expires_at is not None:
         # Probes cannot see expiry; the last validation may have.
         report = replace(report, expires_at=connection.token_expires_at)
-    kept = store.save_scope_report(
+    kept = store.scopes.save(
         name,
         connection.token_hash,
         moment,
@@ -192,7 +192,7 @@ def _fresh_report(
     max_age: timedelta,
     moment: datetime,
 ) -> ScopeReport | None:
-    stored = store.load_scope_report(connection.name)
+    stored = store.scopes.load(connection.name)
     if stored is None:
         return None
     try:

@@ -16,7 +16,6 @@ from rotator.errors import (
     SinkError,
     UsageError,
 )
-from rotator.rotation_store import RotationStore
 from rotator.services.audit import required_for
 from rotator.services.context import Context
 from rotator.settings import (
@@ -77,9 +76,9 @@ def _check_policy(
     def note(what: str, exc: Exception) -> None:
         ctx.stderr.write(f"note: {where}: {what} not checked ({exc})\n")
 
-    token = store.open_token(connection)
+    token = store.connections.open_token(connection)
     with ctx.clients()(token) as client:
-        current = RotationStore(store).policy_keys(policy.name)
+        current = store.rotations.policy_keys(policy.name)
         reference = current.current_access_key if current else policy.spaces_key
         try:
             find_key(client, reference)
@@ -133,7 +132,7 @@ def check(args: argparse.Namespace, ctx: Context) -> int:
     source = str(settings.config_path) if settings.config_path else "config"
     try:
         with ctx.open_store(writer=False) as store:
-            known = {c.name: c for c in store.list_connections()}
+            known = {c.name: c for c in store.connections.all()}
             for i, policy in enumerate(settings.config.policies):
                 if policy.connection not in known:
                     problems.append(

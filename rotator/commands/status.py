@@ -59,8 +59,8 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def history(args: argparse.Namespace, ctx: Context) -> int:
-    """The audit log, oldest first."""
-    entries = read_history(ctx, subject=args.subject, limit=args.limit)
+    """One page of the audit log (the newest, or older than ``--before``), oldest first."""
+    entries = read_history(ctx, subject=args.subject, limit=args.limit, before=args.before)
     if args.json:
         print_json([e.to_json() for e in entries], ctx.stdout)
         return 0
@@ -78,4 +78,6 @@ def history(args: argparse.Namespace, ctx: Context) -> int:
         ],
         ctx.stdout,
     )
+    if entries and len(entries) == args.limit:
+        ctx.stdout.write(f"older entries: rotator history --before {entries[0].id}\n")
     return 0

@@ -41,7 +41,7 @@ from rotator.engine.scheduler import RECHECK, DueFunction, Scheduler, Work
 from rotator.engine.sdnotify import Notifier
 from rotator.errors import RotatorError, StoreLocked, StoreNotInitialised
 from rotator.services.context import Context
-from rotator.store import Store, WriterLock
+from rotator.store import Store, WriterLock, check_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,12 @@ class Daemon:
             raise StoreNotInitialised(
                 f"no store at {settings.store_path}; run `rotator init` first"
             )
+        check_state_dir(settings.state_dir)
         lock = WriterLock(settings.state_dir / "daemon.lock")
         try:
             lock.acquire()
         except StoreLocked:
-            holder = lock.path.read_text(errors="replace").strip() or "another process"
+            holder = lock.holder or "another process"
             raise StoreLocked(
                 f"rotator run is already running on {settings.state_dir} ({holder}); "
                 "stop it first (CLI commands work alongside it)"
@@ -121,7 +122,7 @@ class Daemon:
         self._use(self.ctx.fresh(self.ctx.settings, sleep=self.lifecycle.sleep, stats=self.stats))
         health = None if self.once else self._start_health()
         try:
-            with self._pass():
+            with self._pass(check=True):  # a full damage check, once per start
                 for job in self.jobs:
                     self.scheduler.add(job.name, self._due_function(job), self._work_function(job))
             self._announce(health)
@@ -159,11 +160,12 @@ class Daemon:
         if time.monotonic() < self._store_retry_at:
             return
         try:
-            with self._pass():
+            with self._pass() as store:
                 # Ask first too: a reload or the CLI may have changed what is due.
                 self.scheduler.reschedule()
                 self.scheduler.run_pending()
                 self.scheduler.reschedule()
+                self._prune(store)
         except StopRequested:
             raise
         except Exception as exc:  # the store cannot be used now (rekey, key, disk): wait, retry
@@ -191,22 +193,30 @@ class Daemon:
         return max(0.0, min(wait, cap))
 
     def _run_once(self) -> int:
-        with self._pass():
+        with self._pass() as store:
             self.scheduler.run_due_once()
+            self._prune(store)
         log.info("rotator run --once: done, %d failed item(s)", self.failures)
         return 1 if self.failures else 0
 
     # -- jobs ----------------------------------------------------------------------
 
     @contextmanager
-    def _pass(self) -> Iterator[Store]:
+    def _pass(self, *, check: bool = False) -> Iterator[Store]:
         """The store, open for the jobs of one wake-up."""
-        with self.runtime.context.open_store(writer=True) as store:
+        with self.runtime.context.open_store(writer=True, check=check) as store:
             self._store = store
             try:
                 yield store
             finally:
                 self._store = None
+
+    def _prune(self, store: Store) -> None:
+        """Audit-log retention: one indexed read when there is nothing to prune."""
+        keep = self.runtime.context.settings.config.store.keep_history
+        removed = store.history.prune(self.clock() - keep)
+        if removed:
+            log.info("pruned %d audit-log entries older than %s", removed, format_duration(keep))
 
     def _view(self, now: datetime) -> Pass:
         assert self._store is not None, "jobs run only inside a pass"

@@ -22,9 +22,8 @@ from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.spaces import delete_key, list_keys
 from rotator.errors import DigitalOceanError, RotatorError, UsageError
 from rotator.events import Notify, RotationAbandoned, ignore
-from rotator.rotation_store import RotationRecord, RotationStore
 from rotator.settings import PolicyConfig
-from rotator.store import Store, WriterLock
+from rotator.store import RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def abandon_rotation(
     lock = WriterLock(lock_dir / f"policy-{policy.name}.lock", what=f"policy {policy.name!r}")
     lock.acquire()
     try:
-        records = RotationStore(store)
+        records = store.rotations
         record = records.in_flight(policy.name)
         if record is None:
             raise UsageError(
@@ -110,7 +109,7 @@ def abandon_rotation(
             deleted = _delete_new_keys(client, record)
         except DigitalOceanError as exc:
             failure = exc
-        store.log(
+        store.history.log(
             "rotation_abandoned_key_deleted"
             if failure is None
             else "rotation_abandon_delete_failed",

@@ -38,10 +38,9 @@ from rotator.events import (
     ignore,
 )
 from rotator.rotation.result import RotationResult, SinkOutcome
-from rotator.rotation_store import PolicyKeys, RotationRecord, RotationStore
 from rotator.settings import PolicyConfig
 from rotator.sinks.base import KeyPair, PushContext, Sink
-from rotator.store import Store, WriterLock
+from rotator.store import PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ class PolicyRotation:
         notify: Notify | None = None,
     ) -> None:
         self.store = store
-        self.records = RotationStore(store)
+        self.records = store.rotations
         self.policy = policy
         self.client = client
         self.sinks = list(sinks)
@@ -222,7 +221,7 @@ class PolicyRotation:
         for orphan in list_keys(self.client, name=record.new_key_name):
             if orphan.name == record.new_key_name:
                 delete_key(self.client, orphan.access_key)
-                self.store.log(
+                self.store.history.log(
                     "rotation_orphan_deleted",
                     self.policy.name,
                     "ok",

@@ -43,14 +43,14 @@ def add_connection(
 ) -> TokenChange:
     """Register *name* with the token *read_token* gives (ConnectionExists if taken)."""
     with ctx.open_store(writer=True) as store:
-        if store.has_connection(name):
+        if store.connections.exists(name):
             raise ConnectionExists(name)
         token = read_token()
         validation = _validate(ctx, token, validate)
         if validation is not None and validation.status == "invalid":
             return TokenChange(None, validation)
         record = to_record(validation) if validation is not None else None
-        connection = store.add_connection(name, description, token.secret, token.kind, record)
+        connection = store.connections.add(name, description, token.secret, token.kind, record)
     return TokenChange(connection, validation)
 
 
@@ -64,12 +64,12 @@ def update_connection(
 ) -> TokenChange:
     """Change *name*'s description and/or token (a new token bumps its version)."""
     with ctx.open_store(writer=True) as store:
-        store.get_connection(name)
+        store.connections.get(name)
         token = read_token() if read_token is not None else None
         validation = _validate(ctx, token, validate) if token is not None else None
         if validation is not None and validation.status == "invalid":
             return TokenChange(None, validation)
-        connection = store.update_connection(
+        connection = store.connections.update(
             name,
             description=description,
             token=token.secret if token else None,
@@ -87,18 +87,18 @@ def remove_connection(ctx: Context, name: str, confirm: Callable[[], bool]) -> b
             f"connection {name!r} is used by policy {users[0]!r}; remove it from the config first"
         )
     with ctx.open_store(writer=True) as store:
-        store.get_connection(name)
+        store.connections.get(name)
         if not confirm():
             return False
-        store.remove_connection(name)
+        store.connections.remove(name)
     return True
 
 
 def list_connections(ctx: Context) -> list[Connection]:
     with ctx.open_store(writer=False) as store:
-        return store.list_connections()
+        return store.connections.all()
 
 
 def get_connection(ctx: Context, name: str) -> Connection:
     with ctx.open_store(writer=False) as store:
-        return store.get_connection(name)
+        return store.connections.get(name)

@@ -76,8 +76,11 @@ class Context:
             return Keyring(primary, load_master_key(value=None, path=pending))
         return Keyring(primary)
 
-    def open_store(self, *, writer: bool) -> Store:
-        return Store.open(self.settings.state_dir, self.keyring(), writer=writer, now=self.now)
+    def open_store(self, *, writer: bool, check: bool = False) -> Store:
+        """The store; ``check`` also reads it all for damage (daemon start, not every command)."""
+        return Store.open(
+            self.settings.state_dir, self.keyring(), writer=writer, check=check, now=self.now
+        )
 
     def clients(self) -> ClientFactory:
         """Make DigitalOcean clients that share one connection pool and one pacer."""

@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rotator.digitalocean.spaces import find_key
-from rotator.rotation_store import PolicyKeys, RotationStore
 from rotator.settings import PolicyConfig
-from rotator.store import Store
+from rotator.store import PolicyKeys, Store
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
@@ -41,14 +40,14 @@ def rotation_due(
 
 def next_rotation(store: Store, policy: PolicyConfig, now: datetime) -> datetime | None:
     """:func:`rotation_due` from what the store holds for *policy*."""
-    records = RotationStore(store)
+    records = store.rotations
     in_flight = records.in_flight(policy.name) is not None
     return rotation_due(policy, records.policy_keys(policy.name), in_flight=in_flight, now=now)
 
 
 def next_revoke(store: Store, policy: PolicyConfig, now: datetime) -> datetime | None:
     """When *policy*'s previous key is deleted (None: there is none)."""
-    keys = RotationStore(store).policy_keys(policy.name)
+    keys = store.rotations.policy_keys(policy.name)
     if keys is None or keys.previous_access_key is None:
         return None
     return keys.previous_revoke_after or now
@@ -56,7 +55,7 @@ def next_revoke(store: Store, policy: PolicyConfig, now: datetime) -> datetime |
 
 def in_flight(store: Store, policies: Sequence[PolicyConfig]) -> list[str]:
     """The policies with a rotation in flight."""
-    records = RotationStore(store)
+    records = store.rotations
     return [p.name for p in policies if records.in_flight(p.name) is not None]
 
 
@@ -66,7 +65,7 @@ def key_created_at(ctx: Context, store: Store, policy: PolicyConfig) -> datetime
     None when DigitalOcean gives no time: then the policy starts counting its
     key's age now (the key is adopted), rather than rotate blindly.
     """
-    token = store.open_token(store.get_connection(policy.connection))
+    token = store.connections.open_token(store.connections.get(policy.connection))
     with ctx.clients()(token) as client:
         key = find_key(client, policy.spaces_key)
     created = _parse_time(key.created_at)
@@ -76,7 +75,7 @@ def key_created_at(ctx: Context, store: Store, policy: PolicyConfig) -> datetime
             policy.name,
             key.access_key,
         )
-        RotationStore(store).adopt(policy.name, key.access_key)
+        store.rotations.adopt(policy.name, key.access_key)
         return None
     log.info(
         "policy %s: key %s was created at %s; first rotation due at %s",

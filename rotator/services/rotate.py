@@ -31,7 +31,7 @@ def policy_rotation(
     ctx: Context, store: Store, policy: PolicyConfig, notify: Notify = ignore
 ) -> Iterator[PolicyRotation]:
     """A :class:`PolicyRotation` for *policy*; its client and sinks are closed on exit."""
-    token = store.open_token(store.get_connection(policy.connection))
+    token = store.connections.open_token(store.connections.get(policy.connection))
     with ctx.clients()(token) as client, contextlib.ExitStack() as cleanup:
         deps = SinkDeps(digitalocean=client, sleep=ctx.sleep)
         sinks = []
@@ -77,7 +77,7 @@ def abandon(
 
     Needs no sink: a sink's config may be what made the rotation hopeless.
     """
-    token = store.open_token(store.get_connection(policy.connection))
+    token = store.connections.open_token(store.connections.get(policy.connection))
     with ctx.clients()(token) as client:
         return abandon_rotation(
             store, policy, client, lock_dir=ctx.settings.state_dir, reason=reason, notify=notify

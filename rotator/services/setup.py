@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rotator.crypto import Keyring, MasterKey, load_master_key, write_key_file
 from rotator.errors import MasterKeyError, UsageError
 from rotator.services.context import pending_key_path
-from rotator.store import Store
+from rotator.store import Store, check_state_dir
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
@@ -43,6 +43,7 @@ class Rekeyed:
 def initialise(ctx: Context) -> Initialised:
     """Create the state directory, the master key file (if absent) and the store."""
     settings = ctx.settings
+    check_state_dir(settings.state_dir)  # before a key file is written into it
     created_key = False
     if settings.master_key is None and not settings.master_key_file.exists():
         if settings.store_path.exists():
@@ -57,7 +58,7 @@ def initialise(ctx: Context) -> Initialised:
     existed = settings.store_path.exists()
     with Store.create(settings.state_dir, keyring, now=ctx.now) as store:
         if not existed:
-            store.log("store_created", "store", "ok", key_id=keyring.primary.key_id)
+            store.history.log("store_created", "store", "ok", key_id=keyring.primary.key_id)
     source = "ROTATOR_MASTER_KEY" if settings.master_key else str(settings.master_key_file)
     return Initialised(
         settings.state_dir,
@@ -87,7 +88,7 @@ def rekey(ctx: Context, new_key_file: Path | None) -> Rekeyed:
     if new_key.key_id == old_keyring.primary.key_id:
         raise MasterKeyError(f"{new_path} holds the current master key; nothing to do")
     with Store.open(
-        settings.state_dir, old_keyring, writer=True, exclusive=True, now=ctx.now
+        settings.state_dir, old_keyring, writer=True, exclusive=True, check=True, now=ctx.now
     ) as store:
         count = store.reseal_all(Keyring(new_key))
     if new_key_file is None:

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from rotator.durations import format_duration
 from rotator.output import ago
-from rotator.rotation_store import RotationStore
 from rotator.services.due import rotation_due
 from rotator.settings import PolicyConfig
-from rotator.store import AuditEntry, Connection
+from rotator.store import AuditEntry, Connection, Rotations
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
@@ -49,14 +48,14 @@ def status_report(ctx: Context) -> StatusReport:
     settings = ctx.settings
     now = ctx.now()
     with ctx.open_store(writer=False) as store:
-        connections = store.list_connections()
+        connections = store.connections.all()
         key_id = store.keyring.primary.key_id
-        records = RotationStore(store)
+        records = store.rotations
         policies = [policy_status(p, records, now) for p in settings.config.policies]
     return StatusReport(settings.store_path, key_id, settings.config_path, connections, policies)
 
 
-def policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) -> dict[str, Any]:
+def policy_status(policy: PolicyConfig, records: Rotations, now: datetime) -> dict[str, Any]:
     """One policy's keys, due time (the daemon's) and any rotation in flight, as JSON."""
     keys = records.policy_keys(policy.name)
     flight = records.in_flight(policy.name)
@@ -90,7 +89,13 @@ def policy_status(policy: PolicyConfig, records: RotationStore, now: datetime) -
     }
 
 
-def history(ctx: Context, *, subject: str | None, limit: int) -> list[AuditEntry]:
-    """``rotator history``: the audit log's latest *limit* entries (of *subject*), oldest first."""
+def history(
+    ctx: Context, *, subject: str | None, limit: int, before: int | None = None
+) -> list[AuditEntry]:
+    """``rotator history``: one page of the audit log, oldest first.
+
+    The newest *limit* entries (of *subject*), or those older than entry id
+    *before*; rows are read one at a time, so memory is bounded by the page.
+    """
     with ctx.open_store(writer=False) as store:
-        return store.history(subject=subject, limit=limit)
+        return list(store.history.page(subject=subject, limit=limit, before=before))

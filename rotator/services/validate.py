@@ -105,9 +105,9 @@ def validate_named(ctx: Context, names: Sequence[str]) -> list[Outcome]:
     """``rotator connection validate``: *names* (in order, without repeats), else every one."""
     with ctx.open_store(writer=True) as store:
         if names:
-            connections = [store.get_connection(name) for name in dict.fromkeys(names)]
+            connections = [store.connections.get(name) for name in dict.fromkeys(names)]
         else:
-            connections = store.list_connections()
+            connections = store.connections.all()
             if not connections:
                 raise UsageError(
                     "no connections registered; add one with `rotator connection add NAME`"
@@ -130,7 +130,7 @@ def validate_connections(
     tokens: dict[str, Secret] = {}
     for outcome in outcomes:
         try:
-            tokens[outcome.connection.name] = store.open_token(outcome.connection)
+            tokens[outcome.connection.name] = store.connections.open_token(outcome.connection)
         except RotatorError as exc:
             outcome.error = str(exc)
 
@@ -149,7 +149,7 @@ def validate_connections(
 
     for outcome in outcomes:
         if outcome.validation is not None:
-            outcome.connection = store.record_validation(
+            outcome.connection = store.connections.record_validation(
                 outcome.connection.name, to_record(outcome.validation)
             )
             outcome.warnings = list(outcome.validation.warnings)

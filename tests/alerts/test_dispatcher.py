@@ -144,5 +144,5 @@ def test_a_test_alert_reaches_every_channel_and_reports_each(dispatcher, receive
     failed = dispatcher.send_test()
     assert not failed[1].ok
     assert failed[1].error == f"alert channel team: {receiver.url} answered 404 (no_service)"
-    outcomes = [(e.subject, e.outcome) for e in store.history() if e.event == "alert_test"]
+    outcomes = [(e.subject, e.outcome) for e in store.history.page() if e.event == "alert_test"]
     assert outcomes == [("ops", "ok"), ("team", "ok"), ("ops", "failed"), ("team", "failed")]

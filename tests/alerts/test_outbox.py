@@ -1,5 +1,7 @@
+import contextlib
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -15,7 +17,7 @@ from rotator.store import Store
 
 
 def rows(store):
-    with store.transaction() as db:
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
         return db.execute(
             "SELECT id, channel, attempts, next_attempt_at, last_error, delivered_at, gave_up_at "
             "FROM alert_outbox ORDER BY id"
@@ -111,7 +113,7 @@ def test_after_max_attempts_a_row_is_given_up_logged_and_audited_never_raised(
     [row] = rows(store)
     assert row[2] == 3 and row[6] is not None and row[5] is None
     assert any("given up" in record.getMessage() for record in caplog.records)
-    [entry] = [entry for entry in store.history() if entry.event == "alert_gave_up"]
+    [entry] = [entry for entry in list(store.history.page()) if entry.event == "alert_gave_up"]
     assert entry.subject == "prod"
     assert entry.detail["channel"] == "ops"
     assert entry.detail["attempts"] == 3

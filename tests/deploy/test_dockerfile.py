@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rotator.health import listen_address
 
 from rotator.cli import build_parser
 from rotator.errors import ConfigError
-from rotator.health import listen_address
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

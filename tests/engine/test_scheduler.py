@@ -182,9 +182,9 @@ def test_backoff_retries_sooner_than_the_interval_doubling_up_to_it():
 def store(tmp_path: Path) -> Store:
     keyring = Keyring(MasterKey.from_text(MasterKey.generate_text(), "test"))
     with Store.create(tmp_path / "state", keyring, now=lambda: START) as created:
-        created.add_connection("prod", "", Secret("dop_v1_" + "a" * 64), "personal", None)
-        created.add_connection("staging", "", Secret("dop_v1_" + "b" * 64), "personal", None)
-        created.record_validation("prod", ValidationRecord("valid", "ok", START))
+        created.connections.add("prod", "", Secret("dop_v1_" + "a" * 64), "personal", None)
+        created.connections.add("staging", "", Secret("dop_v1_" + "b" * 64), "personal", None)
+        created.connections.record_validation("prod", ValidationRecord("valid", "ok", START))
     return Store.open(tmp_path / "state", keyring, writer=True, now=lambda: START)
 
 

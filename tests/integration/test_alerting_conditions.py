@@ -44,7 +44,7 @@ def world(tmp_path):
     receiver = Receiver().start()
     keyring = Keyring(MasterKey.from_text(MasterKey.generate_text(), "test"))
     store = Store.create(tmp_path / "state", keyring, now=clock)
-    store.add_connection("prod", "", TOKEN, "personal", None)
+    store.connections.add("prod", "", TOKEN, "personal", None)
     http = httpx.Client()
     channel = WebhookChannel("ops", receiver.url + "/hook", Secret("signing-secret"))
     dispatcher = Dispatcher(store, [channel], http, now=clock, reminder=timedelta(hours=24))
@@ -65,7 +65,7 @@ def validated(store, clock, **fields) -> object:
     record = ValidationRecord(
         status=fields.pop("status", "valid"), reason="checked", checked_at=clock(), **fields
     )
-    return store.record_validation("prod", record)
+    return store.connections.record_validation("prod", record)
 
 
 def test_a_locked_account_alerts_and_resolves_when_unlocked(world):

@@ -61,7 +61,7 @@ def clients(sandbox: Sandbox) -> Any:
 
 def register(store: Store, sandbox: Sandbox, scopes: list[str], **options: Any) -> str:
     token = sandbox.add_token(scopes, **options)
-    store.add_connection("prod", "", Secret(token), options.get("kind", "personal"), None)
+    store.connections.add("prod", "", Secret(token), options.get("kind", "personal"), None)
     return token
 
 
@@ -99,8 +99,8 @@ def test_a_report_is_not_reused_after_the_token_changes(store, sandbox, clients,
     register(store, sandbox, [*NEEDED, "droplet:read"])
     old = run(store, clients, clock, max_age=timedelta(days=1))
     new_token = Secret(sandbox.add_token([*NEEDED]))
-    store.update_connection("prod", token=new_token, kind="personal")
-    assert store.load_scope_report("prod") is None
+    store.connections.update("prod", token=new_token, kind="personal")
+    assert store.scopes.load("prod") is None
     fresh = run(store, clients, clock, max_age=timedelta(days=1))
     assert fresh.cached is False
     assert fresh.token_hash == new_token.sha256 != old.token_hash
@@ -127,16 +127,16 @@ def test_an_undecided_report_is_not_reused(store, sandbox, clients, clock):
 
 def test_a_report_made_for_an_old_token_is_never_saved_over_the_new_one(store, sandbox, clock):
     old = Secret(register(store, sandbox, [*NEEDED]))
-    store.update_connection("prod", token=Secret(sandbox.add_token([*NEEDED])), kind="personal")
-    kept = store.save_scope_report("prod", old.sha256, clock(), {"verdict": "ok"}, outcome="ok")
+    store.connections.update("prod", token=Secret(sandbox.add_token([*NEEDED])), kind="personal")
+    kept = store.scopes.save("prod", old.sha256, clock(), {"verdict": "ok"}, outcome="ok")
     assert kept is False
-    assert store.load_scope_report("prod") is None
+    assert store.scopes.load("prod") is None
 
 
 def test_each_audit_is_written_to_the_history(store, sandbox, clients, clock):
     register(store, sandbox, [*NEEDED, "droplet:delete", "droplet:read"])
     run(store, clients, clock)
-    entry = store.history(subject="prod")[-1]
+    entry = list(store.history.page(subject="prod"))[-1]
     assert (entry.event, entry.outcome) == ("connection_audited", "too_broad")
     assert entry.detail["source"] == "token_info"
 

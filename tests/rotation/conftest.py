@@ -11,7 +11,6 @@ from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import SinkError
 from rotator.rotation import PolicyRotation
-from rotator.rotation_store import RotationStore
 from rotator.secret import Secret
 from rotator.settings import PolicyConfig
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink
@@ -90,7 +89,7 @@ def world(tmp_path, sandbox):
         "original": original,
         "sinks": sinks,
         "rotation": rotation,
-        "records": RotationStore(store),
+        "records": store.rotations,
         "grants": GRANTS,
         "client": client,
         "policy": policy,

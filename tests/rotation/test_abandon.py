@@ -40,7 +40,7 @@ def test_a_rotation_no_sink_took_is_given_up_its_new_key_deleted_the_old_kept(wo
     assert records.in_flight("media") is None
     assert records.get(failed.rotation_id).state == "abandoned"
     assert records.policy_keys("media").current_access_key == original
-    entry = next(e for e in world["store"].history() if e.event == "rotation_abandoned")
+    entry = next(e for e in list(world["store"].history.page()) if e.event == "rotation_abandoned")
     assert entry.detail["reason"] == "its app was deleted"
     assert "app not found" in entry.detail["last_error"]
     assert events == [
@@ -58,14 +58,14 @@ def test_a_rotation_no_sink_took_is_given_up_its_new_key_deleted_the_old_kept(wo
 def test_a_rotation_a_sink_confirmed_is_not_given_up_and_nothing_changes(world):
     world["sinks"][1].fail_with = "deployment ended ERROR"
     failed = world["rotation"]().rotate()
-    history = world["store"].history()
+    history = list(world["store"].history.page())
     with pytest.raises(RotatorError, match=r"sink first already confirmed") as refused:
         abandon(world)
     assert "finish it with `rotator rotate media`" in str(refused.value)
     assert not isinstance(refused.value, UsageError)
     assert world["records"].in_flight("media").id == failed.rotation_id
     assert failed.new_access_key in alive(world)
-    assert world["store"].history() == history
+    assert list(world["store"].history.page()) == history
 
 
 def test_a_push_cut_short_may_hold_the_key_so_it_is_not_given_up(world):

@@ -105,12 +105,12 @@ def test_a_key_created_just_before_a_crash_is_found_by_name_and_replaced(world):
 def test_a_dry_run_changes_nothing_anywhere(world):
     sandbox, store = world["sandbox"], world["store"]
     before = sandbox.snapshot()
-    history = store.history()
+    history = list(store.history.page())
     result = world["rotation"]().rotate(dry_run=True)
     assert result.status == "dry_run"
     assert any("create key rotator-media-" in step for step in result.steps)
     assert sandbox.snapshot() == before
-    assert store.history() == history
+    assert list(store.history.page()) == history
     assert world["records"].policy_keys("media") is None
     assert all(sink.pushes == 0 for sink in world["sinks"])
     assert all(r["method"] == "GET" for r in sandbox.requests())
@@ -129,7 +129,7 @@ def test_a_second_rotation_of_the_same_policy_is_refused_while_one_runs(world):
 
 def test_every_step_is_in_the_history_with_key_ids_and_no_secret(world):
     result = world["rotation"]().rotate()
-    events = [entry for entry in world["store"].history() if entry.subject == "media"]
+    events = [entry for entry in list(world["store"].history.page()) if entry.subject == "media"]
     names = [entry.event for entry in events]
     assert names[:2] == ["rotation_planned", "rotation_key_created"]
     assert names.count("rotation_sink_confirmed") == 2

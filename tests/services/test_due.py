@@ -10,7 +10,6 @@ from rotator.cli import main
 from rotator.digitalocean.spaces import Grant
 from rotator.engine.jobs.base import Pass, Runtime
 from rotator.engine.jobs.rotate import RotateJob
-from rotator.rotation_store import RotationStore
 from rotator.secret import Secret
 
 POLICY = """
@@ -32,7 +31,7 @@ secret_key_env = "SPACES_SECRET"
 def rotated_once(ctx, clock) -> None:
     """The policy's key rotated at START: the old key lives through the 3h grace period."""
     with ctx.open_store(writer=True) as store:
-        records = RotationStore(store)
+        records = store.rotations
         records.adopt("media", "DO00ORIGINAL")
         record = records.begin(
             "media", "r1", "DO00ORIGINAL", "rotator-media-r1", (Grant("media", "readwrite"),)
@@ -67,7 +66,7 @@ def test_status_and_daemon_agree_once_the_previous_key_is_gone(make_context, clo
     ctx = make_context(POLICY)
     rotated_once(ctx, clock)
     with ctx.open_store(writer=True) as store:
-        RotationStore(store).record_revoke("media", "DO00ORIGINAL")
+        store.rotations.record_revoke("media", "DO00ORIGINAL")
     due = daemon_due(ctx, clock())
     assert due == clock.moment + timedelta(hours=1)
     assert status_due(ctx) == due.isoformat()

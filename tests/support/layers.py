@@ -26,7 +26,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "domain": ("rotator.rotation", "rotator.audit", "rotator.alerting", "rotator.events"),
     "adapters": (
         "rotator.store",
-        "rotator.rotation_store",
         "rotator.digitalocean",
         "rotator.sinks",
         "rotator.alerts",

@@ -29,9 +29,9 @@ class AuditJob(Job):
     def due_items(self, run: Pass) -> dict[str, datetime]:
         every = run.settings.config.daemon.audit_every
         due = {}
-        for connection in run.store.list_connections():
+        for connection in run.store.connections.all():
             name = connection.name
-            stored = run.store.load_scope_report(name)
+            stored = run.store.scopes.load(name)
             if stored is None or set(stored.report.get("required", ())) != required_for(
                 run.settings, name
             ):

@@ -28,18 +28,8 @@ class OutboxJob(Job):
         return MAX_RETRY
 
     def due_items(self, run: Pass) -> dict[str, datetime]:
-        names = channel_names(run.settings.config.alerts)
-        if not names:
-            return {}
-        marks = ", ".join("?" * len(names))
-        row = run.store.db.execute(
-            "SELECT min(next_attempt_at) FROM alert_outbox "  # noqa: S608 (placeholders only)
-            f"WHERE delivered_at IS NULL AND gave_up_at IS NULL AND channel IN ({marks})",
-            names,
-        ).fetchone()
-        if row is None or row[0] is None:
-            return {}
-        return {_OUTBOX: datetime.fromisoformat(row[0])}
+        due = run.store.outbox.next_due(channel_names(run.settings.config.alerts))
+        return {} if due is None else {_OUTBOX: due}
 
     def run_item(self, run: Pass, item: str) -> str:
         raise NotImplementedError  # run_items does the whole outbox at once

@@ -32,13 +32,13 @@ class ValidateJob(Job):
             c.name: self.backoff.due(
                 c.name, periodic_due(f"validate:{c.name}", c.last_validated_at, every, run.now)
             )
-            for c in run.store.list_connections()
+            for c in run.store.connections.all()
         }
 
     def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:
         wanted = set(items)
         if not wanted:
             return
-        connections = [c for c in run.store.list_connections() if c.name in wanted]
+        connections = [c for c in run.store.connections.all() if c.name in wanted]
         for outcome in validate_tokens(run.context, run.store, connections, run.notify):
             self.settle(run, outcome.connection.name, summary, outcome.status)

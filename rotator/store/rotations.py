@@ -1,32 +1,36 @@
-"""The persisted half of rotation: each policy's live keys, each rotation, each sink.
+"""Rotation state (``policy_keys``, ``rotations``, ``rotation_sinks``).
 
-Every method is one transaction that also appends to the audit log, so
+Each policy's live keys, each rotation and each sink's progress within it.
+Every write is one transaction that also appends to the audit log, so
 ``rotator history`` shows every step with its time, outcome and access key
 ids. Secrets are sealed under ``rotation/<id>/secret`` the moment they exist.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from rotator.crypto import Keyring
 from rotator.digitalocean.spaces import Grant
-from rotator.errors import StoreLocked
+from rotator.errors import StoreCorrupt, StoreLocked
 from rotator.secret import Secret
-from rotator.store import Store
+from rotator.store.codec import (
+    decode_json_list,
+    decode_json_object,
+    decode_optional_time,
+    decode_time,
+    encode_json,
+    encode_time,
+)
+from rotator.store.database import Clock, Conflict, Database, Row
+from rotator.store.history import History
 
-IN_FLIGHT = ("planned", "created", "pushing")
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
-
-
-def _when(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+# A rotation in any other state is in flight (the unique index in the schema agrees).
+FINISHED = ("succeeded", "abandoned")
+_NOT_FINISHED = "state NOT IN ('succeeded', 'abandoned')"
 
 
 @dataclass(frozen=True)
@@ -75,53 +79,70 @@ class RotationRecord:
 
     @property
     def in_flight(self) -> bool:
-        return self.state in IN_FLIGHT
+        return self.state not in FINISHED
 
 
-_SELECT_ROTATIONS = (
+_SELECT = (
     "SELECT id, policy, state, old_access_key, new_key_name, grants, new_access_key, "
     "started_at, updated_at, finished_at, last_error FROM rotations"
 )
 
 
-class RotationStore:
-    """Reads and writes rotation state in the store."""
+class Rotations:
+    """Reads and writes rotation state."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(
+        self, db: Database, history: History, now: Clock, keyring: Callable[[], Keyring]
+    ) -> None:
+        self._db = db
+        self._history = history
+        self._now = now
+        self._keyring = keyring
 
     # -- reading -------------------------------------------------------------
 
-    def _db(self) -> sqlite3.Connection:
-        return self.store.db
-
     def policy_keys(self, policy: str) -> PolicyKeys | None:
-        row = (
-            self._db()
-            .execute(
-                "SELECT policy, current_access_key, current_rotation_id, current_since, "
-                "previous_access_key, previous_revoke_after, revoke_error "
-                "FROM policy_keys WHERE policy = ?",
-                (policy,),
-            )
-            .fetchone()
-        )
+        row = self._db.execute(
+            "SELECT policy, current_access_key, current_rotation_id, current_since, "
+            "previous_access_key, previous_revoke_after, revoke_error "
+            "FROM policy_keys WHERE policy = ?",
+            (policy,),
+        ).fetchone()
         if row is None:
             return None
+        where = f"policy_keys row {policy!r}"
         return PolicyKeys(
-            row[0], row[1], row[2], datetime.fromisoformat(row[3]), row[4], _when(row[5]), row[6]
+            row[0],
+            row[1],
+            row[2],
+            decode_time(row[3], f"{where} (current_since)"),
+            row[4],
+            decode_optional_time(row[5], f"{where} (previous_revoke_after)"),
+            row[6],
         )
 
-    def _record(self, row: tuple[Any, ...]) -> RotationRecord:
-        sinks = {
-            sink: SinkRecord(sink, status, json.loads(detail), datetime.fromisoformat(updated))
-            for sink, status, detail, updated in self._db().execute(
-                "SELECT sink, status, detail, updated_at FROM rotation_sinks "
-                "WHERE rotation_id = ? ORDER BY rowid",
-                (row[0],),
+    def _record(self, row: Row) -> RotationRecord:
+        where = f"rotations row {row[0]!r}"
+        sinks = {}
+        for sink, status, detail, updated in self._db.execute(
+            "SELECT sink, status, detail, updated_at FROM rotation_sinks "
+            "WHERE rotation_id = ? ORDER BY sink",
+            (row[0],),
+        ):
+            at = f"rotation_sinks row {row[0]!r}/{sink!r}"
+            sinks[sink] = SinkRecord(
+                sink,
+                status,
+                decode_json_object(detail, f"{at} (detail)"),
+                decode_time(updated, f"{at} (updated_at)"),
             )
-        }
-        grants = tuple(Grant(g["bucket"], g["permission"]) for g in json.loads(row[5]))
+        try:
+            grants = tuple(
+                Grant(g["bucket"], g["permission"])
+                for g in decode_json_list(row[5], f"{where} (grants)")
+            )
+        except (KeyError, TypeError):
+            raise StoreCorrupt(f"the store's {where} (grants) is not a list of grants") from None
         return RotationRecord(
             row[0],
             row[1],
@@ -130,57 +151,42 @@ class RotationStore:
             row[4],
             grants,
             row[6],
-            datetime.fromisoformat(row[7]),
-            datetime.fromisoformat(row[8]),
-            _when(row[9]),
+            decode_time(row[7], f"{where} (started_at)"),
+            decode_time(row[8], f"{where} (updated_at)"),
+            decode_optional_time(row[9], f"{where} (finished_at)"),
             row[10],
             sinks,
         )
 
     def get(self, rotation_id: str) -> RotationRecord:
-        row = (
-            self._db()
-            .execute(
-                _SELECT_ROTATIONS + " WHERE id = ?",
-                (rotation_id,),
-            )
-            .fetchone()
-        )
+        row = self._db.execute(_SELECT + " WHERE id = ?", (rotation_id,)).fetchone()
+        if row is None:
+            raise StoreCorrupt(f"the store has no rotation {rotation_id!r}")
         return self._record(row)
 
     def in_flight(self, policy: str) -> RotationRecord | None:
-        row = (
-            self._db()
-            .execute(
-                _SELECT_ROTATIONS + " "
-                "WHERE policy = ? AND state IN ('planned', 'created', 'pushing')",
-                (policy,),
-            )
-            .fetchone()
-        )
+        """The policy's unfinished rotation, if any (at most one: the schema says so)."""
+        query = f"{_SELECT} WHERE policy = ? AND {_NOT_FINISHED}"
+        row = self._db.execute(query, (policy,)).fetchone()
         return None if row is None else self._record(row)
 
     def recent(self, policy: str | None = None, limit: int = 20) -> list[RotationRecord]:
-        query = _SELECT_ROTATIONS
+        query = _SELECT
         params: tuple[Any, ...] = ()
         if policy is not None:
             query += " WHERE policy = ?"
             params = (policy,)
-        rows = (
-            self._db()
-            .execute(query + " ORDER BY started_at DESC LIMIT ?", (*params, limit))
-            .fetchall()
-        )
+        rows = list(self._db.execute(query + " ORDER BY started_at DESC LIMIT ?", (*params, limit)))
         return [self._record(row) for row in rows]
 
     def open_secret(self, record: RotationRecord) -> Secret:
         """The new key's secret, opened under its rotation's identity."""
-        row = (
-            self._db()
-            .execute("SELECT new_secret_sealed FROM rotations WHERE id = ?", (record.id,))
-            .fetchone()
-        )
-        return self.store.keyring.open(row[0], record.identity)
+        row = self._db.execute(
+            "SELECT new_secret_sealed FROM rotations WHERE id = ?", (record.id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise StoreCorrupt(f"rotation {record.id!r} has no sealed secret")
+        return self._keyring().open(row[0], record.identity)
 
     # -- writing ---------------------------------------------------------------
 
@@ -193,10 +199,10 @@ class RotationStore:
         grants: tuple[Grant, ...],
     ) -> RotationRecord:
         """Record the plan before anything is created (so a created key can be found)."""
-        now = _iso(self.store.now())
-        with self.store.transaction() as db:
+        now = encode_time(self._now())
+        with self._db.transaction():
             try:
-                db.execute(
+                self._db.execute(
                     "INSERT INTO rotations (id, policy, state, old_access_key, new_key_name, "
                     "grants, started_at, updated_at) VALUES (?, ?, 'planned', ?, ?, ?, ?, ?)",
                     (
@@ -204,15 +210,14 @@ class RotationStore:
                         policy,
                         old_access_key,
                         new_key_name,
-                        json.dumps([g.to_json() for g in grants]),
+                        encode_json([g.to_json() for g in grants]),
                         now,
                         now,
                     ),
                 )
-            except sqlite3.IntegrityError as exc:
+            except Conflict as exc:
                 raise StoreLocked(f"policy {policy!r} already has a rotation in flight") from exc
-            self.store.log_within(
-                db,
+            self._history.log(
                 "rotation_planned",
                 policy,
                 "ok",
@@ -224,19 +229,18 @@ class RotationStore:
 
     def record_created(self, record: RotationRecord, access_key: str, secret: Secret) -> None:
         """Keep the new key and its sealed secret: the only copy of the secret there is."""
-        with self.store.transaction() as db:
-            db.execute(
+        with self._db.transaction():
+            self._db.execute(
                 "UPDATE rotations SET state = 'created', new_access_key = ?, "
                 "new_secret_sealed = ?, updated_at = ?, last_error = NULL WHERE id = ?",
                 (
                     access_key,
-                    self.store.keyring.seal(secret, record.identity),
-                    _iso(self.store.now()),
+                    self._keyring().seal(secret, record.identity),
+                    encode_time(self._now()),
                     record.id,
                 ),
             )
-            self.store.log_within(
-                db,
+            self._history.log(
                 "rotation_key_created",
                 record.policy,
                 "ok",
@@ -253,14 +257,13 @@ class RotationStore:
         event: str | None = None,
         **detail: Any,
     ) -> None:
-        with self.store.transaction() as db:
-            db.execute(
+        with self._db.transaction():
+            self._db.execute(
                 "UPDATE rotations SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                (state, error, _iso(self.store.now()), record.id),
+                (state, error, encode_time(self._now()), record.id),
             )
             if event is not None:
-                self.store.log_within(
-                    db,
+                self._history.log(
                     event,
                     record.policy,
                     "failed" if error else "ok",
@@ -272,18 +275,17 @@ class RotationStore:
     def record_sink(
         self, record: RotationRecord, sink: str, status: str, detail: dict[str, Any]
     ) -> None:
-        now = _iso(self.store.now())
-        with self.store.transaction() as db:
-            db.execute(
+        now = encode_time(self._now())
+        with self._db.transaction():
+            self._db.execute(
                 "INSERT INTO rotation_sinks (rotation_id, sink, status, detail, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (rotation_id, sink) DO UPDATE SET "
                 "status = excluded.status, detail = excluded.detail, "
                 "updated_at = excluded.updated_at",
-                (record.id, sink, status, json.dumps(detail, sort_keys=True), now),
+                (record.id, sink, status, encode_json(detail), now),
             )
             if status != "pending":
-                self.store.log_within(
-                    db,
+                self._history.log(
                     f"rotation_sink_{status}",
                     record.policy,
                     "ok" if status == "confirmed" else "failed",
@@ -293,43 +295,52 @@ class RotationStore:
                     **detail,
                 )
 
-    def abandon(self, record: RotationRecord, reason: str) -> None:
-        """Give up *record*: no longer in flight; the policy's keys stay as they are."""
-        now = _iso(self.store.now())
-        with self.store.transaction() as db:
-            db.execute(
-                "UPDATE rotations SET state = 'abandoned', finished_at = ?, updated_at = ? "
-                "WHERE id = ?",
-                (now, now, record.id),
-            )
-            self.store.log_within(
-                db,
+    def abandon(self, record: RotationRecord, reason: str, **detail: Any) -> bool:
+        """Give up an in-flight rotation for ``reason``, recorded in the audit log.
+
+        The policy's keys are left as they are (the old key stays current);
+        what to do with a created key is the caller's decision, reported in
+        ``detail``. False, and nothing written, when the rotation had already
+        finished.
+        """
+        now = encode_time(self._now())
+        with self._db.transaction():
+            changed = self._db.execute(
+                "UPDATE rotations SET state = 'abandoned', last_error = ?, finished_at = ?, "  # noqa: S608
+                f"updated_at = ? WHERE id = ? AND {_NOT_FINISHED}",
+                (reason, now, now, record.id),
+            ).rowcount
+            if changed != 1:
+                return False
+            self._history.log(
                 "rotation_abandoned",
                 record.policy,
-                "ok",
+                "abandoned",
                 rotation_id=record.id,
                 state=record.state,
                 old_access_key=record.old_access_key,
                 new_access_key=record.new_access_key,
                 reason=reason,
-                last_error=record.last_error,
+                **detail,
             )
+        return True
 
     def adopt(self, policy: str, access_key: str) -> None:
         """Start tracking a policy from the key the config names."""
-        now = _iso(self.store.now())
-        with self.store.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO policy_keys (policy, current_access_key, current_since, "
-                "updated_at) VALUES (?, ?, ?, ?)",
+        now = encode_time(self._now())
+        with self._db.transaction():
+            self._db.execute(
+                "INSERT INTO policy_keys (policy, current_access_key, current_since, "
+                "updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (policy) DO NOTHING",
                 (policy, access_key, now, now),
             )
 
     def promote(self, record: RotationRecord, grace: timedelta) -> None:
         """The new key becomes current and the old one previous, in one transaction."""
-        now = self.store.now()
-        with self.store.transaction() as db:
-            db.execute(
+        now = self._now()
+        at, revoke_after = encode_time(now), encode_time(now + grace)
+        with self._db.transaction():
+            self._db.execute(
                 "INSERT INTO policy_keys (policy, current_access_key, current_rotation_id, "
                 "current_since, previous_access_key, previous_revoke_after, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (policy) DO UPDATE SET "
@@ -343,46 +354,45 @@ class RotationStore:
                     record.policy,
                     record.new_access_key,
                     record.id,
-                    _iso(now),
+                    at,
                     record.old_access_key,
-                    _iso(now + grace),
-                    _iso(now),
+                    revoke_after,
+                    at,
                 ),
             )
-            db.execute(
+            self._db.execute(
                 "UPDATE rotations SET state = 'succeeded', finished_at = ?, updated_at = ?, "
                 "last_error = NULL WHERE id = ?",
-                (_iso(now), _iso(now), record.id),
+                (at, at, record.id),
             )
-            self.store.log_within(
-                db,
+            self._history.log(
                 "rotation_promoted",
                 record.policy,
                 "ok",
                 rotation_id=record.id,
                 old_access_key=record.old_access_key,
                 new_access_key=record.new_access_key,
-                revoke_after=_iso(now + grace),
+                revoke_after=revoke_after,
             )
 
     def record_revoke(
         self, policy: str, access_key: str, *, error: str | None = None, already_gone: bool = False
     ) -> None:
-        with self.store.transaction() as db:
+        now = encode_time(self._now())
+        with self._db.transaction():
             if error is None:
-                db.execute(
+                self._db.execute(
                     "UPDATE policy_keys SET previous_access_key = NULL, "
                     "previous_revoke_after = NULL, revoke_error = NULL, updated_at = ? "
                     "WHERE policy = ? AND previous_access_key = ?",
-                    (_iso(self.store.now()), policy, access_key),
+                    (now, policy, access_key),
                 )
             else:
-                db.execute(
+                self._db.execute(
                     "UPDATE policy_keys SET revoke_error = ?, updated_at = ? WHERE policy = ?",
-                    (error, _iso(self.store.now()), policy),
+                    (error, now, policy),
                 )
-            self.store.log_within(
-                db,
+            self._history.log(
                 "key_revoked" if error is None else "key_revoke_failed",
                 policy,
                 "failed" if error else "ok",

@@ -4,8 +4,8 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
+from store_support import ring
 
-from rotator.crypto import Keyring, MasterKey
 from rotator.errors import (
     ConnectionExists,
     ConnectionNotFound,
@@ -21,21 +21,6 @@ TOKEN_A = Secret("dop_v1_" + "a" * 64)
 TOKEN_B = Secret("dop_v1_" + "b" * 64)
 
 
-def ring() -> Keyring:
-    return Keyring(MasterKey.from_text(MasterKey.generate_text(), "test"))
-
-
-@pytest.fixture
-def keyring():
-    return ring()
-
-
-@pytest.fixture
-def store(tmp_path, keyring):
-    with Store.create(tmp_path / "state", keyring) as opened:
-        yield opened
-
-
 def test_a_new_store_is_private_and_at_the_current_schema(tmp_path, store):
     path = tmp_path / "state" / "rotator.db"
     assert path.stat().st_mode & 0o777 == 0o600
@@ -44,47 +29,51 @@ def test_a_new_store_is_private_and_at_the_current_schema(tmp_path, store):
 
 
 def test_a_connection_starts_at_version_1_and_a_new_token_bumps_it(store):
-    added = store.add_connection("prod", "main account", TOKEN_A, "personal", None)
+    added = store.connections.add("prod", "main account", TOKEN_A, "personal", None)
     assert (added.version, added.status, added.description) == (1, "unknown", "main account")
     assert added.created_at.tzinfo is not None
-    same = store.update_connection("prod", token=TOKEN_A, kind="personal")
+    same = store.connections.update("prod", token=TOKEN_A, kind="personal")
     assert same.version == 1
-    changed = store.update_connection("prod", token=TOKEN_B, kind="personal")
+    changed = store.connections.update("prod", token=TOKEN_B, kind="personal")
     assert changed.version == 2
     assert changed.token_hash == TOKEN_B.sha256
-    assert store.open_token(changed) == TOKEN_B
+    assert store.connections.open_token(changed) == TOKEN_B
 
 
 def test_names_are_unique_and_unknown_names_are_clear_errors(store):
-    store.add_connection("prod", "", TOKEN_A, "personal", None)
+    store.connections.add("prod", "", TOKEN_A, "personal", None)
     with pytest.raises(ConnectionExists):
-        store.add_connection("prod", "", TOKEN_B, "personal", None)
+        store.connections.add("prod", "", TOKEN_B, "personal", None)
     with pytest.raises(ConnectionNotFound, match="no connection named 'nope'"):
-        store.get_connection("nope")
+        store.connections.get("nope")
 
 
 def test_the_token_is_never_in_the_store_file_in_plaintext(tmp_path, store):
-    store.add_connection("prod", "", TOKEN_A, "personal", None)
+    store.connections.add("prod", "", TOKEN_A, "personal", None)
     raw = b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir() if p.is_file())
     assert TOKEN_A.reveal().encode() not in raw
 
 
 def test_ciphertexts_swapped_between_records_are_refused(tmp_path, store):
-    a = store.add_connection("a", "", TOKEN_A, "personal", None)
-    b = store.add_connection("b", "", TOKEN_B, "personal", None)
+    a = store.connections.add("a", "", TOKEN_A, "personal", None)
+    b = store.connections.add("b", "", TOKEN_B, "personal", None)
     db = sqlite3.connect(tmp_path / "state" / "rotator.db", isolation_level=None)
     sealed = dict(db.execute("SELECT name, token_sealed FROM connections"))
     db.execute("UPDATE connections SET token_sealed = ? WHERE name = 'a'", (sealed["b"],))
     with pytest.raises(RecordTampered, match="connection 'a'"):
-        store.open_token(a)
-    assert store.open_token(b) == TOKEN_B
+        store.connections.open_token(a)
+    assert store.connections.open_token(b) == TOKEN_B
 
 
 def test_a_validation_that_learned_nothing_keeps_what_was_known(store):
-    store.add_connection("prod", "", TOKEN_A, "personal", None)
+    store.connections.add("prod", "", TOKEN_A, "personal", None)
     checked = datetime(2026, 1, 1, tzinfo=UTC)
-    store.record_validation("prod", ValidationRecord("valid", "ok", checked, "ops@example.com"))
-    later = store.record_validation("prod", ValidationRecord("unknown", "timed out", checked))
+    store.connections.record_validation(
+        "prod", ValidationRecord("valid", "ok", checked, "ops@example.com")
+    )
+    later = store.connections.record_validation(
+        "prod", ValidationRecord("unknown", "timed out", checked)
+    )
     assert (later.status, later.account_email) == ("unknown", "ops@example.com")
 
 
@@ -105,7 +94,7 @@ def test_a_second_writer_process_is_told_the_store_is_in_use(tmp_path, store, ke
     assert (result.returncode, result.stdout.strip()) == (3, "StoreLocked")
     # Readers need no lock.
     with Store.open(tmp_path / "state", keyring, writer=False) as reader:
-        assert reader.list_connections() == []
+        assert reader.connections.all() == []
 
 
 def test_the_wrong_master_key_is_refused_before_anything_is_read(tmp_path, store):
@@ -125,7 +114,7 @@ def test_a_file_that_is_not_a_rotator_store_is_refused(tmp_path, keyring, conten
 
 def test_a_truncated_store_is_refused(tmp_path, store, keyring):
     for i in range(50):
-        store.add_connection(f"c{i}", "x" * 500, TOKEN_A, "personal", None)
+        store.connections.add(f"c{i}", "x" * 500, TOKEN_A, "personal", None)
     store.close()
     path = tmp_path / "state" / "rotator.db"
     data = path.read_bytes()
@@ -144,8 +133,8 @@ def test_a_store_from_a_newer_rotator_is_refused(tmp_path, store, keyring):
 
 
 def test_resealing_moves_every_record_to_the_new_key_atomically(tmp_path, store, keyring):
-    store.add_connection("a", "", TOKEN_A, "personal", None)
-    store.add_connection("b", "", TOKEN_B, "personal", None)
+    store.connections.add("a", "", TOKEN_A, "personal", None)
+    store.connections.add("b", "", TOKEN_B, "personal", None)
     new = ring()
     assert store.reseal_all(new) == 2
     assert store.sealed_key_ids() == {new.primary.key_id}
@@ -153,12 +142,12 @@ def test_resealing_moves_every_record_to_the_new_key_atomically(tmp_path, store,
     with pytest.raises(MasterKeyError):
         Store.open(tmp_path / "state", keyring, writer=False)
     with Store.open(tmp_path / "state", new, writer=False) as reopened:
-        assert reopened.open_token(reopened.get_connection("a")) == TOKEN_A
+        assert reopened.connections.open_token(reopened.connections.get("a")) == TOKEN_A
 
 
 def test_a_tampered_record_stops_a_reseal_before_anything_changes(tmp_path, store):
-    store.add_connection("a", "", TOKEN_A, "personal", None)
-    store.add_connection("b", "", TOKEN_B, "personal", None)
+    store.connections.add("a", "", TOKEN_A, "personal", None)
+    store.connections.add("b", "", TOKEN_B, "personal", None)
     db = sqlite3.connect(tmp_path / "state" / "rotator.db", isolation_level=None)
     db.execute("UPDATE connections SET token_sealed = token_sealed || 'x' WHERE name = 'b'")
     before = sorted(db.execute("SELECT token_sealed FROM connections"))
@@ -168,10 +157,10 @@ def test_a_tampered_record_stops_a_reseal_before_anything_changes(tmp_path, stor
 
 
 def test_every_change_is_in_the_audit_log_without_the_token(store):
-    store.add_connection("prod", "", TOKEN_A, "personal", None)
-    store.update_connection("prod", token=TOKEN_B, kind="personal")
-    store.remove_connection("prod")
-    entries = store.history()
+    store.connections.add("prod", "", TOKEN_A, "personal", None)
+    store.connections.update("prod", token=TOKEN_B, kind="personal")
+    store.connections.remove("prod")
+    entries = list(store.history.page())
     assert [e.event for e in entries] == [
         "connection_added",
         "connection_updated",
@@ -184,16 +173,22 @@ def test_every_change_is_in_the_audit_log_without_the_token(store):
 def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(tmp_path, keyring):
     state = tmp_path / "state"
     with Store.create(state, keyring) as store:
-        store.add_connection("prod", "", TOKEN_A, "personal", None)
+        store.connections.add("prod", "", TOKEN_A, "personal", None)
     db = sqlite3.connect(state / "rotator.db", isolation_level=None)
-    later = ("scope_reports", "alert_outbox", "alert_conditions", "rotation_sinks", "rotations",
-             "policy_keys")
+    later = (
+        "scope_reports",
+        "alert_outbox",
+        "alert_conditions",
+        "rotation_sinks",
+        "rotations",
+        "policy_keys",
+    )
     for table in later:
         db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version = 1")
     db.close()
     with Store.open(state, keyring, writer=False) as reader:
-        assert reader.get_connection("prod").version == 1
+        assert reader.connections.get("prod").version == 1
     db = sqlite3.connect(state / "rotator.db")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}

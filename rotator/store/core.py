@@ -1,0 +1,249 @@
+"""The open store: its repositories, its transactions, opening and re-keying.
+
+One file, ``<state dir>/rotator.db`` (mode 0600, directory 0700, WAL). A
+process that writes takes a ``flock`` on ``rotator.lock`` for as long as it
+works (shared between writers; exclusive for ``init`` and ``rekey``), so
+re-keying never races a writer. Readers need no lock (WAL lets them read
+while a writer works).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from rotator.crypto import Keyring
+from rotator.errors import RecordTampered, StoreCorrupt, StoreError, StoreNotInitialised
+from rotator.secret import Secret
+from rotator.store.codec import encode_time, utc_now
+from rotator.store.conditions import Conditions
+from rotator.store.connections import Connections
+from rotator.store.database import Clock, Database
+from rotator.store.history import History
+from rotator.store.lock import WriterLock, check_state_dir
+from rotator.store.outbox import Outbox
+from rotator.store.rotations import Rotations
+from rotator.store.schema import MIGRATIONS, SCHEMA_VERSION, SEALED_COLUMNS
+from rotator.store.scopes import ScopeReports
+from rotator.store.sqlite import SqliteDatabase
+
+STORE_FILE = "rotator.db"
+LOCK_FILE = "rotator.lock"
+KEYCHECK_IDENTITY = "meta/keycheck"
+KEYCHECK_TEXT = "rotator keycheck"
+
+
+class Store:
+    """The open store. Use :meth:`open` (or :meth:`create` from ``rotator init``).
+
+    Its repositories, one per table (or group of tables kept together):
+    ``connections``, ``scopes``, ``rotations``, ``outbox``, ``conditions``
+    and ``history`` (the audit log). Wrap calls to several of them in
+    :meth:`transaction` to commit them together.
+    """
+
+    def __init__(
+        self, db: Database, path: Path, keyring: Keyring, lock: WriterLock | None, now: Clock
+    ) -> None:
+        self._db = db
+        self.path = path  # where the store is, for messages
+        self.keyring = keyring
+        self._lock = lock
+        self.now = now
+        self.history = History(db, now)
+        self.connections = Connections(db, self.history, now, self._current_keyring)
+        self.scopes = ScopeReports(db, self.history, self.connections)
+        self.rotations = Rotations(db, self.history, now, self._current_keyring)
+        self.outbox = Outbox(db)
+        self.conditions = Conditions(db)
+
+    def _current_keyring(self) -> Keyring:
+        return self.keyring
+
+    # -- opening -----------------------------------------------------------
+
+    @classmethod
+    def create(cls, state_dir: Path, keyring: Keyring, *, now: Clock = utc_now) -> Store:
+        """Create (or open and check) the store for writing; safe to run twice.
+
+        An empty store file (zero bytes) is set up as a new store.
+        """
+        try:
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {state_dir}: {exc.strerror or exc}") from None
+        check_state_dir(state_dir)
+        path = state_dir / STORE_FILE
+        try:
+            state_dir.chmod(0o700)
+            if not os.path.lexists(path):
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                os.close(os.open(path, flags, 0o600))
+        except OSError as exc:
+            raise StoreError(f"cannot create {path}: {exc.strerror or exc}") from None
+        return cls._open(state_dir, keyring, writer=True, exclusive=True, create=True, now=now)
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: Path,
+        keyring: Keyring,
+        *,
+        writer: bool,
+        exclusive: bool = False,
+        check: bool = False,
+        now: Clock = utc_now,
+    ) -> Store:
+        """Open an existing store; a ``writer`` takes the writer lock first.
+
+        ``exclusive`` (rekey) keeps every other writer out; ordinary writers
+        share the lock. ``check`` reads the whole file for damage
+        (``PRAGMA quick_check``): for ``init``, ``rekey`` and daemon start,
+        not for every command.
+        """
+        return cls._open(
+            state_dir, keyring, writer=writer, exclusive=exclusive, check=check, now=now
+        )
+
+    @classmethod
+    def _open(
+        cls,
+        state_dir: Path,
+        keyring: Keyring,
+        *,
+        writer: bool,
+        exclusive: bool,
+        now: Clock,
+        create: bool = False,
+        check: bool = True,
+    ) -> Store:
+        check_state_dir(state_dir)
+        path = state_dir / STORE_FILE
+        if not os.path.lexists(path):
+            raise StoreNotInitialised(f"no store at {path}; run `rotator init` first")
+        lock_path = state_dir / LOCK_FILE
+        lock = WriterLock(lock_path, exclusive=exclusive) if writer else None
+        if lock is not None:
+            lock.acquire()
+        db: SqliteDatabase | None = None
+        try:
+            db = SqliteDatabase.open(path, writer=writer, create=create, check=check)
+            store = cls(db, path, keyring, lock, now)
+            if db.schema_version() < SCHEMA_VERSION:
+                # A reader after an upgrade migrates too, under the writer lock.
+                migration_lock = None if writer else WriterLock(lock_path, exclusive=False)
+                store._migrate(migration_lock)
+            store._check_key()
+        except BaseException:
+            if db is not None:
+                db.close()
+            if lock is not None:
+                lock.release()
+            raise
+        return store
+
+    def _migrate(self, lock: WriterLock | None) -> None:
+        if lock is not None:
+            lock.acquire()
+        try:
+            self._apply_migrations()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _apply_migrations(self) -> None:
+        with self._db.transaction():
+            version = self._db.schema_version()  # again: another process may have done it
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    self._db.execute(statement)
+            self._db.set_schema_version(SCHEMA_VERSION)
+            if version == 0:
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('keycheck', ?), ('created_at', ?)",
+                    (
+                        self.keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY),
+                        encode_time(self.now()),
+                    ),
+                )
+
+    def _check_key(self) -> None:
+        """Fail fast, with a clear message, when the master key is not this store's."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'keycheck'").fetchone()
+        if row is None:
+            raise StoreCorrupt(f"{self.path} has no key check record")
+        if self.keyring.open(row[0], KEYCHECK_IDENTITY).reveal() != KEYCHECK_TEXT:
+            raise RecordTampered("the store's key check record is wrong")
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write across repositories: all of it lands or none of it does."""
+        with self._db.transaction():
+            yield
+
+    # -- master key rotation ----------------------------------------------
+
+    def reseal_all(self, new_keyring: Keyring) -> int:
+        """Re-seal every secret under ``new_keyring`` in one transaction.
+
+        Any record that fails to open stops the whole re-seal before it
+        commits, so the store is never left half under each key.
+        """
+        count = 0
+        with self._db.transaction():
+            for table, column, prefix, suffix in SEALED_COLUMNS:
+                rows = list(
+                    self._db.execute(
+                        f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL"  # noqa: S608
+                    )
+                )
+                for record_id, sealed in rows:
+                    identity = f"{prefix}/{record_id}/{suffix}"
+                    try:
+                        plaintext = self.keyring.open(sealed, identity)
+                    except RecordTampered as exc:
+                        raise RecordTampered(
+                            f"{identity}: its sealed value failed authentication; "
+                            "nothing was re-sealed"
+                        ) from exc
+                    self._db.execute(
+                        f"UPDATE {table} SET {column} = ? WHERE id = ?",  # noqa: S608
+                        (new_keyring.seal(plaintext, identity), record_id),
+                    )
+                    count += 1
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'keycheck'",
+                (new_keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY),),
+            )
+            self.history.log(
+                "store_rekeyed",
+                "store",
+                "ok",
+                old_key_id=self.keyring.primary.key_id,
+                new_key_id=new_keyring.primary.key_id,
+                records=count,
+            )
+        self.keyring = new_keyring
+        return count
+
+    def sealed_key_ids(self) -> set[str]:
+        """The key ids that sealed anything in the store."""
+        query = "SELECT value FROM meta WHERE key = 'keycheck'"
+        values = [row[0] for row in self._db.execute(query)]
+        for table, column, _, _ in SEALED_COLUMNS:
+            query = f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL"  # noqa: S608
+            values += [row[0] for row in self._db.execute(query)]
+        return {self.keyring.key_id_of(value) for value in values}

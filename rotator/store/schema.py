@@ -1,0 +1,124 @@
+"""The store's schema: every table and index, as numbered migrations.
+
+``MIGRATIONS[n]`` takes a store from schema version ``n`` to ``n + 1``; a
+store records its version (SQLite: ``PRAGMA user_version``) and is only ever
+moved forward, in one transaction. Never edit a released migration: append a
+new one. The statements are SQLite's dialect; they keep to what PostgreSQL
+also accepts except ``INTEGER PRIMARY KEY AUTOINCREMENT``, which a PostgreSQL
+backend spells ``BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY``.
+"""
+
+from __future__ import annotations
+
+# Every sealed column, with the prefix and suffix of the identity its values are
+# sealed under (``<prefix>/<row id>/<suffix>``): rekey walks these.
+SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("connections", "token_sealed", "connection", "token"),
+    ("rotations", "new_secret_sealed", "rotation", "secret"),
+)
+
+MIGRATIONS: list[list[str]] = [
+    # 1: connections, the audit log and store metadata.
+    [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE connections (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            token_sealed TEXT NOT NULL,
+            token_hash TEXT NOT NULL,
+            token_kind TEXT NOT NULL,
+            version INTEGER NOT NULL CHECK (version >= 1),
+            token_set_at TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('valid', 'invalid', 'unknown')),
+            status_reason TEXT NOT NULL DEFAULT '',
+            account_email TEXT,
+            account_uuid TEXT,
+            account_status TEXT,
+            token_expires_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_validated_at TEXT
+        )""",
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            event TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX audit_log_subject ON audit_log (subject, id)",
+    ],
+    # 2: scope reports, and the alert outbox with its de-duplication state.
+    [
+        """CREATE TABLE scope_reports (
+            connection_id TEXT PRIMARY KEY REFERENCES connections (id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL,
+            audited_at TEXT NOT NULL,
+            report TEXT NOT NULL
+        )""",
+        """CREATE TABLE alert_outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            channel TEXT NOT NULL,
+            event TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            delivered_at TEXT,
+            gave_up_at TEXT
+        )""",
+        "CREATE INDEX alert_outbox_pending ON alert_outbox (next_attempt_at) "
+        "WHERE delivered_at IS NULL AND gave_up_at IS NULL",
+        """CREATE TABLE alert_conditions (
+            condition TEXT PRIMARY KEY,
+            event TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            detail_hash TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            last_sent_at TEXT NOT NULL
+        )""",
+    ],
+    # 3: rotation state — each policy's live keys, each rotation and its sinks.
+    [
+        """CREATE TABLE policy_keys (
+            policy TEXT PRIMARY KEY,
+            current_access_key TEXT NOT NULL,
+            current_rotation_id TEXT,
+            current_since TEXT NOT NULL,
+            previous_access_key TEXT,
+            previous_revoke_after TEXT,
+            revoke_error TEXT,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE rotations (
+            id TEXT PRIMARY KEY,
+            policy TEXT NOT NULL,
+            state TEXT NOT NULL,
+            old_access_key TEXT NOT NULL,
+            new_key_name TEXT NOT NULL,
+            grants TEXT NOT NULL,
+            new_access_key TEXT,
+            new_secret_sealed TEXT,
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            finished_at TEXT,
+            last_error TEXT
+        )""",
+        # At most one rotation per policy is in flight, enforced by the database itself.
+        "CREATE UNIQUE INDEX rotations_in_flight ON rotations (policy) "
+        "WHERE state NOT IN ('succeeded', 'abandoned')",
+        """CREATE TABLE rotation_sinks (
+            rotation_id TEXT NOT NULL REFERENCES rotations (id),
+            sink TEXT NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (rotation_id, sink)
+        )""",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
