@@ -1,51 +1,36 @@
-"""Settings: ``ROTATOR_*`` environment variables plus one TOML config file.
+"""The building blocks every config model uses: strict models, durations, names, secrets.
 
-The environment says where things are (state directory, master key, API
-bases); the TOML file says what to do (daemon intervals, per-connection
-scopes, rotation policies, alert channels). Both are validated strictly:
-unknown keys and unknown ``ROTATOR_*`` variables are errors, and every
-problem is reported at once with its location (``policies[0].sinks[1].url``).
-Nothing here reads the environment at import time.
+Sinks and alert channels define their own config models from these, so they
+never import :mod:`rotator.settings` (which sits above them and assembles
+the whole file's model from their registries).
 """
 
 from __future__ import annotations
 
-import os
-import re
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from rotator.durations import parse_duration
 from rotator.errors import ConfigError
 from rotator.secret import Secret
 
-DEFAULT_CONFIG_PATH = Path("/etc/rotator/rotator.toml")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 ENV_KEY_PATTERN = r"^[_A-Za-z][_A-Za-z0-9]*$"
+HTTP_URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
+SCOPE_PATTERN = r"^[a-z_]+:[a-z_]+$"
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 EnvKey = Annotated[str, Field(pattern=ENV_KEY_PATTERN)]
-HTTP_URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
-SCOPE_PATTERN = r"^[a-z_]+:[a-z_]+$"
 HttpUrl = Annotated[str, Field(pattern=HTTP_URL_PATTERN)]
-_PATTERN_MEANING = {
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+# How a pattern mismatch is explained to the operator.
+PATTERN_MEANING = {
     NAME_PATTERN: "a valid name (lowercase letters, digits, - and _, at most 63, "
     "starting with a letter or digit)",
     ENV_KEY_PATTERN: "a valid environment variable name (letters, digits and _, "
@@ -55,11 +40,28 @@ _PATTERN_MEANING = {
 }
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A config table: unknown keys are errors, values are frozen once read."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def files(self, where: str = "") -> Iterator[tuple[str, Path]]:
+        """Every file this table (and the tables inside it) names, with its location.
 
-def _one_of(model: BaseModel, inline: str, from_file: str, *, required: bool = True) -> None:
+        ``("policies[0].sinks[1].token_file", Path(...))``: what ``config
+        check`` proves readable. A plugin gets this for free by declaring its
+        secret files (``*_file``) and CA files as ``Path`` fields.
+        """
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            location = f"{where}.{name}" if where else name
+            if isinstance(value, Path):
+                yield location, value
+            elif isinstance(value, Strict):
+                yield from value.files(location)
+
+
+def one_of(model: BaseModel, inline: str, from_file: str, *, required: bool = True) -> None:
     """Check that a secret-bearing field is given inline or as a file, not both."""
     given = [name for name in (inline, from_file) if getattr(model, name) is not None]
     if len(given) > 1:
@@ -84,355 +86,6 @@ def read_secret(inline: SecretStr | None, from_file: Path | None, what: str) -> 
     return Secret(value)
 
 
-class DaemonConfig(_Strict):
-    """``[daemon]``: how often the daemon does each job."""
-
-    validate_every: Duration = timedelta(hours=1)
-    audit_every: Duration = timedelta(hours=24)
-    health_listen: str | None = None
-    concurrency: Annotated[int, Field(ge=1, le=64)] = 16
-    max_token_age: Duration = timedelta(days=90)
-    expiry_warning: Duration = timedelta(days=7)
-    alert_reminder: Duration = timedelta(hours=24)
-
-    @field_validator("health_listen")
-    @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\[?[0-9A-Za-z.:-]+\]?:\d{1,5}", value):
-            raise ValueError(f"expected host:port such as 127.0.0.1:9464, got {value!r}")
-        return value
-
-
-class DigitalOceanConfig(_Strict):
-    """``[digitalocean]``: HTTP client behaviour."""
-
-    timeout: Duration = timedelta(seconds=10)
-    retries: Annotated[int, Field(ge=0, le=10)] = 3
-
-
-class ConnectionConfig(_Strict):
-    """``[connections.NAME]``: what a connection's token legitimately needs."""
-
-    extra_scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN)]] = []
-
-
-class AppPlatformSinkConfig(_Strict):
-    """An App Platform app whose env vars receive the key pair."""
-
-    type: Literal["app_platform"]
-    name: Name | None = None
-    app_id: Annotated[str, Field(min_length=1)]
-    component: str | None = None
-    access_key_env: EnvKey
-    secret_key_env: EnvKey
-
-    @property
-    def label(self) -> str:
-        return self.name or f"app_platform:{self.app_id}" + (
-            f"/{self.component}" if self.component else ""
-        )
-
-
-class AppRoleConfig(_Strict):
-    """Vault AppRole login."""
-
-    role_id: Annotated[str, Field(min_length=1)]
-    secret_id: SecretStr | None = None
-    secret_id_file: Path | None = None
-    mount: str = "approle"
-
-    @model_validator(mode="after")
-    def _secret_given(self) -> AppRoleConfig:
-        _one_of(self, "secret_id", "secret_id_file")
-        return self
-
-
-class VaultSinkConfig(_Strict):
-    """A Vault (or OpenBao) KV v2 path that receives the key pair."""
-
-    type: Literal["vault"]
-    name: Name | None = None
-    url: HttpUrl
-    mount: Annotated[str, Field(min_length=1)] = "secret"
-    path: Annotated[str, Field(min_length=1)]
-    namespace: str | None = None
-    token: SecretStr | None = None
-    token_file: Path | None = None
-    approle: AppRoleConfig | None = None
-    ca_cert: Path | None = None
-    tls_verify: bool = True
-    access_key_field: str = "access_key"
-    secret_key_field: str = "secret_key"  # noqa: S105 (a field name)
-
-    @model_validator(mode="after")
-    def _one_auth(self) -> VaultSinkConfig:
-        ways = [w for w in ("token", "token_file", "approle") if getattr(self, w) is not None]
-        if len(ways) != 1:
-            raise ValueError("set exactly one of token, token_file or approle")
-        return self
-
-    @property
-    def label(self) -> str:
-        return self.name or f"vault:{self.mount}/{self.path}"
-
-
-SinkConfig = Annotated[AppPlatformSinkConfig | VaultSinkConfig, Field(discriminator="type")]
-
-
-class PolicyConfig(_Strict):
-    """``[[policies]]``: one Spaces key, rotated on a schedule into sinks."""
-
-    name: Name
-    connection: Name
-    spaces_key: Annotated[str, Field(min_length=1)]
-    every: Duration = timedelta(days=30)
-    grace: Duration = timedelta(hours=1)
-    verify: bool = False
-    sinks: Annotated[list[SinkConfig], Field(min_length=1)]
-
-    @field_validator("verify")
-    @classmethod
-    def _verify_not_yet(cls, value: bool) -> bool:
-        if value:
-            raise ValueError(
-                "verify = true is not available in this version: the new key is "
-                "confirmed by every sink instead (see README, Rotation guarantees)"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _unique_sink_labels(self) -> PolicyConfig:
-        labels = [sink.label for sink in self.sinks]
-        duplicates = sorted({label for label in labels if labels.count(label) > 1})
-        if duplicates:
-            raise ValueError(f"two sinks share the name {duplicates[0]!r}; give each a name")
-        return self
-
-
-class WebhookAlertConfig(_Strict):
-    """A generic webhook that receives signed JSON alerts."""
-
-    type: Literal["webhook"]
-    name: Name | None = None
-    url: HttpUrl
-    secret: SecretStr | None = None
-    secret_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _secret_given(self) -> WebhookAlertConfig:
-        _one_of(self, "secret", "secret_file")
-        return self
-
-
-class SlackAlertConfig(_Strict):
-    """A Slack incoming webhook (its URL is a secret)."""
-
-    type: Literal["slack"]
-    name: Name | None = None
-    url: SecretStr | None = None
-    url_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _url_given(self) -> SlackAlertConfig:
-        _one_of(self, "url", "url_file")
-        return self
-
-
-AlertConfig = Annotated[WebhookAlertConfig | SlackAlertConfig, Field(discriminator="type")]
-
-
-class FileConfig(_Strict):
-    """The whole TOML config file."""
-
-    daemon: DaemonConfig = DaemonConfig()
-    digitalocean: DigitalOceanConfig = DigitalOceanConfig()
-    connections: dict[Name, ConnectionConfig] = {}
-    policies: list[PolicyConfig] = []
-    alerts: list[AlertConfig] = []
-
-    @model_validator(mode="after")
-    def _unique_policy_names(self) -> FileConfig:
-        names = [policy.name for policy in self.policies]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"policy name {duplicates[0]!r} is used twice")
-        return self
-
-
-class EnvSettings(BaseSettings):
-    """The ``ROTATOR_*`` environment variables (see INTERFACE.md)."""
-
-    model_config = SettingsConfigDict(env_prefix="ROTATOR_", extra="ignore", frozen=True)
-
-    config: Path | None = None
-    state_dir: Path | None = None
-    master_key_file: Path | None = None
-    master_key: SecretStr | None = None
-    do_api_url: HttpUrl = "https://api.digitalocean.com"
-    do_oauth_url: HttpUrl = "https://cloud.digitalocean.com"
-    log_format: Literal["plain", "json"] = "plain"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Only explicit values and the real environment: no .env files or
-        # secret directories read behind the operator's back.
-        return (init_settings, env_settings)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything rotator needs to know, resolved and validated."""
-
-    state_dir: Path
-    master_key_file: Path
-    master_key: Secret | None
-    api_url: str
-    oauth_url: str
-    log_format: str
-    log_level: str
-    config_path: Path | None
-    config: FileConfig = field(default_factory=FileConfig)
-    credentials_directory: Path | None = None
-
-    @property
-    def store_path(self) -> Path:
-        return self.state_dir / "rotator.db"
-
-    def connection_config(self, name: str) -> ConnectionConfig:
-        return self.config.connections.get(name, ConnectionConfig())
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    """``('policies', 0, 'sinks', 1, 'vault', 'url')`` → ``policies[0].sinks[1].url``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in ("app_platform", "vault", "webhook", "slack") and text.endswith("]"):
-            continue  # the discriminator tag pydantic adds to the path
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(top level)"
-
-
-def _problems(exc: ValidationError, *, env: bool = False) -> list[str]:
-    problems = []
-    for error in exc.errors():
-        where = _location(error["loc"])
-        if env:
-            where = "ROTATOR_" + where.upper()
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif error["type"] == "string_pattern_mismatch":
-            pattern = str(error.get("ctx", {}).get("pattern", ""))
-            message = f"{error['input']!r} is not {_PATTERN_MEANING.get(pattern, 'well formed')}"
-        elif message.startswith("Value error, "):
-            message = message.removeprefix("Value error, ")
-        problems.append(f"{where}: {message}")
-    return problems
-
-
-def load_config_file(path: Path) -> FileConfig:
-    """Read and validate one TOML config file, reporting every problem at once."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), ["file not found"]) from exc
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), ["not UTF-8 text"]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
-    return parse_config(data, source=str(path))
-
-
-def parse_config(data: Mapping[str, Any], *, source: str = "config") -> FileConfig:
-    """Validate an already-parsed config mapping."""
-    try:
-        return FileConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(source, _problems(exc)) from exc
-
-
-def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    known = {f"ROTATOR_{name.upper()}" for name in EnvSettings.model_fields}
-    return sorted(
-        f"{name}: unknown variable (known: {', '.join(sorted(known))})"
-        for name in environ
-        if name.startswith("ROTATOR_") and name not in known
-    )
-
-
-def load_settings(
-    environ: Mapping[str, str] | None = None, *, config_path: Path | None = None
-) -> Settings:
-    """Resolve the environment and the config file into :class:`Settings`.
-
-    ``environ`` defaults to the process environment, read now (never at import).
-    """
-    environ = os.environ if environ is None else environ
-    problems = _unknown_variables(environ)
-    env_values = {
-        name: environ[f"ROTATOR_{name.upper()}"]
-        for name in EnvSettings.model_fields
-        if f"ROTATOR_{name.upper()}" in environ
-    }
-    try:
-        env = EnvSettings.model_validate(env_values)
-    except ValidationError as exc:
-        problems += _problems(exc, env=True)
-        raise ConfigError("environment", problems) from exc
-    if problems:
-        raise ConfigError("environment", problems)
-    if env.master_key is not None and env.master_key_file is not None:
-        raise ConfigError(
-            "environment", ["set ROTATOR_MASTER_KEY or ROTATOR_MASTER_KEY_FILE, not both"]
-        )
-
-    if env.state_dir is not None:
-        state_dir = env.state_dir
-    elif environ.get("STATE_DIRECTORY"):
-        # systemd may pass several directories separated by ':'; ours is the first.
-        state_dir = Path(environ["STATE_DIRECTORY"].split(":")[0])
-    else:
-        state_dir = Path(environ.get("HOME", "~")).expanduser() / ".local/state/rotator"
-
-    if env.master_key_file is not None:
-        key_file = env.master_key_file
-    elif environ.get("CREDENTIALS_DIRECTORY"):
-        key_file = Path(environ["CREDENTIALS_DIRECTORY"]) / "master-key"
-    else:
-        key_file = state_dir / "master.key"
-
-    path = config_path or env.config
-    if path is None and DEFAULT_CONFIG_PATH.exists():
-        path = DEFAULT_CONFIG_PATH
-    config = load_config_file(path) if path is not None else FileConfig()
-
-    master_key = Secret(env.master_key.get_secret_value()) if env.master_key else None
-    return Settings(
-        state_dir=state_dir,
-        master_key_file=key_file,
-        master_key=master_key,
-        api_url=env.do_api_url.rstrip("/"),
-        oauth_url=env.do_oauth_url.rstrip("/"),
-        log_format=env.log_format,
-        log_level=env.log_level,
-        config_path=path,
-        config=config,
-        credentials_directory=(
-            Path(environ["CREDENTIALS_DIRECTORY"]) if environ.get("CREDENTIALS_DIRECTORY") else None
-        ),
-    )
+def seconds(value: timedelta) -> float:
+    """A duration as the float seconds clocks and HTTP timeouts take."""
+    return value.total_seconds()

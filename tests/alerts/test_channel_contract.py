@@ -17,8 +17,9 @@ from alerts_support import (
 )
 
 from rotator.alerts import CHANNEL_TYPES, Channel
+from rotator.alerts.slack import SlackAlertConfig
+from rotator.alerts.webhook import WebhookAlertConfig
 from rotator.errors import AlertError
-from rotator.settings import SlackAlertConfig, WebhookAlertConfig
 
 EXAMPLES = {
     "webhook": lambda url: WebhookAlertConfig(
@@ -37,7 +38,9 @@ def test_every_registered_channel_type_has_a_contract_example():
 @pytest.fixture(params=sorted(CHANNEL_TYPES))
 def channel(request, receiver) -> Channel:
     kind = request.param
-    made = CHANNEL_TYPES[kind](EXAMPLES[kind](receiver.url), f"{kind}-contract")
+    config = EXAMPLES[kind](receiver.url)
+    assert isinstance(config, CHANNEL_TYPES[kind].Config)
+    made = config.build(f"{kind}-contract")
     assert made.type == kind
     return made
 

@@ -15,9 +15,8 @@ from vault_server import closed_port, new_pair
 
 from rotator.errors import SinkError
 from rotator.secret import Secret
-from rotator.settings import VaultSinkConfig
 from rotator.sinks import KeyPair, SinkDeps
-from rotator.sinks.vault import VaultSink
+from rotator.sinks.vault import VaultSink, VaultSinkConfig
 from rotator.sinks.vault_client import SecretVersion, TokenLogin, VaultClient
 
 READ_ONLY_RULES = """
@@ -30,7 +29,7 @@ def test_a_sealed_vault_is_a_clear_failure(fresh_vault, pair, context):
     config = VaultSinkConfig(
         type="vault", url=fresh_vault.url, path="sealed/spaces", token=fresh_vault.root_token
     )
-    sink = VaultSink.from_config(config, SinkDeps())
+    sink = config.build(SinkDeps())
     try:
         sink.push(pair, context)  # works while unsealed
         fresh_vault.seal()
