@@ -188,7 +188,7 @@ class VaultSink(Sink):
         ``POST /v1/sys/capabilities-self`` and ``GET /v1/{mount}/metadata/{path}``.
         """
         if self._client.is_sealed():
-            raise SinkError(self.label, sealed_message(self._client.address))
+            raise SinkError(self.label, sealed_message(self._client.address), transient=True)
         self._client.authenticate()
         self._ensure_kv2()
         data_path = f"{self.mount}/data/{self.path}"
