@@ -75,6 +75,7 @@ class AppPlatformSinkConfig(SinkConfig):
     """``type = "app_platform"``: an App Platform app whose env vars receive the key pair."""
 
     type: Literal["app_platform"]
+    digitalocean_scopes: ClassVar[frozenset[str]] = frozenset({"app:read", "app:update"})
     app_id: NonEmpty
     component: str | None = None
     access_key_env: EnvKey

@@ -84,6 +84,10 @@ class SinkConfig(Strict):
     type: str  # narrowed to the sink's Literal["<type>"] by each subclass
     name: Name | None = None
 
+    # The scopes the policy's DigitalOcean token needs for this sink (none for
+    # a destination outside DigitalOcean); the scope audit requires them.
+    digitalocean_scopes: ClassVar[frozenset[str]] = frozenset()
+
     @property
     def label(self) -> str:
         """How logs, errors and history name this sink: its ``name``, else a default."""

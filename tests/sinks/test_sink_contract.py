@@ -19,6 +19,7 @@ import pytest
 
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
+from rotator.digitalocean.scopes import SPACES_ROTATION_SCOPES, required_scopes
 from rotator.errors import RotatorError, SinkError
 from rotator.secret import Secret
 from rotator.settings import parse_config
@@ -152,6 +153,18 @@ def test_a_sink_class_names_its_config_model_and_the_settings_accept_its_table(s
     for where, path in config.files("here"):
         assert where.startswith("here.") and where.endswith(("_file", "_cert"))
         assert str(path).startswith("/run/credentials/")
+
+
+@pytest.mark.parametrize("sink_class", SINKS, ids=lambda sink: sink.type)
+def test_the_scope_audit_requires_what_each_sink_needs_of_the_token(sink_class):
+    table = EXAMPLE_TABLES[sink_class.type]
+    policy = {"name": "media", "connection": "prod", "spaces_key": "DO00X", "sinks": [table]}
+    policies = parse_config({"policies": [policy]}).policies
+    needed = required_scopes("prod", policies)
+    assert sink_class.Config.digitalocean_scopes <= needed
+    assert needed - sink_class.Config.digitalocean_scopes == required_scopes("prod", []) | (
+        SPACES_ROTATION_SCOPES
+    )
 
 
 def test_a_table_of_an_unregistered_type_names_the_registered_ones():
