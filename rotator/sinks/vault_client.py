@@ -18,8 +18,8 @@ the transport and the error map. hvac is no dependency any more.
   ``trust_env=False`` keeps ``VAULT_*``, proxies, ``SSL_CERT_FILE`` and
   ``.netrc`` out of it. Redirects are never followed: one could carry the
   token to a host nobody configured.
-- **A deadline per request.** Connecting, sending and reading the whole
-  answer together take at most ``timeout`` seconds.
+- **A deadline per request.** No wait exceeds ``timeout`` and the whole
+  answer must be in ``timeout`` seconds after the request started.
 - **One error map.** Every answer that is not 2xx and every httpx failure
   leaves as one :class:`~rotator.errors.SinkError` naming the sink and the
   server's ``host:port``, ``transient`` when it may pass on its own (no
@@ -29,6 +29,7 @@ the transport and the error map. hvac is no dependency any more.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,9 +44,10 @@ from rotator.sinks.vault_http import (
     VaultHTTP,
     api_path,
     host_port,
-    log,
     sealed_message,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -325,7 +327,7 @@ class VaultClient(VaultHTTP):
         """
         if authenticated and self._token is None and isinstance(self._login, AppRoleLogin):
             self._approle_login(self._login)
-        answer = self._send(method, path, action, json_body, authenticated=authenticated, hide=hide)
+        answer = self._send(method, path, action, json_body, authenticated=authenticated)
         if (
             answer.status == 403
             and authenticated
@@ -335,7 +337,7 @@ class VaultClient(VaultHTTP):
             # The AppRole token expired since we logged in: log in again, once.
             log.info("vault sink %s: the AppRole token expired; logging in again", self.label)
             self._approle_login(self._login)
-            answer = self._send(method, path, action, json_body, hide=hide)
+            answer = self._send(method, path, action, json_body)
         if 200 <= answer.status < 300 or answer.status in expect:
             return answer
         raise self._refused(answer, action, hide)

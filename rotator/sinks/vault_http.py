@@ -26,7 +26,7 @@ import httpx
 from rotator.errors import SinkError
 from rotator.secret import Secret
 
-log = logging.getLogger("rotator.sinks.vault_client")
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 10.0  # seconds for one HTTP request to Vault
 MAX_ANSWER = 1 << 20  # bytes; Vault's answers to these calls are a few kB
@@ -178,9 +178,13 @@ class VaultHTTP:
         json_body: Mapping[str, Any] | None = None,
         *,
         authenticated: bool = True,
-        hide: Iterable[Secret] = (),
     ) -> Answer:
-        """Send one request and read the whole answer before the deadline; never raises httpx."""
+        """Send one request and read its answer; raises only :class:`SinkError`.
+
+        No single wait (connect, send, each read) exceeds ``timeout``, and the
+        body must be complete ``timeout`` seconds after the request started:
+        a server trickling bytes cannot hold the request open.
+        """
         headers = {}
         if authenticated and self._token is not None:
             headers["X-Vault-Token"] = self._token.reveal()
