@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
@@ -29,6 +29,27 @@ EnvKey = Annotated[str, Field(pattern=ENV_KEY_PATTERN)]
 HttpUrl = Annotated[str, Field(pattern=HTTP_URL_PATTERN)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
+
+class _MustBeReadable:
+    """Marks a ``Path`` field as a file rotator reads (a secret, a CA bundle)."""
+
+    def __repr__(self) -> str:
+        return "must be readable"
+
+
+ReadableFile = Annotated[Path, _MustBeReadable()]
+
+
+def _readable(annotation: object) -> bool:
+    """Whether a field's type is :data:`ReadableFile`, bare or inside ``| None``."""
+    if get_origin(annotation) is Annotated:
+        return any(isinstance(mark, _MustBeReadable) for mark in get_args(annotation)[1:])
+    return any(_readable(argument) for argument in get_args(annotation))
+
+
+"""A file rotator reads: ``config check`` proves it readable. Every ``*_file``
+secret and every CA bundle is one; a path rotator only writes is a plain Path."""
+
 # How a pattern mismatch is explained to the operator.
 PATTERN_MEANING = {
     NAME_PATTERN: "a valid name (lowercase letters, digits, - and _, at most 63, "
@@ -46,16 +67,19 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     def files(self, where: str = "") -> Iterator[tuple[str, Path]]:
-        """Every file this table (and the tables inside it) names, with its location.
+        """Every file this table (and the tables inside it) reads, with its location.
 
         ``("policies[0].sinks[1].token_file", Path(...))``: what ``config
         check`` proves readable. A plugin gets this for free by declaring its
-        secret files (``*_file``) and CA files as ``Path`` fields.
+        secret files (``*_file``) and CA files as :data:`ReadableFile` fields.
         """
-        for name in type(self).model_fields:
+        for name, info in type(self).model_fields.items():
             value = getattr(self, name)
             location = f"{where}.{name}" if where else name
-            if isinstance(value, Path):
+            if isinstance(value, Path) and (
+                _readable(info.annotation)
+                or any(isinstance(m, _MustBeReadable) for m in info.metadata)
+            ):
                 yield location, value
             elif isinstance(value, Strict):
                 yield from value.files(location)

@@ -11,7 +11,6 @@ appears in an error, a log line or a payload.
 from __future__ import annotations
 
 import builtins
-from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from pydantic import SecretStr, model_validator
@@ -24,7 +23,7 @@ from rotator.alerts.base import (
     json_body,
     register_secret,
 )
-from rotator.configtypes import one_of, read_secret
+from rotator.configtypes import ReadableFile, one_of, read_secret
 from rotator.errors import ConfigError
 from rotator.secret import Secret
 
@@ -115,7 +114,7 @@ class SlackAlertConfig(ChannelConfig):
 
     type: Literal["slack"]
     url: SecretStr | None = None
-    url_file: Path | None = None
+    url_file: ReadableFile | None = None
 
     @model_validator(mode="after")
     def _url_given(self) -> SlackAlertConfig:

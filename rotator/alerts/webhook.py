@@ -16,7 +16,6 @@ import hmac
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
@@ -29,7 +28,7 @@ from rotator.alerts.base import (
     json_body,
     register_secret,
 )
-from rotator.configtypes import HttpUrl, one_of, read_secret
+from rotator.configtypes import HttpUrl, ReadableFile, one_of, read_secret
 from rotator.secret import Secret
 
 SIGNATURE_HEADER = "X-Rotator-Signature"
@@ -80,7 +79,7 @@ class WebhookAlertConfig(ChannelConfig):
     type: Literal["webhook"]
     url: HttpUrl
     secret: SecretStr | None = None
-    secret_file: Path | None = None
+    secret_file: ReadableFile | None = None
 
     @model_validator(mode="after")
     def _secret_given(self) -> WebhookAlertConfig:

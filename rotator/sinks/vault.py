@@ -30,7 +30,6 @@ import hmac
 import logging
 from collections.abc import Mapping
 from datetime import UTC, timedelta
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
@@ -39,6 +38,7 @@ from rotator.configtypes import (
     Duration,
     HttpUrl,
     NonEmpty,
+    ReadableFile,
     Strict,
     one_of,
     read_secret,
@@ -74,7 +74,7 @@ class AppRoleConfig(Strict):
 
     role_id: NonEmpty
     secret_id: SecretStr | None = None
-    secret_id_file: Path | None = None
+    secret_id_file: ReadableFile | None = None
     mount: str = "approle"
 
     @model_validator(mode="after")
@@ -92,9 +92,9 @@ class VaultSinkConfig(SinkConfig):
     path: NonEmpty
     namespace: str | None = None
     token: SecretStr | None = None
-    token_file: Path | None = None
+    token_file: ReadableFile | None = None
     approle: AppRoleConfig | None = None
-    ca_cert: Path | None = None
+    ca_cert: ReadableFile | None = None
     tls_verify: bool = True
     access_key_field: str = "access_key"
     secret_key_field: str = "secret_key"  # noqa: S105 (a field name)

@@ -206,10 +206,19 @@ def _vault_at(url: str, stack: list[Callable[[], None]]) -> Sink:
     return config.build(SinkDeps(policy="media"))
 
 
-AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink]] = {
+# How to point each sink type at a server by URL; None says, on purpose, that
+# the type talks to no server (a local file), so the hostile servers do not apply.
+AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink] | None] = {
     "app_platform": _app_platform_at,
     "vault": _vault_at,
 }
+
+
+def _at_url(kind: str, url: str, closers: list[Callable[[], None]]) -> Sink:
+    build = AT_URL[kind]
+    if build is None:
+        pytest.skip(f"sink type {kind!r} talks to no server")
+    return build(url, closers)
 
 
 def test_every_registered_sink_type_can_be_pointed_at_a_hostile_server():
@@ -219,7 +228,7 @@ def test_every_registered_sink_type_can_be_pointed_at_a_hostile_server():
 @pytest.mark.parametrize("kind", sorted(SINK_TYPES))
 def test_no_third_party_exception_leaves_a_sink_untranslated(kind, hostile_url, context):
     closers: list[Callable[[], None]] = []
-    sink = AT_URL[kind](hostile_url, closers)
+    sink = _at_url(kind, hostile_url, closers)
     pair = new_pair()
     calls: dict[str, Callable[[], object]] = {
         "check": sink.check,
@@ -249,7 +258,7 @@ def test_an_unreachable_destination_is_a_transient_sink_error(kind, context):
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
     listener.close()
     closers: list[Callable[[], None]] = []
-    sink = AT_URL[kind](url, closers)
+    sink = _at_url(kind, url, closers)
     try:
         with pytest.raises(SinkError) as caught:
             sink.check()
