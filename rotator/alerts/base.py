@@ -7,7 +7,7 @@ a token pasted into a fact by mistake leaves rotator as ``[redacted-token]``.
 
 A channel module holds two classes: its config model, a
 :class:`ChannelConfig` subclass (the ``[[alerts]]`` table with ``type =
-"<its type>"``, its secret files as ``Path`` fields, and
+"<its type>"``, its secret files as ``ReadableFile`` fields, and
 :meth:`ChannelConfig.build`, which reads them), and the :class:`Channel`
 naming that model in ``Config``. ``rotator.alerts.CHANNELS`` lists the
 channel classes; the settings' union of ``[[alerts]]`` tables and the

@@ -4,9 +4,11 @@ A sink is a place a rotated Spaces key pair is delivered to (an App Platform
 app's env vars, a Vault KV path). A sink module holds two classes:
 
 - its config model, a :class:`SinkConfig` subclass: the ``[[policies.sinks]]``
-  table with ``type = "<its type>"``, its secret files as ``Path`` fields
-  (read by the plugin itself, with :func:`rotator.configtypes.read_secret`),
-  and :meth:`SinkConfig.build`, the typed factory;
+  table with ``type = "<its type>"``, its secret files as
+  :data:`~rotator.configtypes.ReadableFile` fields (``config check`` proves
+  them readable; the plugin reads them with
+  :func:`~rotator.configtypes.read_secret`), the DigitalOcean scopes it
+  needs, and :meth:`SinkConfig.build`, the typed factory;
 - the sink, a :class:`Sink` subclass naming that model in ``Config``.
 
 ``rotator.sinks.SINKS`` lists the sink classes; the settings' union of sink
