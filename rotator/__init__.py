@@ -4,8 +4,9 @@ Layering, top to bottom, each layer importing only from the ones below it:
 the command line (``cli``, ``commands``: parse arguments, print) → ``engine``
 (the daemon: when to run what) → ``services`` (one entry point per operation,
 shared by the CLI and the engine) → the domain (``rotation``, ``audit``,
-``alerting``, ``events``) → adapters (``store``, ``digitalocean``, ``sinks``,
-``alerts``) → base (``errors``, ``settings``, ``crypto``, ``secret``,
+``alerting``, ``events``) → ``settings`` (the config, assembled from each
+plugin's own model) → adapters (``store``, ``digitalocean``, ``sinks``,
+``alerts``) → base (``errors``, ``configtypes``, ``crypto``, ``secret``,
 ``durations``, ``logs``, ``output``); ``sandbox`` stands apart, for the demo
 and the tests. ``python -m tests.support.layers`` checks it.
 

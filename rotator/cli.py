@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_handler(reference: str) -> Command:
     """The command function for ``"module:function"``, imported only now.
 
-    Each command module brings its own heavy imports (httpx, hvac, pydantic
+    Each command module brings its own heavy imports (httpx, pydantic
     models), so ``--version``, ``--help`` and a plain listing stay quick.
     """
     module_name, function = reference.split(":")

@@ -7,7 +7,7 @@ errors carry names, fingerprints, statuses and request ids only.
 
 ::
 
-    RotatorError                      exit 1: the operation ran and hit a problem
+    RotatorError                      exit 1: the operation ran and hit a problem  (.transient)
     ├── UsageError                    exit 2: the command was asked for wrongly
     │   ├── InvalidTokenFormat        not an API token (or a refresh token)
     │   ├── InvalidName               a connection name that breaks the naming rule
@@ -22,20 +22,31 @@ errors carry names, fingerprints, statuses and request ids only.
     │   ├── ConnectionExists          the name is taken
     │   └── RecordTampered            a sealed value fails authentication
     ├── DigitalOceanError             talking to the DigitalOcean API failed
-    │   ├── TransportError            no HTTP answer: timeout, refused, dropped connection
+    │   ├── TransportError        [T] no HTTP answer: timeout, refused, dropped connection
     │   └── APIError                  an HTTP error answer (status, error id, request id)
     │       ├── Unauthorized          401: token invalid, expired or revoked
     │       ├── Forbidden             403: valid token without the scope
     │       ├── NotFound              404
     │       ├── Unprocessable         400 or 422: the request was refused as invalid
-    │       ├── RateLimited           429 (retry_after in seconds when known)
-    │       └── ServerError           5xx
-    ├── SinkError                     a sink could not take or confirm a key
-    └── AlertError                    an alert channel could not deliver
+    │       ├── RateLimited       [T] 429 (retry_after in seconds when known)
+    │       └── ServerError       [T] 5xx
+    ├── SinkError                 [t] a sink could not take or confirm a key
+    └── AlertError                [t] an alert channel could not deliver
 
-``TransportError``, ``RateLimited`` and ``ServerError`` are *transient*: the
-client retries them within its budget, and a caller that still sees one must
-report "unknown", never "invalid".
+``transient`` says whether the same call might succeed later without anyone
+changing anything (a timeout, a 5xx, a 429, a sealed or unreachable Vault).
+``[T]``: always transient (a class attribute). ``[t]``: transient per
+instance, set where a third-party or DigitalOcean error is translated into
+it (``SinkError(..., transient=True)``): a sink or alert error is transient
+when its cause was. Everything else is not. Callers read ``exc.transient``
+and never walk ``__cause__``:
+
+- the clients retry transient errors within their budget, and a caller that
+  still sees one must report "unknown", never "invalid";
+- ``config check`` reports a transient failure as a note (the config may be
+  right), a definite one as an error;
+- the daemon's backoff and the alert outbox can tell a failure that passes
+  on its own from one an operator must fix.
 """
 
 from __future__ import annotations
@@ -45,6 +56,8 @@ class RotatorError(Exception):
     """Base of every error rotator raises on purpose."""
 
     exit_code = 1
+    # Whether the same call might succeed later unchanged (see the module docstring).
+    transient: bool = False
 
 
 class UsageError(RotatorError):
@@ -131,8 +144,6 @@ class RecordTampered(StoreError):
 class DigitalOceanError(RotatorError):
     """Talking to the DigitalOcean API failed."""
 
-    transient = False
-
 
 class TransportError(DigitalOceanError):
     """No HTTP answer came back: timeout, refused or dropped connection."""
@@ -213,17 +224,19 @@ class ServerError(APIError):
 class SinkError(RotatorError):
     """A sink could not take or confirm a key."""
 
-    def __init__(self, sink: str, message: str) -> None:
+    def __init__(self, sink: str, message: str, *, transient: bool = False) -> None:
         super().__init__(f"sink {sink}: {message}")
         self.sink = sink
+        self.transient = transient
 
 
 class AlertError(RotatorError):
     """An alert channel could not deliver."""
 
-    def __init__(self, channel: str, message: str) -> None:
+    def __init__(self, channel: str, message: str, *, transient: bool = False) -> None:
         super().__init__(f"alert channel {channel}: {message}")
         self.channel = channel
+        self.transient = transient
 
 
 def api_error_for_status(status: int) -> type[APIError]:

@@ -17,74 +17,65 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from rotator.durations import parse_duration
+from rotator.alerts import CHANNELS, ChannelConfig
+from rotator.configtypes import (
+    NAME_PATTERN,
+    PATTERN_MEANING,
+    SCOPE_PATTERN,
+    Duration,
+    HttpUrl,
+    Name,
+    NonEmpty,
+    Strict,
+    read_secret,
+)
 from rotator.errors import ConfigError
 from rotator.secret import Secret
+from rotator.sinks import SINKS, SinkConfig
 
 DEFAULT_CONFIG_PATH = Path("/etc/rotator/rotator.toml")
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-ENV_KEY_PATTERN = r"^[_A-Za-z][_A-Za-z0-9]*$"
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-EnvKey = Annotated[str, Field(pattern=ENV_KEY_PATTERN)]
-HTTP_URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
-SCOPE_PATTERN = r"^[a-z_]+:[a-z_]+$"
-HttpUrl = Annotated[str, Field(pattern=HTTP_URL_PATTERN)]
-_PATTERN_MEANING = {
-    NAME_PATTERN: "a valid name (lowercase letters, digits, - and _, at most 63, "
-    "starting with a letter or digit)",
-    ENV_KEY_PATTERN: "a valid environment variable name (letters, digits and _, "
-    "not starting with a digit)",
-    HTTP_URL_PATTERN: "an http:// or https:// URL",
-    SCOPE_PATTERN: "a scope such as droplet:read",
-}
+# One tagged union per plugin list: ``type = "..."`` picks the model, and a
+# new sink or channel in its registry is accepted here with no edit.
+if TYPE_CHECKING:
+    AnySinkConfig = SinkConfig
+    AnyChannelConfig = ChannelConfig
+else:
+    AnySinkConfig = Annotated[
+        Union[tuple(sink.Config for sink in SINKS)],  # noqa: UP007 (built from a tuple)
+        Field(discriminator="type"),
+    ]
+    AnyChannelConfig = Annotated[
+        Union[tuple(channel.Config for channel in CHANNELS)],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
+# The discriminator tags pydantic adds to an error's location.
+_PLUGIN_TAGS = frozenset({sink.type for sink in SINKS} | {channel.type for channel in CHANNELS})
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _one_of(model: BaseModel, inline: str, from_file: str, *, required: bool = True) -> None:
-    """Check that a secret-bearing field is given inline or as a file, not both."""
-    given = [name for name in (inline, from_file) if getattr(model, name) is not None]
-    if len(given) > 1:
-        raise ValueError(f"set {inline} or {from_file}, not both")
-    if required and not given:
-        raise ValueError(f"set {inline} or {from_file}")
-
-
-def read_secret(inline: SecretStr | None, from_file: Path | None, what: str) -> Secret:
-    """The secret from its inline value or its ``*_file`` (trailing newline dropped)."""
-    if inline is not None:
-        return Secret(inline.get_secret_value())
-    if from_file is None:
-        raise ConfigError("config", [f"{what}: no value and no file given"])
-    try:
-        text = from_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("config", [f"{what}: cannot read {from_file}: {exc.strerror}"]) from exc
-    value = text.strip()
-    if not value:
-        raise ConfigError("config", [f"{what}: {from_file} is empty"])
-    return Secret(value)
+__all__ = [
+    "NAME_PATTERN",
+    "AnyChannelConfig",
+    "AnySinkConfig",
+    "ConfigError",
+    "ConnectionConfig",
+    "DaemonConfig",
+    "DigitalOceanConfig",
+    "FileConfig",
+    "PolicyConfig",
+    "Settings",
+    "load_config_file",
+    "load_settings",
+    "parse_config",
+    "read_secret",
+]
 
 
-class DaemonConfig(_Strict):
+class DaemonConfig(Strict):
     """``[daemon]``: how often the daemon does each job."""
 
     validate_every: Duration = timedelta(hours=1)
@@ -103,92 +94,29 @@ class DaemonConfig(_Strict):
         return value
 
 
-class DigitalOceanConfig(_Strict):
+class DigitalOceanConfig(Strict):
     """``[digitalocean]``: HTTP client behaviour."""
 
     timeout: Duration = timedelta(seconds=10)
     retries: Annotated[int, Field(ge=0, le=10)] = 3
 
 
-class ConnectionConfig(_Strict):
+class ConnectionConfig(Strict):
     """``[connections.NAME]``: what a connection's token legitimately needs."""
 
     extra_scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN)]] = []
 
 
-class AppPlatformSinkConfig(_Strict):
-    """An App Platform app whose env vars receive the key pair."""
-
-    type: Literal["app_platform"]
-    name: Name | None = None
-    app_id: Annotated[str, Field(min_length=1)]
-    component: str | None = None
-    access_key_env: EnvKey
-    secret_key_env: EnvKey
-
-    @property
-    def label(self) -> str:
-        return self.name or f"app_platform:{self.app_id}" + (
-            f"/{self.component}" if self.component else ""
-        )
-
-
-class AppRoleConfig(_Strict):
-    """Vault AppRole login."""
-
-    role_id: Annotated[str, Field(min_length=1)]
-    secret_id: SecretStr | None = None
-    secret_id_file: Path | None = None
-    mount: str = "approle"
-
-    @model_validator(mode="after")
-    def _secret_given(self) -> AppRoleConfig:
-        _one_of(self, "secret_id", "secret_id_file")
-        return self
-
-
-class VaultSinkConfig(_Strict):
-    """A Vault (or OpenBao) KV v2 path that receives the key pair."""
-
-    type: Literal["vault"]
-    name: Name | None = None
-    url: HttpUrl
-    mount: Annotated[str, Field(min_length=1)] = "secret"
-    path: Annotated[str, Field(min_length=1)]
-    namespace: str | None = None
-    token: SecretStr | None = None
-    token_file: Path | None = None
-    approle: AppRoleConfig | None = None
-    ca_cert: Path | None = None
-    tls_verify: bool = True
-    access_key_field: str = "access_key"
-    secret_key_field: str = "secret_key"  # noqa: S105 (a field name)
-
-    @model_validator(mode="after")
-    def _one_auth(self) -> VaultSinkConfig:
-        ways = [w for w in ("token", "token_file", "approle") if getattr(self, w) is not None]
-        if len(ways) != 1:
-            raise ValueError("set exactly one of token, token_file or approle")
-        return self
-
-    @property
-    def label(self) -> str:
-        return self.name or f"vault:{self.mount}/{self.path}"
-
-
-SinkConfig = Annotated[AppPlatformSinkConfig | VaultSinkConfig, Field(discriminator="type")]
-
-
-class PolicyConfig(_Strict):
+class PolicyConfig(Strict):
     """``[[policies]]``: one Spaces key, rotated on a schedule into sinks."""
 
     name: Name
     connection: Name
-    spaces_key: Annotated[str, Field(min_length=1)]
+    spaces_key: NonEmpty
     every: Duration = timedelta(days=30)
     grace: Duration = timedelta(hours=1)
     verify: bool = False
-    sinks: Annotated[list[SinkConfig], Field(min_length=1)]
+    sinks: Annotated[list[AnySinkConfig], Field(min_length=1)]
 
     @field_validator("verify")
     @classmethod
@@ -209,45 +137,13 @@ class PolicyConfig(_Strict):
         return self
 
 
-class WebhookAlertConfig(_Strict):
-    """A generic webhook that receives signed JSON alerts."""
-
-    type: Literal["webhook"]
-    name: Name | None = None
-    url: HttpUrl
-    secret: SecretStr | None = None
-    secret_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _secret_given(self) -> WebhookAlertConfig:
-        _one_of(self, "secret", "secret_file")
-        return self
-
-
-class SlackAlertConfig(_Strict):
-    """A Slack incoming webhook (its URL is a secret)."""
-
-    type: Literal["slack"]
-    name: Name | None = None
-    url: SecretStr | None = None
-    url_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _url_given(self) -> SlackAlertConfig:
-        _one_of(self, "url", "url_file")
-        return self
-
-
-AlertConfig = Annotated[WebhookAlertConfig | SlackAlertConfig, Field(discriminator="type")]
-
-
-class StoreConfig(_Strict):
+class StoreConfig(Strict):
     """``[store]``: what the store keeps."""
 
     keep_history: Duration = timedelta(days=400)
 
 
-class FileConfig(_Strict):
+class FileConfig(Strict):
     """The whole TOML config file."""
 
     daemon: DaemonConfig = DaemonConfig()
@@ -255,7 +151,7 @@ class FileConfig(_Strict):
     store: StoreConfig = StoreConfig()
     connections: dict[Name, ConnectionConfig] = {}
     policies: list[PolicyConfig] = []
-    alerts: list[AlertConfig] = []
+    alerts: list[AnyChannelConfig] = []
 
     @model_validator(mode="after")
     def _unique_policy_names(self) -> FileConfig:
@@ -323,7 +219,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"
-        elif part in ("app_platform", "vault", "webhook", "slack") and text.endswith("]"):
+        elif part in _PLUGIN_TAGS and text.endswith("]"):
             continue  # the discriminator tag pydantic adds to the path
         else:
             text += f".{part}" if text else str(part)
@@ -341,7 +237,7 @@ def _problems(exc: ValidationError, *, env: bool = False) -> list[str]:
             message = "unknown key"
         elif error["type"] == "string_pattern_mismatch":
             pattern = str(error.get("ctx", {}).get("pattern", ""))
-            message = f"{error['input']!r} is not {_PATTERN_MEANING.get(pattern, 'well formed')}"
+            message = f"{error['input']!r} is not {PATTERN_MEANING.get(pattern, 'well formed')}"
         elif message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         problems.append(f"{where}: {message}")

@@ -1,9 +1,10 @@
 """Alert channels, the persisted outbox, and de-duplication.
 
-Adding a channel is one module with a :class:`~rotator.alerts.base.Channel`
-subclass and a ``from_config(config, name)`` constructor, plus one line in
-:data:`CHANNEL_TYPES`; ``tests/alerts/test_channel_contract.py`` then runs
-the shared contract over it.
+Adding a channel is one module (its :class:`~rotator.alerts.base.ChannelConfig`
+model and its :class:`~rotator.alerts.base.Channel`), one line in
+:data:`CHANNELS`, and ``tests/alerts/test_channel_contract.py`` passing for
+it. The settings' union of ``[[alerts]]`` tables and :data:`CHANNEL_TYPES`
+are derived from :data:`CHANNELS`.
 
 Flow: the daemon builds a :class:`Dispatcher`; ``raise_condition`` and
 ``clear_condition`` decide (de-duplication) and enqueue in the same store
@@ -14,25 +15,26 @@ retrying with backoff. A failing channel is logged and retried, never raised.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Final
 
-from rotator.alerts.base import EVENTS, Alert, Channel, Event
+from rotator.alerts.base import EVENTS, Alert, Channel, ChannelConfig, Event
 from rotator.alerts.dispatcher import Dispatcher
 from rotator.alerts.outbox import DeliveryReport, DeliveryResult, Outbox
 from rotator.alerts.slack import SlackChannel
 from rotator.alerts.webhook import WebhookChannel, verify_signature
 from rotator.errors import ConfigError
-from rotator.settings import AlertConfig
 
-# config ``type`` → constructor taking (that type's config, channel name).
-CHANNEL_TYPES: Final[dict[str, Callable[[Any, str], Channel]]] = {
-    "webhook": WebhookChannel.from_config,
-    "slack": SlackChannel.from_config,
-}
+CHANNELS: Final[tuple[type[Channel], ...]] = (WebhookChannel, SlackChannel)
+
+# config ``type`` → the channel class
+CHANNEL_TYPES: Final[Mapping[str, type[Channel]]] = MappingProxyType(
+    {channel.type: channel for channel in CHANNELS}
+)
 
 
-def channel_names(configs: Sequence[AlertConfig]) -> list[str]:
+def channel_names(configs: Sequence[ChannelConfig]) -> list[str]:
     """Each channel's name: its ``name``, else ``<type>-<n>`` counting that type from 1.
 
     The name keys the channel's rows in the outbox, so an operator who
@@ -47,7 +49,7 @@ def channel_names(configs: Sequence[AlertConfig]) -> list[str]:
     return names
 
 
-def build_channels(configs: Sequence[AlertConfig]) -> list[Channel]:
+def build_channels(configs: Sequence[ChannelConfig]) -> list[Channel]:
     """Channels from the ``[[alerts]]`` tables, secrets read now (ConfigError if not)."""
     names = channel_names(configs)
     twice = sorted({name for name in names if names.count(name) > 1})
@@ -57,7 +59,7 @@ def build_channels(configs: Sequence[AlertConfig]) -> list[Channel]:
     channels: list[Channel] = []
     for config, name in zip(configs, names, strict=True):
         try:
-            channels.append(CHANNEL_TYPES[config.type](config, name))
+            channels.append(config.build(name))
         except ConfigError as exc:  # report every unreadable secret at once
             problems += exc.problems
     if problems:
@@ -66,10 +68,12 @@ def build_channels(configs: Sequence[AlertConfig]) -> list[Channel]:
 
 
 __all__ = [
+    "CHANNELS",
     "CHANNEL_TYPES",
     "EVENTS",
     "Alert",
     "Channel",
+    "ChannelConfig",
     "DeliveryReport",
     "DeliveryResult",
     "Dispatcher",

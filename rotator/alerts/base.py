@@ -5,15 +5,25 @@ SHA-256), scope names and counts — never a token or a secret. As a last line
 of defence every text field is passed through :func:`rotator.logs.redact`, so
 a token pasted into a fact by mistake leaves rotator as ``[redacted-token]``.
 
+A channel module holds two classes: its config model, a
+:class:`ChannelConfig` subclass (the ``[[alerts]]`` table with ``type =
+"<its type>"``, its secret files as ``ReadableFile`` fields, and
+:meth:`ChannelConfig.build`, which reads them), and the :class:`Channel`
+naming that model in ``Config``. ``rotator.alerts.CHANNELS`` lists the
+channel classes; the settings' union of ``[[alerts]]`` tables and the
+registry are derived from it.
+
 A :class:`Channel` owns the HTTP control flow once (POST, status check,
 error translation, scrubbing); a channel module fills in :meth:`Channel._request`
 with its URL, headers and body, and :meth:`Channel._secret_parts` with what
-must never appear in an error message or a log line.
+must never appear in an error message or a log line. An :class:`AlertError`
+is transient when no answer came back or the receiver answered 429 or 5xx.
 """
 
 from __future__ import annotations
 
 import abc
+import builtins
 import json
 import logging
 import threading
@@ -22,12 +32,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 from urllib.parse import urlsplit
 
 import httpx
 
 from rotator import __version__
+from rotator.configtypes import Name, Strict
 from rotator.errors import AlertError
 from rotator.logs import redact
 
@@ -206,10 +217,26 @@ def public_origin(url: str) -> str:
     return f"{parts.scheme}://{host}{port}"
 
 
+class ChannelConfig(Strict):
+    """One ``[[alerts]]`` table; each channel module subclasses it."""
+
+    type: str  # narrowed to the channel's Literal["<type>"] by each subclass
+    name: Name | None = None
+
+    @abc.abstractmethod
+    def build(self, name: str) -> Channel:
+        """The channel called ``name``; reads its secret files now, sends nothing.
+
+        Raises :class:`rotator.errors.ConfigError` (without the secret) when
+        a secret cannot be read or is malformed: that is its ``config check``.
+        """
+
+
 class Channel(abc.ABC):
     """Where alerts go. Subclasses build the request; this class sends it."""
 
-    type: str = ""
+    type: ClassVar[str] = ""
+    Config: ClassVar[builtins.type[ChannelConfig]]
 
     def __init__(self, name: str, url: str) -> None:
         self.name = name
@@ -218,6 +245,10 @@ class Channel(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, {self.target})"
+
+    def describe(self) -> str:
+        """What sending an alert does, in one line without a secret (for dry runs)."""
+        return f"POST each alert as JSON to {self.target} (channel {self.name}, {self.type})"
 
     @abc.abstractmethod
     def _request(self, alert: Alert) -> Request:
@@ -250,11 +281,16 @@ class Channel(abc.ABC):
         except httpx.HTTPError as exc:
             detail = self.scrub(str(exc)) or "no detail"
             raise AlertError(
-                self.name, f"no answer from {self.target}: {type(exc).__name__}: {detail}"
+                self.name,
+                f"no answer from {self.target}: {type(exc).__name__}: {detail}",
+                transient=isinstance(exc, httpx.TransportError),
             ) from exc
         if not response.is_success:
+            status = response.status_code
             raise AlertError(
-                self.name, f"{self.target} answered {response.status_code}{self._why(response)}"
+                self.name,
+                f"{self.target} answered {status}{self._why(response)}",
+                transient=status == 429 or status >= 500,
             )
 
     def _why(self, response: httpx.Response) -> str:

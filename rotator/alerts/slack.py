@@ -10,12 +10,22 @@ appears in an error, a log line or a payload.
 
 from __future__ import annotations
 
-from typing import Any, Final
+import builtins
+from typing import Any, ClassVar, Final, Literal
 
-from rotator.alerts.base import Alert, Channel, Request, json_body, register_secret
+from pydantic import SecretStr, model_validator
+
+from rotator.alerts.base import (
+    Alert,
+    Channel,
+    ChannelConfig,
+    Request,
+    json_body,
+    register_secret,
+)
+from rotator.configtypes import ReadableFile, one_of, read_secret
 from rotator.errors import ConfigError
 from rotator.secret import Secret
-from rotator.settings import SlackAlertConfig, read_secret
 
 MAX_FIELDS: Final = 10  # Slack rejects a section with more
 MAX_HEADER: Final = 150  # plain_text limit of a header block
@@ -99,10 +109,31 @@ def blocks(alert: Alert) -> dict[str, Any]:
     return {"text": escape(_cut(fallback, MAX_HEADER)), "blocks": message}
 
 
+class SlackAlertConfig(ChannelConfig):
+    """``type = "slack"``: a Slack incoming webhook (its URL is a secret)."""
+
+    type: Literal["slack"]
+    url: SecretStr | None = None
+    url_file: ReadableFile | None = None
+
+    @model_validator(mode="after")
+    def _url_given(self) -> SlackAlertConfig:
+        one_of(self, "url", "url_file")
+        return self
+
+    def build(self, name: str) -> SlackChannel:
+        url = read_secret(self.url, self.url_file, f"alert channel {name}: webhook URL")
+        if not url.reveal().startswith(("https://", "http://")):
+            # Say what is wrong without echoing the (secret) value.
+            raise ConfigError("config", [f"alert channel {name}: the Slack URL is not a URL"])
+        return SlackChannel(name, url)
+
+
 class SlackChannel(Channel):
     """Posts each alert to a Slack incoming webhook."""
 
-    type = "slack"
+    type: ClassVar[str] = "slack"
+    Config: ClassVar[builtins.type[ChannelConfig]] = SlackAlertConfig
 
     def __init__(self, name: str, url: Secret) -> None:
         text = url.reveal()
@@ -110,13 +141,10 @@ class SlackChannel(Channel):
         for part in self._secret_parts():
             register_secret(part)
 
-    @classmethod
-    def from_config(cls, config: SlackAlertConfig, name: str) -> SlackChannel:
-        url = read_secret(config.url, config.url_file, f"alert channel {name}: webhook URL")
-        if not url.reveal().startswith(("https://", "http://")):
-            # Say what is wrong without echoing the (secret) value.
-            raise ConfigError("config", [f"alert channel {name}: the Slack URL is not a URL"])
-        return cls(name, url)
-
     def _request(self, alert: Alert) -> Request:
         return Request(self._url, json_body(blocks(alert)))
+
+    def describe(self) -> str:
+        return f"post each alert as a Block Kit message to Slack at {self.target} " + (
+            f"(channel {self.name})"
+        )

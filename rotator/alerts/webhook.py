@@ -10,15 +10,26 @@ should run.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import re
 import time
 from collections.abc import Callable
+from typing import ClassVar, Literal
 
-from rotator.alerts.base import Alert, Channel, Request, json_body, register_secret
+from pydantic import SecretStr, model_validator
+
+from rotator.alerts.base import (
+    Alert,
+    Channel,
+    ChannelConfig,
+    Request,
+    json_body,
+    register_secret,
+)
+from rotator.configtypes import HttpUrl, ReadableFile, one_of, read_secret
 from rotator.secret import Secret
-from rotator.settings import WebhookAlertConfig, read_secret
 
 SIGNATURE_HEADER = "X-Rotator-Signature"
 PAYLOAD_VERSION = 1
@@ -62,10 +73,29 @@ def verify_signature(
     return any(matches)
 
 
+class WebhookAlertConfig(ChannelConfig):
+    """``type = "webhook"``: a generic webhook that receives signed JSON alerts."""
+
+    type: Literal["webhook"]
+    url: HttpUrl
+    secret: SecretStr | None = None
+    secret_file: ReadableFile | None = None
+
+    @model_validator(mode="after")
+    def _secret_given(self) -> WebhookAlertConfig:
+        one_of(self, "secret", "secret_file")
+        return self
+
+    def build(self, name: str) -> WebhookChannel:
+        secret = read_secret(self.secret, self.secret_file, f"alert channel {name}: signing secret")
+        return WebhookChannel(name, self.url, secret)
+
+
 class WebhookChannel(Channel):
     """POSTs each alert as signed JSON to an operator's endpoint."""
 
-    type = "webhook"
+    type: ClassVar[str] = "webhook"
+    Config: ClassVar[builtins.type[ChannelConfig]] = WebhookAlertConfig
 
     def __init__(
         self, name: str, url: str, secret: Secret, *, clock: Callable[[], float] = time.time
@@ -75,13 +105,6 @@ class WebhookChannel(Channel):
         self._clock = clock
         register_secret(secret.reveal())
 
-    @classmethod
-    def from_config(cls, config: WebhookAlertConfig, name: str) -> WebhookChannel:
-        secret = read_secret(
-            config.secret, config.secret_file, f"alert channel {name}: signing secret"
-        )
-        return cls(name, config.url, secret)
-
     def _request(self, alert: Alert) -> Request:
         body = json_body({**alert.to_json(), "source": "rotator", "version": PAYLOAD_VERSION})
         signature = sign(self._secret.reveal(), int(self._clock()), body)
@@ -90,3 +113,8 @@ class WebhookChannel(Channel):
 
     def _secret_parts(self) -> list[str]:
         return [*super()._secret_parts(), self._secret.reveal()]
+
+    def describe(self) -> str:
+        return f"POST each alert as JSON signed in {SIGNATURE_HEADER} to {self.target} " + (
+            f"(channel {self.name})"
+        )

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from rotator.alerts import build_channels
 from rotator.audit import audit_token
 from rotator.digitalocean.spaces import find_key
 from rotator.errors import (
@@ -13,52 +14,24 @@ from rotator.errors import (
     ConfigError,
     DigitalOceanError,
     RotatorError,
-    SinkError,
     UsageError,
 )
 from rotator.services.audit import required_for
 from rotator.services.context import Context
-from rotator.settings import (
-    AppRoleConfig,
-    FileConfig,
-    PolicyConfig,
-    SlackAlertConfig,
-    VaultSinkConfig,
-    WebhookAlertConfig,
-)
+from rotator.settings import FileConfig, PolicyConfig
 from rotator.sinks import SinkDeps, build_sink
 from rotator.store import Connection, Store
 
 
-def _secret_files(config: FileConfig) -> list[tuple[str, Path]]:
-    """Every ``*_file`` the config names, with its location."""
+def _named_files(config: FileConfig) -> list[tuple[str, Path]]:
+    """Every file a sink or alert table names (secrets, CA certificates), with its location."""
     found: list[tuple[str, Path]] = []
     for i, policy in enumerate(config.policies):
         for j, sink in enumerate(policy.sinks):
-            where = f"policies[{i}].sinks[{j}]"
-            if isinstance(sink, VaultSinkConfig):
-                if sink.token_file is not None:
-                    found.append((f"{where}.token_file", sink.token_file))
-                if isinstance(sink.approle, AppRoleConfig) and sink.approle.secret_id_file:
-                    found.append((f"{where}.approle.secret_id_file", sink.approle.secret_id_file))
-                if sink.ca_cert is not None:
-                    found.append((f"{where}.ca_cert", sink.ca_cert))
+            found += sink.files(f"policies[{i}].sinks[{j}]")
     for i, alert in enumerate(config.alerts):
-        if isinstance(alert, WebhookAlertConfig) and alert.secret_file is not None:
-            found.append((f"alerts[{i}].secret_file", alert.secret_file))
-        if isinstance(alert, SlackAlertConfig) and alert.url_file is not None:
-            found.append((f"alerts[{i}].url_file", alert.url_file))
+        found += alert.files(f"alerts[{i}]")
     return found
-
-
-def _transient(exc: BaseException) -> bool:
-    """Whether a failure, or what caused it, might pass on its own (timeout, 5xx, 429)."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if getattr(cause, "transient", False):
-            return True
-        cause = cause.__cause__
-    return False
 
 
 def _check_policy(
@@ -100,17 +73,19 @@ def _check_policy(
         except DigitalOceanError as exc:
             note("the connection's scopes", exc)
         for number, config in enumerate(policy.sinks):
-            deps = SinkDeps(digitalocean=client, extra={"policy": policy.name})
-            sink = build_sink(config, deps)
+            deps = SinkDeps(digitalocean=client, policy=policy.name)
+            try:
+                sink = build_sink(config, deps)
+            except RotatorError as exc:
+                problems.append(f"{where}.sinks[{number}]: {exc}")
+                continue
             try:
                 sink.check()
-            except SinkError as exc:
-                if _transient(exc):
+            except RotatorError as exc:
+                if exc.transient:
                     note(f"sink {sink.label}", exc)
                 else:
                     problems.append(f"{where}.sinks[{number}]: {exc}")
-            except RotatorError as exc:
-                note(f"sink {sink.label}", exc)
             finally:
                 sink.close()
     return problems
@@ -126,9 +101,15 @@ def check(args: argparse.Namespace, ctx: Context) -> int:
         return 2
     problems = [
         f"{where}: cannot read {path}"
-        for where, path in _secret_files(settings.config)
+        for where, path in _named_files(settings.config)
         if not os.access(path, os.R_OK)
     ]
+    if not problems:
+        # Each channel reads and checks its secrets; no alert is sent.
+        try:
+            build_channels(settings.config.alerts)
+        except ConfigError as exc:
+            problems += exc.problems
     source = str(settings.config_path) if settings.config_path else "config"
     try:
         with ctx.open_store(writer=False) as store:

@@ -41,54 +41,74 @@ Decisions worth knowing:
 
 The secret key is revealed only into the PUT body; it is never logged,
 returned or raised, and the spec read back holds ``EV[...]`` values only.
+
+This module holds the config table and the push's decisions;
+:mod:`~rotator.sinks.app_platform_spec` edits the spec (pure functions) and
+:mod:`~rotator.sinks.app_platform_deploy` makes the reads and bounded waits.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
+import builtins
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from datetime import timedelta
+from typing import ClassVar, Literal
 
+from rotator.configtypes import Duration, EnvKey, NonEmpty, seconds
 from rotator.digitalocean import apps
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.errors import (
     APIError,
     DigitalOceanError,
-    Forbidden,
-    NotFound,
     RateLimited,
     SinkError,
-    Unauthorized,
 )
-from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink
-
-if TYPE_CHECKING:  # the sink layer never imports settings at run time
-    from rotator.settings import AppPlatformSinkConfig
-    from rotator.sinks import SinkDeps
+from rotator.sinks.app_platform_deploy import AppDeployer, Before
+from rotator.sinks.app_platform_spec import EnvTarget
+from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SCOPE = "RUN_AND_BUILD_TIME"
-_Owned = tuple[dict[str, Any] | None, dict[str, Any] | None]
-"""The access-key and secret-key entries as a spec shows them (None: absent)."""
-FAILED = ("ERROR", "CANCELED")
 
+class AppPlatformSinkConfig(SinkConfig):
+    """``type = "app_platform"``: an App Platform app whose env vars receive the key pair."""
 
-@dataclass(frozen=True)
-class _Before:
-    """What the app looked like just before the PUT."""
+    type: Literal["app_platform"]
+    digitalocean_scopes: ClassVar[frozenset[str]] = frozenset({"app:read", "app:update"})
+    app_id: NonEmpty
+    component: str | None = None
+    access_key_env: EnvKey
+    secret_key_env: EnvKey
+    # How long a push waits for a running deployment, and then for its own.
+    deploy_timeout: Duration = timedelta(seconds=900)
 
-    spec: dict[str, Any]
-    active_id: str | None
+    def default_label(self) -> str:
+        return self.app_id + (f"/{self.component}" if self.component else "")
+
+    def build(self, deps: SinkDeps) -> AppPlatformSink:
+        """The sink; uses the policy's connection (``deps.digitalocean``)."""
+        if deps.digitalocean is None:
+            raise SinkError(self.label, "needs a DigitalOcean client (the policy's connection)")
+        return AppPlatformSink(
+            self.label,
+            client=deps.digitalocean,
+            app_id=self.app_id,
+            component=self.component,
+            access_key_env=self.access_key_env,
+            secret_key_env=self.secret_key_env,
+            sleep=deps.sleep,
+            monotonic=deps.monotonic,
+            deploy_timeout=seconds(self.deploy_timeout),
+            poll_interval=deps.poll_interval,
+        )
 
 
 class AppPlatformSink(Sink):
     """Env vars of an App Platform app (app level or one component)."""
 
     type: ClassVar[str] = "app_platform"
+    Config: ClassVar[builtins.type[SinkConfig]] = AppPlatformSinkConfig
 
     def __init__(
         self,
@@ -112,39 +132,28 @@ class AppPlatformSink(Sink):
         self._component = component
         self._access_env = access_key_env
         self._secret_env = secret_key_env
-        self._sleep = sleep
+        self._spec = EnvTarget(label, app_id, component, access_key_env, secret_key_env)
         self._monotonic = monotonic
         self._deploy_timeout = deploy_timeout
-        self._poll_interval = poll_interval
-
-    @classmethod
-    def from_config(cls, config: AppPlatformSinkConfig, deps: SinkDeps) -> AppPlatformSink:
-        """The sink for one ``type = "app_platform"`` entry; uses the policy's connection."""
-        if deps.digitalocean is None:
-            raise SinkError(config.label, "needs a DigitalOcean client (the policy's connection)")
-        return cls(
-            config.label,
-            client=deps.digitalocean,
-            app_id=config.app_id,
-            component=config.component,
-            access_key_env=config.access_key_env,
-            secret_key_env=config.secret_key_env,
-            sleep=deps.sleep,
-            monotonic=deps.monotonic,
-            deploy_timeout=deps.deploy_timeout,
-            poll_interval=deps.poll_interval,
+        self._deployer = AppDeployer(
+            self._spec,
+            client,
+            sleep=sleep,
+            monotonic=monotonic,
+            deploy_timeout=deploy_timeout,
+            poll_interval=poll_interval,
         )
 
     # -- the contract ------------------------------------------------------------
 
     def check(self) -> None:
         """GET the app and find the env list (``app:read``); ``app:update`` is the audit's job."""
-        self._env_holder(self._read_app()["spec"])
+        self._spec.env_holder(self._deployer.read_app()["spec"])
 
     def describe_push(self, access_key: str, context: PushContext) -> list[str]:
         """What a push would change, read from the app as it is now; never shows a secret."""
-        app = self._read_app()
-        holder = self._env_holder(app["spec"])
+        app = self._deployer.read_app()
+        holder = self._spec.env_holder(app["spec"])
         owned = (self._access_env, self._secret_env)
         envs = holder.get("envs") or []
         present = {env.get("key") for env in envs if isinstance(env, dict)}
@@ -167,9 +176,9 @@ class AppPlatformSink(Sink):
     def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
         """Write the pair, deploy, and return once the deployment serving it is ACTIVE."""
         secret = keys.secret_key.reveal()
-        app = self._wait_until_idle(self._monotonic() + self._deploy_timeout)
-        before = _Before(app["spec"], apps.active_deployment_id(app))
-        spec = self._edited(before.spec, keys.access_key, secret)
+        app = self._deployer.wait_until_idle(self._monotonic() + self._deploy_timeout)
+        before = Before(app["spec"], apps.active_deployment_id(app))
+        spec = self._spec.edited(before.spec, keys.access_key, secret)
         logger.info(
             "app %s: setting %s=%s and %s (secret) for policy %s, rotation %s",
             self._where,
@@ -188,16 +197,17 @@ class AppPlatformSink(Sink):
             if _refused(error):
                 # Refused before any work was done: nothing changed, nothing to follow.
                 cause = error if text == str(error) else None
-                raise SinkError(self.label, _scrub(self._explain(error), secret)) from cause
+                message = _scrub(self._deployer.explain(error), secret)
+                raise SinkError(self.label, message, transient=error.transient) from cause
             unclear = text
         # Outside the except block: a later error must not chain the PUT's error,
         # whose text could echo the request.
         started = apps.in_flight(answer) if answer is not None else None
         if answer is None or started is None:
-            deployment_id = self._after_unclear_answer(unclear, before, deadline)
+            deployment_id = self._deployer.after_unclear_answer(unclear, before, deadline)
         else:
-            expected = self._owned(answer.get("spec"))
-            deployment_id = self._follow(str(started["id"]), before, expected, deadline)
+            expected = self._spec.owned(answer.get("spec"))
+            deployment_id = self._deployer.follow(str(started["id"]), before, expected, deadline)
         logger.info(
             "app %s: deployment %s is ACTIVE with access key %s",
             self._where,
@@ -216,14 +226,14 @@ class AppPlatformSink(Sink):
             app = apps.get_app(self._client, self._app_id)
         except DigitalOceanError as error:
             if isinstance(error, APIError) and not error.transient:
-                raise SinkError(self.label, self._explain(error)) from error
+                raise self._deployer.translated(error) from error
             logger.warning("app %s: cannot tell which key it holds: %s", self._where, error)
             return None
         active = app.get("active_deployment")
         spec = active.get("spec") if isinstance(active, dict) else None
         if not isinstance(spec, dict):
             return None
-        owned = self._owned(spec)
+        owned = self._spec.owned(spec)
         entry = owned[0] if owned is not None else None
         if entry is None or entry.get("type") == "SECRET":
             return None
@@ -237,312 +247,6 @@ class AppPlatformSink(Sink):
     @property
     def _where(self) -> str:
         return self._app_id + (f"/{self._component}" if self._component else "")
-
-    def _read_app(self) -> dict[str, Any]:
-        """One GET of the app, every failure a SinkError (for check and dry runs)."""
-        try:
-            app = apps.get_app(self._client, self._app_id)
-        except DigitalOceanError as error:
-            raise SinkError(self.label, self._explain(error)) from error
-        if not isinstance(app.get("spec"), dict):
-            raise SinkError(self.label, f"app {self._app_id} came back without a spec")
-        return app
-
-    def _poll(self, read: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
-        """One read while waiting: None after a transient failure, so the caller polls on."""
-        try:
-            return read()
-        except DigitalOceanError as error:
-            # The client already retried 429, 5xx and timeouts; a definite
-            # refusal (401, 403, 404) will not get better by waiting.
-            if isinstance(error, APIError) and not error.transient:
-                raise SinkError(self.label, self._explain(error)) from error
-            logger.warning("app %s: read failed, polling on: %s", self._where, error)
-            return None
-
-    def _poll_app(self) -> dict[str, Any] | None:
-        app = self._poll(lambda: apps.get_app(self._client, self._app_id))
-        if app is not None and not isinstance(app.get("spec"), dict):
-            raise SinkError(self.label, f"app {self._app_id} came back without a spec")
-        return app
-
-    def _pauses(self) -> Iterator[float]:
-        """Poll quickly at first, then back off to ``poll_interval``.
-
-        A short deployment is confirmed within a second; a long one costs a
-        read every ``poll_interval`` seconds, well inside the token's budget.
-        """
-        pause = min(0.25, self._poll_interval)
-        while True:
-            yield pause
-            pause = min(pause * 2, self._poll_interval)
-
-    def _wait_until_idle(self, deadline: float) -> dict[str, Any]:
-        """The app once no deployment is pending or in progress (a PUT would supersede it)."""
-        pauses = self._pauses()
-        while True:
-            app = self._poll_app()
-            running = apps.in_flight(app) if app is not None else None
-            if app is not None and running is None:
-                self._env_holder(app["spec"])  # fail before waiting on a hopeless config
-                return app
-            if self._monotonic() >= deadline:
-                what = (
-                    f"deployment {running['id']} is still {running.get('phase', 'running')}"
-                    if running is not None
-                    else "the app could not be read"
-                )
-                raise SinkError(
-                    self.label,
-                    f"{what} after {self._deploy_timeout:g}s; app {self._where} was not "
-                    "changed and still uses the previous key",
-                )
-            if running is not None:
-                logger.info(
-                    "app %s: waiting for deployment %s (%s) before updating",
-                    self._where,
-                    running["id"],
-                    running.get("phase", "?"),
-                )
-            self._sleep(next(pauses))
-
-    # -- following the deployment ---------------------------------------------------
-
-    def _follow(
-        self,
-        deployment_id: str,
-        before: _Before,
-        expected: _Owned | None,
-        deadline: float,
-    ) -> str:
-        """Poll until a deployment carrying the new pair is ACTIVE; return its id."""
-        current, phase = deployment_id, "PENDING"
-        pauses = self._pauses()
-        while True:
-            read = functools.partial(apps.get_deployment, self._client, self._app_id, current)
-            deployment = self._poll(read)
-            if deployment is not None:
-                phase = str(deployment.get("phase", "UNKNOWN"))
-                if phase == "ACTIVE":
-                    return current
-                if phase in FAILED:
-                    raise SinkError(
-                        self.label,
-                        f"deployment {current} of app {self._where} ended {phase}; "
-                        "the running app still uses the previous key",
-                    )
-                if phase == "SUPERSEDED":
-                    successor = self._successor(current, before, expected)
-                    if successor is not None:
-                        next_id, finished = successor
-                        if finished:
-                            return next_id
-                        logger.info(
-                            "app %s: deployment %s was superseded; following %s",
-                            self._where,
-                            current,
-                            next_id,
-                        )
-                        current, phase = next_id, "PENDING"
-            if self._monotonic() >= deadline:
-                raise SinkError(
-                    self.label,
-                    f"deployment {current} of app {self._where} is still {phase} after "
-                    f"{self._deploy_timeout:g}s; gave up waiting (it may still finish, so "
-                    "the previous key must stay valid)",
-                )
-            self._sleep(next(pauses))
-
-    def _successor(
-        self,
-        superseded: str,
-        before: _Before,
-        expected: _Owned | None,
-    ) -> tuple[str, bool] | None:
-        """After SUPERSEDED: (deployment to follow, already ACTIVE?), or None to poll again."""
-        app = self._poll_app()
-        if app is None:
-            return None
-        if expected is not None and self._owned(app["spec"]) != expected:
-            raise SinkError(
-                self.label,
-                f"deployment {superseded} of app {self._where} was superseded by a change "
-                f"that replaced {self._access_env}/{self._secret_env}; not confirmed",
-            )
-        running = apps.in_flight(app)
-        if running is not None:
-            return str(running["id"]), False
-        active = apps.active_deployment_id(app)
-        if active is not None and active not in (before.active_id, superseded):
-            # A later deployment of the spec with the new pair already finished.
-            return active, True
-        raise SinkError(
-            self.label,
-            f"deployment {superseded} of app {self._where} was superseded and no later "
-            "deployment became active; the running app still uses the previous key",
-        )
-
-    def _after_unclear_answer(self, why: str, before: _Before, deadline: float) -> str:
-        """The PUT may or may not have been applied: read the app and decide, never resend."""
-        logger.warning(
-            "app %s: the spec update got no clear answer (%s); reading the app back "
-            "instead of sending it again",
-            self._where,
-            why,
-        )
-        app = None
-        while app is None:
-            app = self._poll_app()
-            if app is None:
-                if self._monotonic() >= deadline:
-                    raise SinkError(
-                        self.label,
-                        f"the spec update of app {self._where} got no clear answer ({why}) "
-                        "and the app could not be read back; whether it was applied is unknown",
-                    )
-                self._sleep(self._poll_interval)
-        spec = app["spec"]
-        if self._without_owned(spec) != self._without_owned(before.spec):
-            raise SinkError(
-                self.label,
-                f"the spec update of app {self._where} got no clear answer ({why}) and "
-                "someone else changed the app meanwhile; whether it was applied is unknown",
-            )
-        if self._owned(spec) == self._owned(before.spec):
-            raise SinkError(
-                self.label,
-                f"the spec update of app {self._where} got no clear answer ({why}) and the "
-                f"app shows no change to {self._access_env}/{self._secret_env}, so it is taken "
-                "as not applied (or it repeated values the app already had); not sent again "
-                "automatically, and the running app may still use the previous key",
-            )
-        running = apps.in_flight(app)
-        if running is not None:
-            return self._follow(str(running["id"]), before, self._owned(spec), deadline)
-        active = apps.active_deployment_id(app)
-        if active is not None and active != before.active_id:
-            return active
-        raise SinkError(
-            self.label,
-            f"the spec update of app {self._where} was applied ({why}) but no deployment "
-            "of it is running or active; the running app still uses the previous key",
-        )
-
-    # -- the spec -------------------------------------------------------------------
-
-    def _env_holder(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """The dict whose ``envs`` the sink owns two entries of: the spec or a component."""
-        if self._component is None:
-            self._refuse_shadowing(spec)
-            return spec
-        for kind in apps.COMPONENT_KINDS:
-            for component in _components(spec, kind):
-                if component.get("name") == self._component:
-                    return component
-        if any(db.get("name") == self._component for db in _components(spec, "databases")):
-            raise SinkError(
-                self.label,
-                f"component {self._component!r} of app {self._app_id} is a database, which "
-                "has no env vars; name the service, worker, job, static site or function "
-                "that uses the key",
-            )
-        names = [
-            str(c.get("name")) for kind in apps.COMPONENT_KINDS for c in _components(spec, kind)
-        ]
-        raise SinkError(
-            self.label,
-            f"app {self._app_id} has no component {self._component!r} "
-            f"(its components: {', '.join(names) or 'none'})",
-        )
-
-    def _refuse_shadowing(self, spec: dict[str, Any]) -> None:
-        """An app-level value a component overrides would never reach that component."""
-        for kind in apps.COMPONENT_KINDS:
-            for component in _components(spec, kind):
-                envs = component.get("envs")
-                keys = {e.get("key") for e in envs if isinstance(e, dict)} if envs else set()
-                for key in (self._access_env, self._secret_env):
-                    if key in keys:
-                        raise SinkError(
-                            self.label,
-                            f"component {component.get('name')!r} of app {self._app_id} sets "
-                            f"{key} itself, which overrides the app-level value; configure "
-                            f"component = {component.get('name')!r} for this sink",
-                        )
-
-    def _env_list(self, spec: dict[str, Any], *, create: bool) -> list[Any] | None:
-        holder = self._env_holder(spec)
-        envs = holder.get("envs")
-        if envs is None and create:
-            envs = holder["envs"] = []
-        if envs is not None and not isinstance(envs, list):
-            raise SinkError(self.label, f"the envs of app {self._where} are not a list")
-        return envs
-
-    def _edited(self, spec: dict[str, Any], access_key: str, secret: str) -> dict[str, Any]:
-        """A deep copy of ``spec`` with only the two owned entries set (or appended)."""
-        edited = copy.deepcopy(spec)
-        envs = self._env_list(edited, create=True)
-        assert envs is not None  # created above
-        for key, value in ((self._access_env, access_key), (self._secret_env, secret)):
-            found = [i for i, e in enumerate(envs) if isinstance(e, dict) and e.get("key") == key]
-            if len(found) > 1:
-                raise SinkError(self.label, f"app {self._where} defines {key} more than once")
-            scope = (envs[found[0]].get("scope") if found else None) or DEFAULT_SCOPE
-            entry = {"key": key, "value": value, "scope": scope, "type": "SECRET"}
-            if found:
-                envs[found[0]] = entry
-            else:
-                envs.append(entry)
-        return edited
-
-    def _owned(self, spec: Any) -> _Owned | None:
-        """The two owned entries as the spec shows them (None when the spec is unusable)."""
-        if not isinstance(spec, dict):
-            return None
-        try:
-            envs = self._env_list(spec, create=False) or []
-        except SinkError:
-            return None
-
-        def entry(key: str) -> dict[str, Any] | None:
-            return next((e for e in envs if isinstance(e, dict) and e.get("key") == key), None)
-
-        return entry(self._access_env), entry(self._secret_env)
-
-    def _without_owned(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """The spec minus the owned entries: what a push must leave exactly as it was."""
-        rest = copy.deepcopy(spec)
-        holder = self._env_holder(rest)
-        envs = holder.get("envs")
-        if isinstance(envs, list):
-            owned = (self._access_env, self._secret_env)
-            kept = [e for e in envs if not (isinstance(e, dict) and e.get("key") in owned)]
-            if kept:
-                holder["envs"] = kept
-            else:  # a list the push created (or emptied) counts as absent
-                holder.pop("envs")
-        return rest
-
-    def _explain(self, error: DigitalOceanError) -> str:
-        """One actionable line for a DigitalOcean failure."""
-        if isinstance(error, Forbidden):
-            scope = "app:update" if error.method == "PUT" else "app:read"
-            return f"the token lacks {scope} ({error})"
-        if isinstance(error, NotFound):
-            if "/deployments/" in error.path:
-                return f"a deployment of app {self._where} is gone ({error})"
-            return f"app {self._app_id} not found: check app_id and the token's account ({error})"
-        if isinstance(error, Unauthorized):
-            return f"DigitalOcean refused the token: it is wrong, expired or revoked ({error})"
-        return str(error)
-
-
-def _components(spec: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    items = spec.get(kind)
-    if not isinstance(items, list):
-        return []
-    return [item for item in items if isinstance(item, dict)]
 
 
 def _refused(error: DigitalOceanError) -> bool:

@@ -1,8 +1,19 @@
 """The contract every sink fulfils, and the values that cross it.
 
 A sink is a place a rotated Spaces key pair is delivered to (an App Platform
-app's env vars, a Vault KV path). The rotation state machine owns the
-control flow; a sink only answers four questions:
+app's env vars, a Vault KV path). A sink module holds two classes:
+
+- its config model, a :class:`SinkConfig` subclass: the ``[[policies.sinks]]``
+  table with ``type = "<its type>"``, its secret files as
+  :data:`~rotator.configtypes.ReadableFile` fields (``config check`` proves
+  them readable; the plugin reads them with
+  :func:`~rotator.configtypes.read_secret`), the DigitalOcean scopes it
+  needs, and :meth:`SinkConfig.build`, the typed factory;
+- the sink, a :class:`Sink` subclass naming that model in ``Config``.
+
+``rotator.sinks.SINKS`` lists the sink classes; the settings' union of sink
+tables and the registry are both derived from it. The rotation state machine
+owns the control flow; a sink only answers four questions:
 
 - :meth:`Sink.check`: is the sink reachable and ours to write? (no change)
 - :meth:`Sink.describe_push`: what would a push change? (dry run; no change)
@@ -20,11 +31,16 @@ A sink never logs, returns or raises the secret key.
 
 from __future__ import annotations
 
+import builtins
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
+from rotator.configtypes import Name, Strict
+from rotator.digitalocean.client import DigitalOceanClient
 from rotator.secret import Secret
 
 
@@ -53,10 +69,50 @@ class Confirmation:
     detail: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SinkDeps:
+    """What a sink may need from outside its own table, injected so tests control it."""
+
+    digitalocean: DigitalOceanClient | None = None  # the policy's connection
+    policy: str | None = None  # the policy's name, when known before a push
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    poll_interval: float = 5.0  # the longest pause between two polls of a slow destination
+
+
+class SinkConfig(Strict):
+    """One ``[[policies.sinks]]`` table; each sink module subclasses it."""
+
+    type: str  # narrowed to the sink's Literal["<type>"] by each subclass
+    name: Name | None = None
+
+    # The scopes the policy's DigitalOcean token needs for this sink (none for
+    # a destination outside DigitalOcean); the scope audit requires them.
+    digitalocean_scopes: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def label(self) -> str:
+        """How logs, errors and history name this sink: its ``name``, else a default."""
+        return self.name or f"{self.type}:{self.default_label()}"
+
+    @abstractmethod
+    def default_label(self) -> str:
+        """What tells this sink apart from others of its type (an app id, a path)."""
+
+    @abstractmethod
+    def build(self, deps: SinkDeps) -> Sink:
+        """The sink for this table; reads its secret files, sends no request yet.
+
+        Raises :class:`rotator.errors.ConfigError` for an unreadable secret
+        and :class:`rotator.errors.SinkError` for a table it cannot serve.
+        """
+
+
 class Sink(ABC):
     """One destination for rotated keys."""
 
     type: ClassVar[str]
+    Config: ClassVar[builtins.type[SinkConfig]]
 
     def __init__(self, label: str) -> None:
         self.label = label

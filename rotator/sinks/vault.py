@@ -25,15 +25,27 @@ on ``<mount>/data/<path>`` and ``read`` and ``update`` on
 
 from __future__ import annotations
 
+import builtins
 import hmac
 import logging
 from collections.abc import Mapping
-from datetime import UTC
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, timedelta
+from typing import Any, ClassVar, Literal
 
+from pydantic import SecretStr, model_validator
+
+from rotator.configtypes import (
+    Duration,
+    HttpUrl,
+    NonEmpty,
+    ReadableFile,
+    Strict,
+    one_of,
+    read_secret,
+    seconds,
+)
 from rotator.errors import SinkError
-from rotator.settings import VaultSinkConfig, read_secret
-from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink
+from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
 from rotator.sinks.vault_client import (
     DEFAULT_TIMEOUT,
     AppRoleLogin,
@@ -43,10 +55,6 @@ from rotator.sinks.vault_client import (
     VaultClient,
     sealed_message,
 )
-
-if TYPE_CHECKING:
-    # Only for annotations: rotator.sinks imports this module for its registry.
-    from rotator.sinks import SinkDeps
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +69,85 @@ DATA_CAPABILITIES = frozenset({"read", "create", "update"})
 METADATA_CAPABILITIES = frozenset({"read", "update"})
 
 
+class AppRoleConfig(Strict):
+    """``approle = {...}``: Vault AppRole login."""
+
+    role_id: NonEmpty
+    secret_id: SecretStr | None = None
+    secret_id_file: ReadableFile | None = None
+    mount: str = "approle"
+
+    @model_validator(mode="after")
+    def _secret_given(self) -> AppRoleConfig:
+        one_of(self, "secret_id", "secret_id_file")
+        return self
+
+
+class VaultSinkConfig(SinkConfig):
+    """``type = "vault"``: a Vault (or OpenBao) KV v2 path that receives the key pair."""
+
+    type: Literal["vault"]
+    url: HttpUrl
+    mount: NonEmpty = "secret"
+    path: NonEmpty
+    namespace: str | None = None
+    token: SecretStr | None = None
+    token_file: ReadableFile | None = None
+    approle: AppRoleConfig | None = None
+    ca_cert: ReadableFile | None = None
+    tls_verify: bool = True
+    access_key_field: str = "access_key"
+    secret_key_field: str = "secret_key"  # noqa: S105 (a field name)
+    # The most one request to Vault may take.
+    timeout: Duration = timedelta(seconds=DEFAULT_TIMEOUT)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> VaultSinkConfig:
+        ways = [w for w in ("token", "token_file", "approle") if getattr(self, w) is not None]
+        if len(ways) != 1:
+            raise ValueError("set exactly one of token, token_file or approle")
+        return self
+
+    def default_label(self) -> str:
+        return f"{self.mount}/{self.path}"
+
+    def build(self, deps: SinkDeps) -> VaultSink:
+        """The sink and its connection; reads the token or secret_id file, sends nothing."""
+        label = self.label
+        login: TokenLogin | AppRoleLogin
+        if self.approle is not None:
+            approle = self.approle
+            secret_id = read_secret(
+                approle.secret_id, approle.secret_id_file, f"sink {label}: AppRole secret_id"
+            )
+            login = AppRoleLogin(approle.role_id, secret_id, approle.mount)
+        else:
+            login = TokenLogin(read_secret(self.token, self.token_file, f"sink {label}: token"))
+        verify: bool | str = str(self.ca_cert) if self.ca_cert is not None else self.tls_verify
+        client = VaultClient(
+            label,
+            self.url,
+            login,
+            namespace=self.namespace,
+            verify=verify,
+            timeout=seconds(self.timeout),
+        )
+        return VaultSink(
+            label,
+            client,
+            mount=self.mount,
+            path=self.path,
+            access_key_field=self.access_key_field,
+            secret_key_field=self.secret_key_field,
+            policy=deps.policy,
+        )
+
+
 class VaultSink(Sink):
     """Delivers the key pair to one KV v2 secret in Vault or OpenBao."""
 
-    type = "vault"
+    type: ClassVar[str] = "vault"
+    Config: ClassVar[builtins.type[SinkConfig]] = VaultSinkConfig
 
     def __init__(
         self,
@@ -88,46 +171,6 @@ class VaultSink(Sink):
         self.policy = policy
         self._mount_checked = False
 
-    @classmethod
-    def from_config(cls, config: VaultSinkConfig, deps: SinkDeps) -> VaultSink:
-        """Build the sink and its connection from the config; no request is sent yet.
-
-        ``deps.extra`` may carry ``"policy"`` (the policy's name, for
-        :meth:`check`) and ``"vault_timeout"`` (seconds per request).
-        """
-        label = config.label
-        login: TokenLogin | AppRoleLogin
-        if config.approle is not None:
-            approle = config.approle
-            secret_id = read_secret(
-                approle.secret_id, approle.secret_id_file, f"sink {label}: AppRole secret_id"
-            )
-            login = AppRoleLogin(approle.role_id, secret_id, approle.mount)
-        else:
-            login = TokenLogin(read_secret(config.token, config.token_file, f"sink {label}: token"))
-        verify: bool | str = (
-            str(config.ca_cert) if config.ca_cert is not None else config.tls_verify
-        )
-        timeout = deps.extra.get("vault_timeout", DEFAULT_TIMEOUT)
-        policy = deps.extra.get("policy")
-        client = VaultClient(
-            label,
-            config.url,
-            login,
-            namespace=config.namespace,
-            verify=verify,
-            timeout=float(timeout),
-        )
-        return cls(
-            label,
-            client,
-            mount=config.mount,
-            path=config.path,
-            access_key_field=config.access_key_field,
-            secret_key_field=config.secret_key_field,
-            policy=policy if isinstance(policy, str) else None,
-        )
-
     @property
     def location(self) -> str:
         """``<mount>/<path>``, as operators write it."""
@@ -145,7 +188,7 @@ class VaultSink(Sink):
         ``POST /v1/sys/capabilities-self`` and ``GET /v1/{mount}/metadata/{path}``.
         """
         if self._client.is_sealed():
-            raise SinkError(self.label, sealed_message(self._client.address))
+            raise SinkError(self.label, sealed_message(self._client.address), transient=True)
         self._client.authenticate()
         self._ensure_kv2()
         data_path = f"{self.mount}/data/{self.path}"

@@ -1,73 +1,64 @@
-"""The handful of Vault HTTP calls the Vault sink makes, through hvac, errors translated.
+"""The handful of Vault HTTP calls the Vault sink makes, spoken directly with httpx.
 
-Only this module and :mod:`rotator.sinks.vault` import hvac. Everything the
-connection needs is passed in explicitly: hvac's ``Client`` is never built,
-because it falls back to ``VAULT_ADDR``, ``VAULT_TOKEN``, ``~/.vault-token``
-and ``VAULT_CACERT``/``VAULT_CLIENT_CERT`` (read at import time); and the
-``requests`` session does not trust the environment, so ``HTTPS_PROXY``,
-``REQUESTS_CA_BUNDLE`` and ``~/.netrc`` cannot change where the token goes or
-which CA vouches for the server.
+Design decision: **one HTTP stack and one error map for Vault.** The sink
+needs nine endpoints (seal status, token lookup-self, AppRole login, the
+mount preflight, capabilities-self, and KV v2 metadata read/write and data
+read/write with ``cas``). An earlier version reached them through hvac and
+ended up beside it anyway: raw adapter calls where hvac had no method or did
+the wrong thing (``update_metadata`` resets ``delete_version_after``), a
+check for redirects that hvac counts as success, a table putting back the
+HTTP status hvac's exceptions drop, and a second transport (requests) with
+its own exception tree and environment lookups to switch off. hvac no longer
+earned its place, so rotator talks to Vault's HTTP API itself, on httpx like
+the rest of rotator: this module holds the calls, :mod:`rotator.sinks.vault_http`
+the transport and the error map. hvac is no dependency any more.
 
-Every hvac or requests exception leaves this module as a
-:class:`~rotator.errors.SinkError` naming the sink and the server's
-``host:port``. Messages never hold the token, the AppRole secret_id or any
-value being written: Vault's own error text is scrubbed of them before use.
+- **Explicit settings only.** Address, token or AppRole, namespace
+  (``X-Vault-Namespace``), TLS verification and CA file come from the config;
+  ``trust_env=False`` keeps ``VAULT_*``, proxies, ``SSL_CERT_FILE`` and
+  ``.netrc`` out of it. Redirects are never followed: one could carry the
+  token to a host nobody configured.
+- **A deadline per request.** No wait exceeds ``timeout`` and the whole
+  answer must be in ``timeout`` seconds after the request started.
+- **One error map.** Every answer that is not 2xx and every httpx failure
+  leaves as one :class:`~rotator.errors.SinkError` naming the sink and the
+  server's ``host:port``, ``transient`` when it may pass on its own (no
+  answer, 429, 5xx, sealed). Messages never hold the token, the AppRole
+  secret_id or a value being written: Vault's own text is scrubbed first.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
-
-import hvac.adapters
-import hvac.exceptions
-import requests
-from hvac.api.auth_methods import AppRole
-from hvac.api.secrets_engines import KvV2
-from hvac.utils import format_url
+from typing import Any
 
 from rotator.errors import SinkError
 from rotator.secret import Secret
+from rotator.sinks.vault_http import (
+    DEFAULT_TIMEOUT,
+    Answer,
+    AppRoleLogin,
+    TokenLogin,
+    VaultHTTP,
+    api_path,
+    host_port,
+    sealed_message,
+)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 10.0  # seconds for one HTTP request to Vault
-_T = TypeVar("_T")
-# What a call through hvac can raise: Vault's answers, and transport trouble
-# (requests' exceptions are OSErrors, as is an unreadable ca_cert file).
-_FAILURES = (hvac.exceptions.VaultError, OSError)
-
-# hvac's exceptions do not keep the status; say it in messages all the same.
-_STATUS = {
-    hvac.exceptions.InvalidRequest: 400,
-    hvac.exceptions.Unauthorized: 401,
-    hvac.exceptions.Forbidden: 403,
-    hvac.exceptions.InvalidPath: 404,
-    hvac.exceptions.RateLimitExceeded: 429,
-    hvac.exceptions.InternalServerError: 500,
-    hvac.exceptions.VaultNotInitialized: 501,
-    hvac.exceptions.BadGateway: 502,
-    hvac.exceptions.VaultDown: 503,
-}
-
-
-@dataclass(frozen=True)
-class TokenLogin:
-    """Authenticate with a fixed Vault token."""
-
-    token: Secret
-
-
-@dataclass(frozen=True)
-class AppRoleLogin:
-    """Authenticate with AppRole: ``POST /v1/auth/{mount}/login``."""
-
-    role_id: str
-    secret_id: Secret
-    mount: str = "approle"
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "AppRoleLogin",
+    "KeyMetadata",
+    "SecretVersion",
+    "TokenLogin",
+    "VaultClient",
+    "host_port",
+    "sealed_message",
+]
 
 
 @dataclass(frozen=True)
@@ -89,21 +80,6 @@ class SecretVersion:
     custom_metadata: dict[str, str]
 
 
-def host_port(url: str) -> str:
-    """``https://vault.example:8200/`` → ``vault.example:8200`` (the default port spelled out)."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    host = parts.hostname or url
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{port}"
-
-
-def sealed_message(address: str) -> str:
-    """The one message for a sealed server, wherever it is noticed."""
-    return f"Vault at {address} is sealed (unseal it; until then the old key stays in use)"
-
-
 def _strings(value: object) -> dict[str, str]:
     """A ``custom_metadata`` map (Vault answers null when there is none)."""
     if not isinstance(value, Mapping):
@@ -115,60 +91,8 @@ def _number(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class VaultClient:
-    """A Vault (or OpenBao) connection for one sink: explicit settings, translated errors."""
-
-    def __init__(
-        self,
-        label: str,
-        url: str,
-        login: TokenLogin | AppRoleLogin,
-        *,
-        namespace: str | None = None,
-        verify: bool | str = True,
-        timeout: float = DEFAULT_TIMEOUT,
-    ) -> None:
-        self.label = label
-        self.url = url.rstrip("/")
-        self.address = host_port(self.url)
-        self.namespace = namespace or None
-        self.timeout = timeout
-        self.verify = verify
-        self._login = login
-        self._logged_in = False
-        self._hidden: list[Secret] = []
-        if isinstance(login, TokenLogin):
-            self._hidden.append(login.token)
-        else:
-            self._hidden.append(login.secret_id)
-        if verify is False:
-            log.warning(
-                "TLS certificate checks are off for Vault at %s (tls_verify = false)", self.address
-            )
-        session = requests.Session()
-        # No proxy, CA bundle or netrc from the environment: only what we pass.
-        session.trust_env = False
-        session.proxies = {}
-        # hvac prefers a session's own truthy `verify` over its argument, so
-        # the session must carry the operator's choice too.
-        session.verify = verify
-        self._adapter = hvac.adapters.JSONAdapter(
-            base_uri=self.url,
-            token=None,
-            cert=None,
-            verify=verify,
-            timeout=timeout,
-            proxies={},
-            # A redirect could carry the token to a host nobody configured.
-            allow_redirects=False,
-            session=session,
-            namespace=self.namespace,
-        )
-        self._kv = KvV2(adapter=self._adapter)
-
-    def close(self) -> None:
-        """Close the HTTP session (and its pooled connections)."""
-        self._adapter.close()
+class VaultClient(VaultHTTP):
+    """The Vault calls of one sink: auth, the mount and capability checks, KV v2."""
 
     # ----------------------------------------------------------------- auth
 
@@ -182,65 +106,48 @@ class VaultClient:
         if isinstance(self._login, AppRoleLogin):
             self._approle_login(self._login)
             return
-        self._ensure_token()
-        self._call(
-            "looking up its own token",
-            lambda: self._adapter.get("/v1/auth/token/lookup-self"),
-        )
-
-    def _ensure_token(self) -> None:
-        if self._logged_in:
-            return
-        if isinstance(self._login, TokenLogin):
-            self._adapter.token = self._login.token.reveal()
-            self._logged_in = True
-        else:
-            self._approle_login(self._login)
+        self._call("GET", "/v1/auth/token/lookup-self", "looking up its own token")
 
     def _approle_login(self, login: AppRoleLogin) -> None:
         """``POST /v1/auth/{mount}/login`` with role_id and secret_id; keep the client token."""
-        self._adapter.token = None
         mount = login.mount.strip("/")
-        try:
-            AppRole(adapter=self._adapter).login(
-                role_id=login.role_id,
-                secret_id=login.secret_id.reveal(),
-                mount_point=mount,
-            )
-        except (hvac.exceptions.InvalidRequest, hvac.exceptions.Unauthorized) as exc:
-            raise SinkError(
-                self.label,
-                f"Vault at {self.address} refused the AppRole login at auth/{mount} "
-                "(role_id or secret_id wrong, or the secret_id expired or was used up)",
-            ) from exc
-        except hvac.exceptions.Forbidden as exc:
+        body = {"role_id": login.role_id, "secret_id": login.secret_id.reveal()}
+        answer = self._call(
+            "POST",
+            api_path("/v1/auth/{mount}/login", mount=mount),
+            f"logging in with AppRole at auth/{mount}",
+            json_body=body,
+            authenticated=False,
+            expect=(400, 401, 403),
+        )
+        where = f"Vault at {self.address} refused the AppRole login at auth/{mount}"
+        if answer.status == 403:
             # No token is involved yet: a 403 here means no such auth mount.
             raise SinkError(
+                self.label, f"{where} (403: is AppRole enabled at that mount, in this namespace?)"
+            )
+        if answer.status in (400, 401):
+            raise SinkError(
                 self.label,
-                f"Vault at {self.address} refused the AppRole login at auth/{mount} "
-                "(403: is AppRole enabled at that mount, in this namespace?)",
-            ) from exc
-        except _FAILURES as exc:
-            raise self._translate(exc, f"logging in with AppRole at auth/{mount}") from exc
-        except (KeyError, TypeError) as exc:
+                f"{where} (role_id or secret_id wrong, or the secret_id expired or was used up)",
+            )
+        auth = answer.body.get("auth")
+        token = auth.get("client_token") if isinstance(auth, Mapping) else None
+        if not isinstance(token, str) or not token:
             raise SinkError(
                 self.label, f"Vault at {self.address} answered the AppRole login without a token"
-            ) from exc
-        token = self._adapter.token
-        if isinstance(token, str) and token:
-            self._hidden.append(Secret(token))
-        self._logged_in = True
+            )
+        self._token = Secret(token)
+        self._hidden.append(self._token)
 
     # ------------------------------------------------------------ system
 
     def is_sealed(self) -> bool:
         """Whether the server is sealed: ``GET /v1/sys/seal-status`` (unauthenticated)."""
         answer = self._call(
-            "reading the seal status",
-            lambda: self._adapter.get("/v1/sys/seal-status"),
-            authenticated=False,
+            "GET", "/v1/sys/seal-status", "reading the seal status", authenticated=False
         )
-        return bool(answer.get("sealed")) if isinstance(answer, Mapping) else False
+        return bool(answer.body.get("sealed"))
 
     def mount_kind(self, mount: str) -> tuple[str, str | None]:
         """The engine type and KV version of ``mount``.
@@ -252,21 +159,18 @@ class VaultClient:
         """
         mount = mount.strip("/")
         action = f"looking up the mount {mount}"
-        url = format_url("/v1/sys/internal/ui/mounts/{mount}", mount=mount)
-        try:
-            answer = self._call(action, lambda: self._adapter.get(url), translate=False)
-        except hvac.exceptions.Forbidden as exc:
+        path = api_path("/v1/sys/internal/ui/mounts/{mount}", mount=mount)
+        answer = self._call("GET", path, action, expect=(403,))
+        if answer.status == 403:
             if self._token_rejected():
-                raise self._translate(exc, action) from exc
+                raise self._refused(answer, action)
             raise SinkError(
                 self.label,
                 f"Vault at {self.address} has no mount {mount!r} this token can see "
                 "(it does not exist, or the token's policy grants nothing under it)",
-            ) from exc
-        except _FAILURES as exc:
-            raise self._translate(exc, action) from exc
-        data = answer.get("data") if isinstance(answer, Mapping) else None
-        if not isinstance(data, Mapping):
+            )
+        data = answer.data
+        if data is None:
             raise SinkError(self.label, f"Vault at {self.address} answered {action} without data")
         options = data.get("options")
         version = options.get("version") if isinstance(options, Mapping) else None
@@ -276,14 +180,15 @@ class VaultClient:
         """The token's capabilities on each API path: ``POST /v1/sys/capabilities-self``."""
         wanted = list(paths)
         answer = self._call(
+            "POST",
+            "/v1/sys/capabilities-self",
             "checking the token's capabilities",
-            lambda: self._adapter.post("/v1/sys/capabilities-self", json={"paths": wanted}),
+            json_body={"paths": wanted},
         )
-        data = answer.get("data") if isinstance(answer, Mapping) else None
-        source = data if isinstance(data, Mapping) else answer
+        source = answer.data or answer.body
         result: dict[str, set[str]] = {}
         for path in wanted:
-            granted = source.get(path) if isinstance(source, Mapping) else None
+            granted = source.get(path)
             result[path] = {str(item) for item in granted} if isinstance(granted, list) else set()
         return result
 
@@ -291,16 +196,12 @@ class VaultClient:
 
     def read_metadata(self, mount: str, path: str) -> KeyMetadata | None:
         """The key's metadata, or None when no key exists: ``GET /v1/{mount}/metadata/{path}``."""
-        try:
-            answer = self._call(
-                f"reading {mount}/metadata/{path}",
-                lambda: self._kv.read_secret_metadata(path=path, mount_point=mount),
-                missing_ok=True,
-            )
-        except _Missing:
+        url = api_path("/v1/{mount}/metadata/{path}", mount=mount, path=path)
+        answer = self._call("GET", url, f"reading {mount}/metadata/{path}", expect=(404,))
+        if answer.status == 404:
             return None
-        data = answer.get("data") if isinstance(answer, Mapping) else None
-        if not isinstance(data, Mapping):
+        data = answer.data
+        if data is None:
             raise SinkError(
                 self.label, f"Vault at {self.address} answered {mount}/metadata/{path} without data"
             )
@@ -315,21 +216,18 @@ class VaultClient:
     ) -> SecretVersion | None:
         """One version (latest when None) of the secret, or None when absent, deleted or destroyed.
 
-        ``GET /v1/{mount}/data/{path}?version={version}``
+        ``GET /v1/{mount}/data/{path}?version={version}`` (Vault answers 404
+        for a deleted or destroyed version too).
         """
-        try:
-            answer = self._call(
-                f"reading {mount}/data/{path}",
-                lambda: self._kv.read_secret_version(
-                    path=path, version=version, mount_point=mount, raise_on_deleted_version=True
-                ),
-                missing_ok=True,
-            )
-        except _Missing:
+        url = api_path("/v1/{mount}/data/{path}", mount=mount, path=path)
+        if version is not None:
+            url += f"?version={int(version)}"
+        answer = self._call("GET", url, f"reading {mount}/data/{path}", expect=(404,))
+        if answer.status == 404:
             return None
-        data = answer.get("data") if isinstance(answer, Mapping) else None
-        fields = data.get("data") if isinstance(data, Mapping) else None
-        metadata = data.get("metadata") if isinstance(data, Mapping) else None
+        data = answer.data
+        fields = data.get("data") if data is not None else None
+        metadata = data.get("metadata") if data is not None else None
         if not isinstance(metadata, Mapping):
             raise SinkError(
                 self.label, f"Vault at {self.address} answered {mount}/data/{path} without metadata"
@@ -344,46 +242,29 @@ class VaultClient:
         """Write a new version with check-and-set; return its number.
 
         ``POST /v1/{mount}/data/{path}`` with ``options.cas``: Vault refuses
-        the write unless the key is still at version ``cas`` (0: absent).
+        the write (400) unless the key is still at version ``cas`` (0: absent).
         """
         action = f"writing {mount}/data/{path}"
         hide = [Secret(str(value)) for value in data.values()]
-        try:
-            answer = self._call(
-                action,
-                lambda: self._kv.create_or_update_secret(
-                    path=path, secret=dict(data), cas=cas, mount_point=mount
-                ),
-                hide=hide,
-                translate=False,
-            )
-        except hvac.exceptions.InvalidRequest as exc:
-            now = self._version_after_refusal(mount, path)
-            if now is not None and now != cas:
+        url = api_path("/v1/{mount}/data/{path}", mount=mount, path=path)
+        body = {"options": {"cas": cas}, "data": dict(data)}
+        answer = self._call("POST", url, action, json_body=body, expect=(400,), hide=hide)
+        if answer.status == 400:
+            now = self._versions_after_refusal(mount, path)
+            if now is not None and now[0] != cas:
                 raise SinkError(
                     self.label,
                     f"check-and-set conflict on {mount}/{path} at Vault {self.address}: "
-                    f"rotator read version {cas} but someone wrote version {now} meanwhile; "
+                    f"rotator read version {cas} but someone wrote version {now[0]} meanwhile; "
                     "nothing was written, the next push starts over",
-                ) from exc
-            raise self._translate(exc, action, hide) from exc
-        except _FAILURES as exc:
-            raise self._translate(exc, action, hide) from exc
-        written = answer.get("data") if isinstance(answer, Mapping) else None
-        version = _number(written.get("version")) if isinstance(written, Mapping) else None
+                )
+            raise self._refused(answer, action, hide)
+        version = _number(answer.data.get("version")) if answer.data is not None else None
         if version is None:
             raise SinkError(
                 self.label, f"Vault at {self.address} answered {action} without a version number"
             )
         return version
-
-    def _version_after_refusal(self, mount: str, path: str) -> int | None:
-        """The key's current version after a refused write, or None if it cannot be read."""
-        try:
-            metadata = self.read_metadata(mount, path)
-        except SinkError:
-            return None
-        return metadata.current_version if metadata is not None else 0
 
     def write_custom_metadata(
         self,
@@ -396,180 +277,67 @@ class VaultClient:
         """Replace the key's ``custom_metadata`` and nothing else.
 
         ``POST /v1/{mount}/metadata/{path}`` with only ``custom_metadata``
-        (hvac's ``update_metadata`` would also reset ``delete_version_after``),
-        plus OpenBao's ``metadata_cas`` when given.
+        (other metadata settings keep their values), plus OpenBao's
+        ``metadata_cas`` when given.
         """
         action = f"writing {mount}/metadata/{path}"
         body: dict[str, Any] = {"custom_metadata": dict(custom_metadata)}
         if metadata_cas is not None:
             body["metadata_cas"] = metadata_cas
-        url = format_url("/v1/{mount}/metadata/{path}", mount=mount, path=path)
-        try:
-            self._call(action, lambda: self._adapter.post(url, json=body), translate=False)
-        except hvac.exceptions.InvalidRequest as exc:
+        url = api_path("/v1/{mount}/metadata/{path}", mount=mount, path=path)
+        answer = self._call("POST", url, action, json_body=body, expect=(400,))
+        if answer.status == 400:
             if metadata_cas is not None:
-                current = self._metadata_version_after_refusal(mount, path)
-                if current is not None and current != metadata_cas:
+                now = self._versions_after_refusal(mount, path)
+                if now is not None and now[1] is not None and now[1] != metadata_cas:
                     raise SinkError(
                         self.label,
                         f"check-and-set conflict on the metadata of {mount}/{path} at Vault "
                         f"{self.address}: someone changed it while rotator was marking it",
-                    ) from exc
-            raise self._translate(exc, action) from exc
-        except _FAILURES as exc:
-            raise self._translate(exc, action) from exc
+                    )
+            raise self._refused(answer, action)
 
-    def _metadata_version_after_refusal(self, mount: str, path: str) -> int | None:
+    def _versions_after_refusal(self, mount: str, path: str) -> tuple[int, int | None] | None:
+        """(current version, metadata version) after a refused write; None if unreadable."""
         try:
             metadata = self.read_metadata(mount, path)
         except SinkError:
             return None
-        return metadata.metadata_version if metadata is not None else None
+        if metadata is None:
+            return 0, None
+        return metadata.current_version, metadata.metadata_version
 
     # ---------------------------------------------------- calls and errors
 
     def _call(
         self,
+        method: str,
+        path: str,
         action: str,
-        request: Callable[[], _T],
         *,
+        json_body: Mapping[str, Any] | None = None,
         authenticated: bool = True,
-        missing_ok: bool = False,
-        translate: bool = True,
+        expect: Collection[int] = (),
         hide: Iterable[Secret] = (),
-    ) -> _T:
-        """Run one hvac call; log in first, and once more if an AppRole token expired.
+    ) -> Answer:
+        """One request: log in first, and once more if an AppRole token expired.
 
-        ``missing_ok`` turns a 404 into :class:`_Missing`; ``translate=False``
-        leaves hvac's exception to the caller, which knows more about it.
+        A 2xx answer, or one whose status is in ``expect``, is returned;
+        anything else leaves as a :class:`SinkError`.
         """
-        if authenticated:
-            self._ensure_token()
-        try:
-            try:
-                answer = request()
-            except hvac.exceptions.Forbidden:
-                if not (isinstance(self._login, AppRoleLogin) and self._token_rejected()):
-                    raise
-                # The AppRole token expired since we logged in: log in again, once.
-                log.info("vault sink %s: the AppRole token expired; logging in again", self.label)
-                self._logged_in = False
-                self._ensure_token()
-                answer = request()
-        except hvac.exceptions.InvalidPath as exc:
-            if missing_ok:
-                raise _Missing from exc
-            if not translate:
-                raise
-            raise self._translate(exc, action, hide) from exc
-        except _FAILURES as exc:
-            if not translate:
-                raise
-            raise self._translate(exc, action, hide) from exc
-        if isinstance(answer, requests.Response) and answer.is_redirect:
-            # hvac counts a 3xx as success; we do not follow it (see __init__).
-            target = answer.headers.get("Location", "")
-            elsewhere = f" to {host_port(target)}" if target.startswith("http") else ""
-            raise SinkError(
-                self.label,
-                f"Vault at {self.address} redirected {action}{elsewhere}; rotator does not "
-                "follow redirects: set url to the node that answers (the active one)",
-            )
-        return answer
-
-    def _token_rejected(self) -> bool:
-        """Whether Vault rejects the token itself (not just this path).
-
-        ``GET /v1/auth/token/lookup-self``: Vault answers 403 for a bad token
-        just as for a missing policy, and lookup-self (in the default policy)
-        tells the two apart.
-        """
-        if not self._adapter.token:
-            return False
-        try:
-            response = self._adapter.get("/v1/auth/token/lookup-self", raise_exception=False)
-        except _FAILURES:
-            return False
-        status = getattr(response, "status_code", 200)
-        return status in (401, 403)
-
-    def _sealed_now(self) -> bool | None:
-        """Seal status for an error message: ``GET /v1/sys/seal-status``; None if unknown."""
-        try:
-            answer = self._adapter.get("/v1/sys/seal-status")
-        except _FAILURES:
-            return None
-        return bool(answer.get("sealed")) if isinstance(answer, Mapping) else None
-
-    def _scrub(self, text: str, hide: Iterable[Secret] = ()) -> str:
-        for secret in [*self._hidden, *hide]:
-            value = secret.reveal()
-            if value:
-                text = text.replace(value, "[redacted]")
-        return text
-
-    def _vault_says(self, exc: hvac.exceptions.VaultError, hide: Iterable[Secret]) -> str:
-        errors = exc.errors if isinstance(exc.errors, list) else []
-        text = "; ".join(" ".join(str(error).split()) for error in errors if str(error).strip())
-        if not text and exc.args and isinstance(exc.args[0], str):
-            text = " ".join(exc.args[0].split())[:200]
-        return self._scrub(text, hide)
-
-    def _translate(self, exc: Exception, action: str, hide: Iterable[Secret] = ()) -> SinkError:
-        """The one-line :class:`SinkError` for an hvac or requests exception."""
-        return SinkError(self.label, self.describe_failure(exc, action, hide))
-
-    def describe_failure(self, exc: Exception, action: str, hide: Iterable[Secret] = ()) -> str:
-        """Say what went wrong in one line, naming the server but never a secret."""
-        where = f"Vault at {self.address}"
-        if isinstance(exc, requests.exceptions.SSLError):
-            return (
-                f"TLS with {where} failed while {action}: its certificate is not trusted "
-                "(set ca_cert to the CA that signed it)"
-            )
-        if isinstance(exc, requests.exceptions.Timeout):
-            return f"{where} did not answer within {self.timeout:g}s while {action}"
-        if isinstance(exc, requests.exceptions.ConnectionError):
-            return (
-                f"cannot reach {where} while {action} "
-                "(connection refused, host unknown or network down)"
-            )
-        if isinstance(exc, requests.RequestException):
-            return f"request to {where} failed while {action} ({type(exc).__name__})"
-        if isinstance(exc, OSError):
-            if isinstance(self.verify, str):
-                return f"cannot use ca_cert {self.verify} for {where}: not a readable CA file"
-            return f"cannot talk to {where} while {action} ({type(exc).__name__})"
-        if not isinstance(exc, hvac.exceptions.VaultError):
-            return f"{where}: {action} failed ({type(exc).__name__})"
-        says = self._vault_says(exc, hide)
-        detail = f": {says}" if says else ""
-        if isinstance(exc, hvac.exceptions.VaultDown):
-            if self._sealed_now():
-                return sealed_message(self.address)
-            return f"{where} is unavailable (503) while {action}{detail}"
-        if isinstance(exc, hvac.exceptions.Forbidden):
-            if self._token_rejected():
-                return f"{where} rejected the token (invalid, expired or revoked)"
-            return (
-                f"{where} denied {action} (403 permission denied): "
-                "the token's policy does not allow it"
-            )
-        if isinstance(exc, hvac.exceptions.Unauthorized):
-            return f"{where} refused the credentials (401) while {action}{detail}"
-        if isinstance(exc, hvac.exceptions.InvalidPath):
-            return f"{where} found nothing (404) while {action}{detail}"
-        if isinstance(exc, hvac.exceptions.RateLimitExceeded):
-            return f"{where} is rate limiting rotator (429) while {action}"
-        if isinstance(exc, hvac.exceptions.VaultNotInitialized):
-            return f"{where} is not initialised (501)"
-        if isinstance(exc, hvac.exceptions.InvalidRequest):
-            return f"{where} refused {action} (400){detail}"
-        status = _STATUS.get(type(exc))
-        if status is None:
-            return f"{where} gave an unexpected answer while {action}{detail}"
-        return f"{where} failed ({status}) while {action}{detail}"
-
-
-class _Missing(Exception):
-    """A 404 the caller asked to see as "nothing there"."""
+        if authenticated and self._token is None and isinstance(self._login, AppRoleLogin):
+            self._approle_login(self._login)
+        answer = self._send(method, path, action, json_body, authenticated=authenticated)
+        if (
+            answer.status == 403
+            and authenticated
+            and isinstance(self._login, AppRoleLogin)
+            and self._token_rejected()
+        ):
+            # The AppRole token expired since we logged in: log in again, once.
+            log.info("vault sink %s: the AppRole token expired; logging in again", self.label)
+            self._approle_login(self._login)
+            answer = self._send(method, path, action, json_body)
+        if 200 <= answer.status < 300 or answer.status in expect:
+            return answer
+        raise self._refused(answer, action, hide)

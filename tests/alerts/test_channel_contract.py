@@ -5,6 +5,8 @@ local receiver); the first test fails until it has one.
 """
 
 import traceback
+import typing
+from collections.abc import Iterator
 
 import pytest
 from alerts_support import (
@@ -16,9 +18,12 @@ from alerts_support import (
     token_alert,
 )
 
-from rotator.alerts import CHANNEL_TYPES, Channel
-from rotator.errors import AlertError
-from rotator.settings import SlackAlertConfig, WebhookAlertConfig
+from rotator.alerts import CHANNEL_TYPES, CHANNELS, Channel, ChannelConfig
+from rotator.alerts.slack import SlackAlertConfig
+from rotator.alerts.webhook import WebhookAlertConfig
+from rotator.errors import AlertError, RotatorError
+from rotator.settings import parse_config
+from tests.hostile import HOSTILE, hostile_server
 
 EXAMPLES = {
     "webhook": lambda url: WebhookAlertConfig(
@@ -37,7 +42,9 @@ def test_every_registered_channel_type_has_a_contract_example():
 @pytest.fixture(params=sorted(CHANNEL_TYPES))
 def channel(request, receiver) -> Channel:
     kind = request.param
-    made = CHANNEL_TYPES[kind](EXAMPLES[kind](receiver.url), f"{kind}-contract")
+    config = EXAMPLES[kind](receiver.url)
+    assert isinstance(config, CHANNEL_TYPES[kind].Config)
+    made = config.build(f"{kind}-contract")
     assert made.type == kind
     return made
 
@@ -83,5 +90,65 @@ def test_a_receiver_that_is_down_is_an_alert_error_without_the_url(channel, rece
     with pytest.raises(AlertError) as caught:
         channel.send(token_alert(), http)
     assert "no answer from" in str(caught.value)
+    assert caught.value.transient  # it may pass on its own
     assert caught.value.__cause__ is not None  # the httpx error, kept for debugging
     assert_no_secret("".join(traceback.format_exception(caught.value)))
+
+
+@pytest.mark.parametrize("status", [400, 404, 410])
+def test_a_refusal_is_not_transient_and_a_server_failure_is(channel, receiver, http, status):
+    receiver.status = status
+    with pytest.raises(AlertError) as refused:
+        channel.send(token_alert(), http)
+    assert not refused.value.transient
+    receiver.status = 503
+    with pytest.raises(AlertError) as failed:
+        channel.send(token_alert(), http)
+    assert failed.value.transient
+
+
+@pytest.fixture(params=sorted(HOSTILE))
+def hostile_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    with hostile_server(request.param) as url:
+        yield url
+
+
+@pytest.mark.parametrize("kind", sorted(CHANNEL_TYPES))
+def test_no_third_party_exception_leaves_a_channel_untranslated(kind, hostile_url, http):
+    channel = EXAMPLES[kind](hostile_url).build(f"{kind}-hostile")
+    try:
+        channel.send(token_alert(), http)
+    except AlertError as error:  # the only way a channel may fail
+        assert error.channel == channel.name
+        assert "\n" not in str(error)
+        assert_no_secret(str(error))
+    # Anything else (httpx, ValueError...) fails this test.
+
+
+@pytest.mark.parametrize("channel_class", CHANNELS, ids=lambda channel: channel.type)
+def test_a_channel_class_names_its_config_model_and_the_settings_accept_its_table(
+    channel_class, tmp_path
+):
+    assert CHANNEL_TYPES[channel_class.type] is channel_class
+    assert issubclass(channel_class.Config, ChannelConfig)
+    annotation = channel_class.Config.model_fields["type"].annotation
+    assert typing.get_args(annotation) == (channel_class.type,)
+    example = EXAMPLES[channel_class.type]("https://ops.example.com")
+    table = example.model_dump(mode="json", exclude_none=True)
+    for name, value in example.model_dump(exclude_none=True).items():
+        if hasattr(value, "get_secret_value"):
+            table[name] = value.get_secret_value()
+    [config] = parse_config({"alerts": [table]}).alerts
+    assert type(config) is channel_class.Config
+    assert config == example
+    made = config.build("named")
+    assert made.name == "named" and made.type == channel_class.type
+    assert_no_secret(made.describe())
+    assert made.target in made.describe()
+
+
+def test_an_alert_table_of_an_unregistered_type_names_the_registered_ones():
+    with pytest.raises(RotatorError) as caught:
+        parse_config({"alerts": [{"type": "pager"}]})
+    for name in CHANNEL_TYPES:
+        assert name in str(caught.value)

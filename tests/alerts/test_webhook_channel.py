@@ -89,14 +89,14 @@ def test_every_attempt_is_signed_afresh_so_a_late_retry_is_not_stale(receiver, h
 
 
 def test_the_signing_secret_can_come_from_a_file(tmp_path, receiver, http):
-    from rotator.settings import WebhookAlertConfig
+    from rotator.alerts.webhook import WebhookAlertConfig
 
     secret_file = tmp_path / "webhook-secret"
     secret_file.write_text(SIGNING_SECRET + "\n")
     config = WebhookAlertConfig(
         type="webhook", url=receiver.url + WEBHOOK_PATH, secret_file=secret_file
     )
-    WebhookChannel.from_config(config, "ops").send(token_alert(), http)
+    config.build("ops").send(token_alert(), http)
     request = delivered(receiver)
     assert verify_signature(
         SIGNING_SECRET, request.headers["x-rotator-signature"], request.body, now=time.time()

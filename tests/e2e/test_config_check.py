@@ -1,5 +1,7 @@
 """`rotator config check` asks DigitalOcean and the sinks about each policy, reading only."""
 
+import socket
+
 import pytest
 
 from tests.e2e.conftest import ROTATION_SCOPES, media_policy
@@ -69,3 +71,51 @@ def test_offline_checks_only_the_file(checked, sandbox, initialised):
     result = initialised("config", "check", "--offline")
     assert result.code == 0, result.output
     assert sandbox.requests() == []
+
+
+def _vault_sink(url: str, token_file: str) -> str:
+    return f"""
+[[policies.sinks]]
+type = "vault"
+url = "{url}"
+path = "media/spaces"
+token_file = "{token_file}"
+timeout = "2s"
+"""
+
+
+def test_an_unreachable_vault_is_a_note_not_an_error_like_digitalocean(checked, sandbox, tmp_path):
+    token_file = tmp_path / "vault-token"
+    token_file.write_text("s.some-token\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    config = media_policy(sandbox.app_ids()[0], more_sinks=_vault_sink(url, str(token_file)))
+    result = checked(config)
+    assert result.code == 0, result.output
+    assert "note: policies[0]: sink vault:secret/media/spaces not checked" in result.stderr
+    assert "cannot reach Vault" in result.stderr
+    assert "s.some-token" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unreadable_vault_token_file_is_an_error_with_its_location(checked, sandbox, tmp_path):
+    missing = tmp_path / "no-such-token"
+    config = media_policy(
+        sandbox.app_ids()[0], more_sinks=_vault_sink("http://127.0.0.1:1", str(missing))
+    )
+    result = checked(config)
+    assert result.code == 2
+    assert f"policies[0].sinks[1].token_file: cannot read {missing}" in result.stderr
+
+
+def test_a_slack_url_file_that_holds_no_url_is_an_error_without_echoing_it(
+    checked, sandbox, tmp_path
+):
+    url_file = tmp_path / "slack-url"
+    url_file.write_text("T000/B000/not-a-url-secret-part\n")
+    alert = f'\n[[alerts]]\ntype = "slack"\nurl_file = "{url_file}"\n'
+    result = checked(media_policy(sandbox.app_ids()[0]) + alert)
+    assert result.code == 2
+    assert "alert channel slack-1: the Slack URL is not a URL" in result.stderr
+    assert "not-a-url-secret-part" not in result.output

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from vault_server import KV1_MOUNT, STRICT_MOUNT, BaoServer, find_bao, new_pair
 
-from rotator.settings import VaultSinkConfig
 from rotator.sinks import KeyPair, PushContext, SinkDeps
-from rotator.sinks.vault import VaultSink
+from rotator.sinks.vault import VaultSink, VaultSinkConfig
 
 
 @pytest.fixture(scope="session")
@@ -85,12 +84,9 @@ def make_sink(vault: BaoServer, kv_path: str) -> Iterator[SinkFactory]:
         config.update(values)
         if not {"token", "token_file", "approle"} & set(config):
             config["token"] = vault.root_token
-        extra: dict[str, Any] = {}
-        if policy is not None:
-            extra["policy"] = policy
         if timeout is not None:
-            extra["vault_timeout"] = timeout
-        sink = VaultSink.from_config(VaultSinkConfig.model_validate(config), SinkDeps(extra=extra))
+            config["timeout"] = timedelta(seconds=timeout)
+        sink = VaultSinkConfig.model_validate(config).build(SinkDeps(policy=policy))
         built.append(sink)
         return sink
 

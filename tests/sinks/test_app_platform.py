@@ -7,7 +7,6 @@ import pytest
 from rotator.errors import SinkError
 from rotator.sandbox import Sandbox
 from rotator.sinks import SinkDeps
-from rotator.sinks.app_platform import AppPlatformSink
 from tests.sinks.test_app_platform_support import (
     CANARY,
     CONTEXT,
@@ -201,7 +200,7 @@ def test_an_app_level_pair_that_a_component_overrides_is_refused(sandbox, make_a
 
 
 def test_the_registry_builds_the_sink_and_it_needs_a_client(sandbox, make_app_sink):
-    from rotator.settings import AppPlatformSinkConfig
+    from rotator.sinks.app_platform import AppPlatformSinkConfig
 
     config = AppPlatformSinkConfig(
         type="app_platform",
@@ -211,8 +210,9 @@ def test_the_registry_builds_the_sink_and_it_needs_a_client(sandbox, make_app_si
         secret_key_env="SPACES_SECRET",
     )
     with pytest.raises(SinkError, match="needs a DigitalOcean client"):
-        AppPlatformSink.from_config(config, SinkDeps())
+        config.build(SinkDeps())
     assert make_app_sink("x").type == "app_platform"
+    assert config.deploy_timeout.total_seconds() == 900  # the default when not configured
 
 
 def test_the_old_pair_is_what_the_app_starts_with(sandbox: Sandbox):

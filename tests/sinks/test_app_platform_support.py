@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,9 +17,8 @@ from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.sandbox import Sandbox
 from rotator.secret import Secret
-from rotator.settings import AppPlatformSinkConfig
 from rotator.sinks import KeyPair, PushContext, SinkDeps, build_sink
-from rotator.sinks.app_platform import AppPlatformSink
+from rotator.sinks.app_platform import AppPlatformSink, AppPlatformSinkConfig
 
 APP_SCOPES = ["app:read", "app:update"]
 OLD_ACCESS = "DO00OLDACCESSKEY0001"
@@ -137,6 +136,7 @@ def make_app_sink(sandbox: Sandbox) -> Iterator[MakeAppSink]:
         http: httpx.Client | None = None,
         retry: RetryPolicy | None = None,
         target: Sandbox | None = None,
+        deploy_timeout: float = 5.0,
         **deps: Any,
     ) -> AppPlatformSink:
         box = target or sandbox
@@ -154,8 +154,9 @@ def make_app_sink(sandbox: Sandbox) -> Iterator[MakeAppSink]:
             component=component,
             access_key_env="SPACES_KEY",
             secret_key_env="SPACES_SECRET",
+            deploy_timeout=timedelta(seconds=deploy_timeout),
         )
-        options: dict[str, Any] = {"poll_interval": 0.02, "deploy_timeout": 5.0, **deps}
+        options: dict[str, Any] = {"poll_interval": 0.02, **deps}
         sink = build_sink(config, SinkDeps(digitalocean=client, **options))
         assert isinstance(sink, AppPlatformSink)
         return sink

@@ -1,18 +1,33 @@
 """The contract every registered sink keeps, checked against its real destination.
 
 A new sink type fails here until it has a harness below: a way to build it
-against a real server and to read what that server truly serves.
+against a real server and to read what that server truly serves, an example
+``[[policies.sinks]]`` table, and a way to point it at any URL (for the
+hostile servers that prove no third-party exception leaves it untranslated).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from rotator.sinks import SINK_TYPES
-from rotator.sinks.base import Confirmation, PushContext, Sink
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.retry import RetryPolicy
+from rotator.digitalocean.scopes import SPACES_ROTATION_SCOPES, required_scopes
+from rotator.errors import RotatorError, SinkError
+from rotator.secret import Secret
+from rotator.settings import parse_config
+from rotator.sinks import SINK_TYPES, SINKS, SinkDeps
+from rotator.sinks.app_platform import AppPlatformSinkConfig
+from rotator.sinks.base import Confirmation, PushContext, Sink, SinkConfig
+from rotator.sinks.vault import VaultSinkConfig
+from tests.hostile import HOSTILE, hostile_server
 from tests.sinks.test_app_platform_support import make_app_sink  # noqa: F401 (a fixture)
 from tests.sinks.vault_server import new_pair
 
@@ -103,3 +118,155 @@ def test_a_push_can_be_repeated_after_a_crash_and_a_new_pair_replaces_the_old(ha
     harness.sink.push(second, context)
     assert harness.served() == (second.access_key, second.secret_key.reveal())
     assert first.secret_key.reveal() not in repr(harness.sink)
+
+
+# -- the plugin's shape: one list, one config model, one type name -------------------
+
+EXAMPLE_TABLES: dict[str, dict[str, Any]] = {
+    "app_platform": {
+        "type": "app_platform",
+        "app_id": "6d3b0c1e-0000-4000-8000-000000000000",
+        "component": "web",
+        "access_key_env": "SPACES_KEY",
+        "secret_key_env": "SPACES_SECRET",
+    },
+    "vault": {
+        "type": "vault",
+        "url": "http://127.0.0.1:8200",
+        "mount": "secret",
+        "path": "media/spaces",
+        "token_file": "/run/credentials/rotator.service/vault-token",
+    },
+}
+
+
+@pytest.mark.parametrize("sink_class", SINKS, ids=lambda sink: sink.type)
+def test_a_sink_class_names_its_config_model_and_the_settings_accept_its_table(sink_class):
+    assert SINK_TYPES[sink_class.type] is sink_class
+    assert issubclass(sink_class.Config, SinkConfig)
+    assert typing.get_args(sink_class.Config.model_fields["type"].annotation) == (sink_class.type,)
+    table = EXAMPLE_TABLES[sink_class.type]
+    policy = {"name": "media", "connection": "prod", "spaces_key": "DO00X", "sinks": [table]}
+    [config] = parse_config({"policies": [policy]}).policies[0].sinks
+    assert type(config) is sink_class.Config
+    assert config.label.startswith(f"{sink_class.type}:")
+    for where, path in config.files("here"):
+        assert where.startswith("here.") and where.endswith(("_file", "_cert"))
+        assert str(path).startswith("/run/credentials/")
+
+
+@pytest.mark.parametrize("sink_class", SINKS, ids=lambda sink: sink.type)
+def test_the_scope_audit_requires_what_each_sink_needs_of_the_token(sink_class):
+    table = EXAMPLE_TABLES[sink_class.type]
+    policy = {"name": "media", "connection": "prod", "spaces_key": "DO00X", "sinks": [table]}
+    policies = parse_config({"policies": [policy]}).policies
+    needed = required_scopes("prod", policies)
+    assert sink_class.Config.digitalocean_scopes <= needed
+    assert needed - sink_class.Config.digitalocean_scopes == required_scopes("prod", []) | (
+        SPACES_ROTATION_SCOPES
+    )
+
+
+def test_a_table_of_an_unregistered_type_names_the_registered_ones():
+    policy = {"name": "m", "connection": "p", "spaces_key": "K", "sinks": [{"type": "ftp"}]}
+    with pytest.raises(RotatorError) as caught:
+        parse_config({"policies": [policy]})
+    for name in SINK_TYPES:
+        assert name in str(caught.value)
+
+
+# -- hostile servers: every failure is a SinkError --------------------------------------
+
+
+@pytest.fixture(params=sorted(HOSTILE))
+def hostile_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    with hostile_server(request.param) as url:
+        yield url
+
+
+def _app_platform_at(url: str, stack: list[Callable[[], None]]) -> Sink:
+    client = DigitalOceanClient(
+        Secret("dop_v1_" + "0" * 64),
+        api_url=url,
+        oauth_url=url,
+        timeout=2.0,
+        retry=RetryPolicy(attempts=1),
+    )
+    stack.append(client.close)
+    config = AppPlatformSinkConfig.model_validate(
+        {**EXAMPLE_TABLES["app_platform"], "deploy_timeout": timedelta(seconds=0.2)}
+    )
+    return config.build(SinkDeps(digitalocean=client, poll_interval=0.02))
+
+
+def _vault_at(url: str, stack: list[Callable[[], None]]) -> Sink:
+    table = {**EXAMPLE_TABLES["vault"], "url": url, "timeout": timedelta(seconds=2)}
+    del table["token_file"]
+    config = VaultSinkConfig.model_validate({**table, "token": "s.hostile-test-token"})
+    return config.build(SinkDeps(policy="media"))
+
+
+# How to point each sink type at a server by URL; None says, on purpose, that
+# the type talks to no server (a local file), so the hostile servers do not apply.
+AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink] | None] = {
+    "app_platform": _app_platform_at,
+    "vault": _vault_at,
+}
+
+
+def _at_url(kind: str, url: str, closers: list[Callable[[], None]]) -> Sink:
+    build = AT_URL[kind]
+    if build is None:
+        pytest.skip(f"sink type {kind!r} talks to no server")
+    return build(url, closers)
+
+
+def test_every_registered_sink_type_can_be_pointed_at_a_hostile_server():
+    assert set(SINK_TYPES) <= set(AT_URL) and set(SINK_TYPES) <= set(EXAMPLE_TABLES)
+
+
+@pytest.mark.parametrize("kind", sorted(SINK_TYPES))
+def test_no_third_party_exception_leaves_a_sink_untranslated(kind, hostile_url, context):
+    closers: list[Callable[[], None]] = []
+    sink = _at_url(kind, hostile_url, closers)
+    pair = new_pair()
+    calls: dict[str, Callable[[], object]] = {
+        "check": sink.check,
+        "describe_push": lambda: sink.describe_push(pair.access_key, context),
+        "push": lambda: sink.push(pair, context),
+        "holds": sink.holds,
+    }
+    try:
+        for name, call in calls.items():
+            try:
+                call()
+            except SinkError as error:  # the only way a sink may fail
+                assert error.sink == sink.label, name
+                assert pair.secret_key.reveal() not in str(error)
+                assert "\n" not in str(error)
+            # Anything else (httpx, KeyError, ValueError...) fails this test.
+    finally:
+        sink.close()
+        for close in closers:
+            close()
+
+
+@pytest.mark.parametrize("kind", sorted(SINK_TYPES))
+def test_an_unreachable_destination_is_a_transient_sink_error(kind, context):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+    closers: list[Callable[[], None]] = []
+    sink = _at_url(kind, url, closers)
+    try:
+        with pytest.raises(SinkError) as caught:
+            sink.check()
+        assert caught.value.transient
+        with pytest.raises(SinkError) as pushed:
+            sink.push(new_pair(), context)
+        assert pushed.value.transient
+    finally:
+        sink.close()
+        for close in closers:
+            close()

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import hvac.exceptions
+import httpx
 import pytest
-import requests
 from vault_server import closed_port, new_pair
 
 from rotator.errors import SinkError
 from rotator.secret import Secret
-from rotator.settings import VaultSinkConfig
 from rotator.sinks import KeyPair, SinkDeps
-from rotator.sinks.vault import VaultSink
+from rotator.sinks.vault import VaultSink, VaultSinkConfig
 from rotator.sinks.vault_client import SecretVersion, TokenLogin, VaultClient
 
 READ_ONLY_RULES = """
@@ -30,7 +29,7 @@ def test_a_sealed_vault_is_a_clear_failure(fresh_vault, pair, context):
     config = VaultSinkConfig(
         type="vault", url=fresh_vault.url, path="sealed/spaces", token=fresh_vault.root_token
     )
-    sink = VaultSink.from_config(config, SinkDeps())
+    sink = config.build(SinkDeps())
     try:
         sink.push(pair, context)  # works while unsealed
         fresh_vault.seal()
@@ -199,7 +198,7 @@ def test_a_canary_secret_never_reaches_logs_errors_or_descriptions(
     vault, make_sink, kv_path, context, caplog
 ):
     canary = KeyPair("DO00CANARY", Secret("canary-" + "7" * 40))
-    caplog.set_level(logging.DEBUG)  # hvac, urllib3 and rotator at their chattiest
+    caplog.set_level(logging.DEBUG)  # httpx, httpcore and rotator at their chattiest
     sink = make_sink()
     texts = [repr(sink), repr(canary), *sink.describe_push(canary.access_key, context)]
 
@@ -222,51 +221,68 @@ def test_a_canary_secret_never_reaches_logs_errors_or_descriptions(
         assert vault.root_token not in text
 
 
+TOKEN = "s." + "x" * 24
+REQUEST = httpx.Request("POST", "http://127.0.0.1/v1/secret/data/x")
+
+
+def _tls_error() -> httpx.ConnectError:
+    try:
+        try:
+            raise ssl.SSLCertVerificationError("certificate verify failed")
+        except ssl.SSLError as cause:
+            raise httpx.ConnectError("tls", request=REQUEST) from cause
+    except httpx.ConnectError as error:
+        return error
+
+
 @pytest.mark.parametrize(
     "error",
     [
-        *(
-            cls(f"boom with {'s.' + 'x' * 24}", errors=[f"refused s.{'x' * 24}"])
-            for cls in (
-                hvac.exceptions.VaultError,
-                hvac.exceptions.InvalidRequest,
-                hvac.exceptions.Unauthorized,
-                hvac.exceptions.Forbidden,
-                hvac.exceptions.InvalidPath,
-                hvac.exceptions.UnsupportedOperation,
-                hvac.exceptions.PreconditionFailed,
-                hvac.exceptions.RateLimitExceeded,
-                hvac.exceptions.InternalServerError,
-                hvac.exceptions.VaultNotInitialized,
-                hvac.exceptions.VaultDown,
-                hvac.exceptions.UnexpectedError,
-                hvac.exceptions.BadGateway,
-                hvac.exceptions.ParamValidationError,
-            )
-        ),
-        requests.exceptions.SSLError("certificate verify failed"),
-        requests.exceptions.ConnectTimeout("slow"),
-        requests.exceptions.ReadTimeout("slow"),
-        requests.exceptions.ConnectionError("refused"),
-        requests.exceptions.TooManyRedirects("loop"),
-        requests.exceptions.InvalidURL("bad"),
-        requests.exceptions.ChunkedEncodingError("cut"),
+        _tls_error(),
+        httpx.ConnectTimeout("slow", request=REQUEST),
+        httpx.ReadTimeout("slow", request=REQUEST),
+        httpx.WriteTimeout("slow", request=REQUEST),
+        httpx.PoolTimeout("slow", request=REQUEST),
+        httpx.ConnectError("refused", request=REQUEST),
+        httpx.ReadError("cut", request=REQUEST),
+        httpx.WriteError("cut", request=REQUEST),
+        httpx.RemoteProtocolError("garbled", request=REQUEST),
+        httpx.LocalProtocolError("bad", request=REQUEST),
+        httpx.ProxyError("proxy", request=REQUEST),
+        httpx.UnsupportedProtocol("gopher", request=REQUEST),
+        httpx.DecodingError("zip bomb", request=REQUEST),
+        httpx.TooManyRedirects("loop", request=REQUEST),
     ],
     ids=lambda error: type(error).__name__,
 )
-def test_every_hvac_and_requests_error_becomes_one_clean_line(error):
-    # Every exception class hvac and requests can raise has a translation
-    # that names the server and keeps the token out (Vault's text is scrubbed).
-    token = "s." + "x" * 24
-    port = closed_port()  # so the status lookups some translations make fail fast
-    client = VaultClient("probe", f"http://127.0.0.1:{port}", TokenLogin(Secret(token)))
+def test_every_httpx_error_becomes_one_clean_line(error):
+    # Every exception httpx can raise has a translation that names the server.
+    port = closed_port()
+    client = VaultClient("probe", f"http://127.0.0.1:{port}", TokenLogin(Secret(TOKEN)))
     try:
-        message = client.describe_failure(error, "writing secret/data/x")
+        message = client.describe_transport(error, "writing secret/data/x")
     finally:
         client.close()
 
     assert f"127.0.0.1:{port}" in message
-    assert token not in message
+    assert TOKEN not in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 409, 412, 429, 500, 501, 502, 503])
+def test_every_vault_error_status_becomes_one_clean_line(status):
+    # Vault's own error text is scrubbed of the token before it is quoted.
+    port = closed_port()  # so the status lookups some translations make fail fast
+    client = VaultClient("probe", f"http://127.0.0.1:{port}", TokenLogin(Secret(TOKEN)))
+    try:
+        message = client.describe_status(
+            status, [f"boom with {TOKEN}", f"refused\n{TOKEN}"], "writing secret/data/x"
+        )
+    finally:
+        client.close()
+
+    assert f"127.0.0.1:{port}" in message
+    assert TOKEN not in message
     assert "\n" not in message
 
 

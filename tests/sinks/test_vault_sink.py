@@ -6,9 +6,8 @@ import pytest
 from vault_server import KV1_MOUNT, STRICT_MOUNT, new_pair
 
 from rotator.errors import SinkError
-from rotator.settings import VaultSinkConfig
 from rotator.sinks import SINK_TYPES, SinkDeps, build_sink
-from rotator.sinks.vault import VaultSink
+from rotator.sinks.vault import VaultSink, VaultSinkConfig
 
 
 @pytest.mark.parametrize("mount", ["secret", STRICT_MOUNT])
@@ -241,7 +240,7 @@ def test_the_registry_builds_a_vault_sink_from_its_config(vault, kv_path):
     sink = build_sink(config, SinkDeps())
     try:
         assert isinstance(sink, VaultSink)
-        assert SINK_TYPES["vault"] == VaultSink.from_config
+        assert SINK_TYPES["vault"] is VaultSink
         assert sink.label == f"vault:secret/{kv_path}"
         sink.check()
     finally:

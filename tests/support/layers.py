@@ -24,6 +24,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "engine": ("rotator.engine",),
     "services": ("rotator.services",),
     "domain": ("rotator.rotation", "rotator.audit", "rotator.alerting", "rotator.events"),
+    "config": ("rotator.settings",),  # assembles every plugin's config model
     "adapters": (
         "rotator.store",
         "rotator.digitalocean",
@@ -32,7 +33,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "base": (
         "rotator.errors",
-        "rotator.settings",
+        "rotator.configtypes",
         "rotator.crypto",
         "rotator.secret",
         "rotator.durations",

@@ -165,3 +165,34 @@ token = "t"
     )
     with pytest.raises(ConfigError, match=r"policies\[0\].verify: verify = true is not available"):
         load_config_file(path)
+
+
+def test_every_file_a_table_reads_is_listed_with_its_location_and_written_paths_are_not():
+    from rotator.configtypes import ReadableFile, Strict
+
+    class Output(Strict):
+        written: Path  # a file rotator would write: nothing to prove readable
+        read: ReadableFile | None = None
+
+    assert list(Output(written=Path("/out"), read=Path("/in")).files("x")) == [
+        ("x.read", Path("/in"))
+    ]
+    config = load_config_file(EXAMPLE)
+    listed = {
+        where: path
+        for number, policy in enumerate(config.policies)
+        for index, sink in enumerate(policy.sinks)
+        for where, path in sink.files(f"policies[{number}].sinks[{index}]")
+    }
+    listed.update(
+        {
+            where: path
+            for i, alert in enumerate(config.alerts)
+            for where, path in alert.files(f"alerts[{i}]")
+        }
+    )
+    assert sorted(listed) == [
+        "alerts[0].secret_file",
+        "alerts[1].url_file",
+        "policies[0].sinks[1].token_file",
+    ]
