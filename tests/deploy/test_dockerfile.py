@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rotator.health import listen_address
+from rotator.engine.health import listen_address
 
 from rotator.cli import build_parser
 from rotator.errors import ConfigError
