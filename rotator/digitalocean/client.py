@@ -306,14 +306,16 @@ class DigitalOceanClient:
                 )
             except httpx.RequestError as exc:
                 failure = _describe(exc, self._timeout)
-                out_of_time = budget <= 0 or overall.expired()
+                delay = min(policy.backoff(attempt, self._rng), budget)
+                # Another attempt only if the wait leaves it some time before the deadline.
+                out_of_time = budget <= 0 or delay >= overall.remaining()
                 if final or out_of_time or not may_retry_exception(exc, idempotent=idempotent):
                     if attempt > 1:
                         failure += f"; gave up after {attempt} attempts"
-                        if overall.expired():
-                            failure += f" in {policy.deadline:g}s"
+                        if out_of_time and not final:
+                            failure += f" within the {policy.deadline:g}s deadline"
                     raise _transport_error(exc, failure, method, path) from exc
-                delay, why = min(policy.backoff(attempt, self._rng), budget), failure
+                why = failure
             else:
                 if response.is_success:
                     return response
@@ -341,8 +343,7 @@ class DigitalOceanClient:
                 self.fingerprint,
             )
             self._stats.add(retries=1)
-            # Never sleep past the deadline: the next attempt gets what is left.
-            budget -= self._wait(min(delay, max(overall.remaining(), 0.0)))
+            budget -= self._wait(delay)
         raise AssertionError("the last attempt always returns or raises")
 
     def _attempt(

@@ -131,7 +131,7 @@ def test_active_deployment_id_reads_only_an_id() -> None:
     "hostile", ["../../apps/x", "dep-1", "b6bdf840-2854-4f87-a36c-5f231c617c84\nforged", "%2e%2e"]
 )
 def test_a_deployment_id_that_is_not_a_uuid_is_a_bad_answer(hostile: str) -> None:
-    with pytest.raises(DigitalOceanError, match="bad answer.*not a UUID"):
+    with pytest.raises(DigitalOceanError, match=r"bad answer.*not a UUID"):
         apps.in_flight({"pending_deployment": {"id": hostile}})
-    with pytest.raises(DigitalOceanError, match="bad answer.*not a UUID"):
+    with pytest.raises(DigitalOceanError, match=r"bad answer.*not a UUID"):
         apps.active_deployment_id({"active_deployment": {"id": hostile}})
