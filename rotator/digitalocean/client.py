@@ -215,8 +215,8 @@ class DigitalOceanClient:
 
         Needs the collection's read scope (``spaces_key:read`` for
         ``/v2/spaces/keys``, ``app:read`` for ``/v2/apps``). Follows
-        ``links.pages.next`` until it is absent, only to the API's own scheme
-        and host, and stops with :class:`DigitalOceanError` after
+        ``links.pages.next`` until it is absent, only to the API's own scheme,
+        host and the same path, and stops with :class:`DigitalOceanError` after
         *max_pages* pages or when a next link repeats.
         """
         if not 1 <= per_page <= MAX_PER_PAGE:
@@ -459,7 +459,13 @@ class DigitalOceanClient:
         if (target.scheme, target.host, target.port) != (origin.scheme, origin.host, origin.port):
             raise DigitalOceanError(
                 f"the next-page link of GET {path} points at another host "
-                f"({target.scheme}://{target.host}); not followed"
+                f"({one_line(target.scheme)}://{one_line(target.host)}); not followed"
+            )
+        if target.path != httpx.URL(self._api_base + path).path:
+            # The next page of a listing is the same listing: a link elsewhere on
+            # the API (another collection, ../) is not followed.
+            raise DigitalOceanError(
+                f"the next-page link of GET {path} points at another path; not followed"
             )
         return str(target)
 
