@@ -17,18 +17,25 @@ together:
   even a peer that drips its *headers* or its TLS handshake is cut off when
   the deadline passes.
 
+A deadline may also carry a *cancelled* callable (the daemon's "stop was
+asked" flag): a guarded client then waits on its socket in slices of at
+most :data:`CANCEL_POLL` seconds and gives up as soon as it answers true, so
+a stop request ends a request under way at once whatever the peer does.
+
 Failures are httpx exceptions, so code that already turns
 ``httpx.HTTPError`` into its own error keeps working: :class:`DeadlineExceeded`
-is an ``httpx.TimeoutException`` (retried like any timeout) and
-:class:`BodyTooLarge` an ``httpx.RequestError`` that is not a transport error
-(never retried: the peer would send the same answer again). Their messages
-are one line and never hold the URL's query string or a header.
+is an ``httpx.TimeoutException`` (retried like any timeout);
+:class:`BodyTooLarge` and :class:`Cancelled` are ``httpx.RequestError``
+subclasses that are not transport errors (never retried: the peer would send the same answer
+again, or nobody wants the answer any more). Their messages are one line and
+never hold the URL's query string or a header.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import math
 import ssl
 import time
@@ -43,6 +50,9 @@ DEFAULT_MAX_BODY = 8 * 1024 * 1024
 
 DEFAULT_DEADLINE = 30.0
 """Seconds one request may take in all, connect to last byte, unless told otherwise."""
+
+CANCEL_POLL = 0.25
+"""Longest single wait on a socket while a deadline's *cancelled* may turn true."""
 
 _current: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
     "rotator_http_deadline", default=None
@@ -65,13 +75,31 @@ class BodyTooLarge(httpx.RequestError):
         self.limit = limit
 
 
-class Deadline:
-    """A moment on the monotonic clock by which something must be done."""
+class Cancelled(httpx.RequestError):
+    """The request was given up because its deadline's *cancelled* turned true."""
 
-    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, request: httpx.Request | None = None) -> None:
+        super().__init__("given up: the process is stopping", request=request)
+
+
+class Deadline:
+    """A moment on the monotonic clock by which something must be done.
+
+    *cancelled*, when given, is asked while waiting; once it answers true the
+    wait ends with :class:`Cancelled`.
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
         if not seconds > 0 or math.isnan(seconds):
             raise ValueError("a deadline needs a positive number of seconds")
         self.seconds = seconds
+        self.cancelled = cancelled
         self._clock = clock
         self._ends = clock() + seconds
 
@@ -85,12 +113,25 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
+    def is_cancelled(self) -> bool:
+        return self.cancelled is not None and self.cancelled()
+
+    def sooner(self, other: Deadline) -> Deadline:
+        """Whichever of the two ends first, cancelled when either is."""
+        merged = copy.copy(self if self.remaining() <= other.remaining() else other)
+        mine, theirs = self.cancelled, other.cancelled
+        if mine is not None and theirs is not None and mine is not theirs:
+            merged.cancelled = lambda: mine() or theirs()
+        else:
+            merged.cancelled = mine or theirs
+        return merged
+
     def within(self, seconds: float) -> Deadline:
-        """A deadline *seconds* from now, or this one if it comes sooner."""
+        """A deadline *seconds* from now, or this one if it comes sooner (same *cancelled*)."""
         left = self.remaining()
         if left <= seconds:
             return self
-        return Deadline(seconds, clock=self._clock)
+        return Deadline(seconds, clock=self._clock, cancelled=self.cancelled)
 
     def clamp(self, timeout: float | None) -> float:
         """*timeout* (None: no limit) cut to what is left, never below a millisecond."""
@@ -105,9 +146,7 @@ def bounded(deadline: Deadline) -> Iterator[Deadline]:
     An enclosing deadline that ends sooner still wins.
     """
     outer = _current.get()
-    effective = deadline
-    if outer is not None and outer.remaining() < deadline.remaining():
-        effective = outer
+    effective = deadline if outer is None else deadline.sooner(outer)
     token = _current.set(effective)
     try:
         yield effective
@@ -135,21 +174,30 @@ def fetch(
         raise ValueError("max_body must not be negative")
     with bounded(deadline) as effective:
         request.extensions["timeout"] = httpx.Timeout(effective.clamp(timeout)).as_dict()
+        if effective.is_cancelled():
+            raise Cancelled(request)
         try:
             response = http.send(request, stream=True, follow_redirects=False)
-        except httpx.TimeoutException as exc:
-            if effective.expired():
-                raise DeadlineExceeded(effective.seconds, request) from exc
-            raise
+        except httpx.RequestError as exc:
+            raise _why(exc, effective, request) from exc
         try:
             body = _read_capped(response, effective, max_body, request)
-        except httpx.TimeoutException as exc:
-            if effective.expired() and not isinstance(exc, DeadlineExceeded):
-                raise DeadlineExceeded(effective.seconds, request) from exc
-            raise
+        except httpx.RequestError as exc:
+            raise _why(exc, effective, request) from exc
         finally:
             response.close()
     return _with_body(response, body, request)
+
+
+def _why(exc: httpx.RequestError, deadline: Deadline, request: httpx.Request) -> httpx.RequestError:
+    """*exc*, or what it really means: the deadline passed or the request was cancelled."""
+    if isinstance(exc, DeadlineExceeded | Cancelled | BodyTooLarge):
+        return exc
+    if deadline.is_cancelled():
+        return Cancelled(request)
+    if isinstance(exc, httpx.TimeoutException) and deadline.expired():
+        return DeadlineExceeded(deadline.seconds, request)
+    return exc
 
 
 def _read_capped(
@@ -165,6 +213,8 @@ def _read_capped(
         if size > max_body:
             raise BodyTooLarge(max_body, request)
         chunks.append(chunk)
+        if deadline.is_cancelled():
+            raise Cancelled(request)
         if deadline.expired():
             raise DeadlineExceeded(deadline.seconds, request)
     return b"".join(chunks)
@@ -210,7 +260,21 @@ class _DeadlineStream(httpcore.NetworkStream):
             return self._inner.read(max_bytes, timeout)
         if deadline.expired():
             raise httpcore.ReadTimeout("deadline passed")
-        return self._inner.read(max_bytes, deadline.clamp(timeout))
+        limit = deadline.clamp(timeout)
+        if deadline.cancelled is None:
+            return self._inner.read(max_bytes, limit)
+        # Wait in slices, asking between them whether the request is still wanted.
+        # A socket read that timed out consumed nothing, so the next slice goes on.
+        ends = time.monotonic() + limit
+        while True:
+            if deadline.is_cancelled():
+                raise httpcore.ReadError("cancelled")
+            left = ends - time.monotonic()
+            try:
+                return self._inner.read(max_bytes, max(min(left, CANCEL_POLL), 0.001))
+            except httpcore.ReadTimeout:
+                if left <= CANCEL_POLL:
+                    raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         deadline = _current.get()
@@ -218,6 +282,8 @@ class _DeadlineStream(httpcore.NetworkStream):
             return self._inner.write(buffer, timeout)
         if deadline.expired():
             raise httpcore.WriteTimeout("deadline passed")
+        if deadline.is_cancelled():
+            raise httpcore.WriteError("cancelled")
         return self._inner.write(buffer, deadline.clamp(timeout))
 
     def close(self) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 
 import httpx
 import pytest
 
 from rotator.httpguard import (
     BodyTooLarge,
+    Cancelled,
     Deadline,
     DeadlineExceeded,
     bounded,
@@ -127,3 +129,29 @@ def test_within_keeps_the_sooner_of_two_deadlines() -> None:
     assert inner.remaining() == pytest.approx(2)
     now[0] += 3
     assert inner.expired() and not outer.expired()
+
+
+@pytest.mark.parametrize("mode", ["stall", "drip_headers", "drip"])
+def test_a_cancelled_request_ends_without_waiting_for_its_deadline(proxy, token, mode) -> None:
+    proxy.add(mode, interval=0.2)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+
+    with guarded_client() as http, pytest.raises(Cancelled, match="stopping"):
+        account(http, proxy, token, deadline=Deadline(120, cancelled=stop.is_set), timeout=60)
+
+
+def test_a_request_already_cancelled_is_never_sent(proxy, token) -> None:
+    with guarded_client() as http, pytest.raises(Cancelled):
+        account(http, proxy, token, deadline=Deadline(5, cancelled=lambda: True))
+
+    assert proxy.seen == []
+
+
+def test_the_sooner_of_two_deadlines_is_cancelled_by_either() -> None:
+    first, second = threading.Event(), threading.Event()
+    merged = Deadline(5, cancelled=first.is_set).sooner(Deadline(9, cancelled=second.is_set))
+
+    assert merged.remaining() <= 5 and not merged.is_cancelled()
+    second.set()
+    assert merged.is_cancelled()

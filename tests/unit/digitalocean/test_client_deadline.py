@@ -122,3 +122,13 @@ def test_error_ids_and_messages_from_the_server_stay_on_one_line(
     text = str(caught.value)
     assert "\n" not in text and "\r" not in text and "\x1b" not in text
     assert "line one\\r\\nerror: forged\\x1b[2J" in text
+
+
+def test_a_cancelled_request_is_a_transport_error_and_never_retried(
+    api: respx.MockRouter, make_client: MakeClient
+) -> None:
+    # No route: respx fails the test if a request is sent at all.
+    with pytest.raises(TransportError, match="the process is stopping") as caught:
+        make_client(cancelled=lambda: True).request("GET", "/v2/account")
+
+    assert "gave up after" not in str(caught.value)
