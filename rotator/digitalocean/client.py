@@ -119,11 +119,11 @@ class DigitalOceanClient:
         self._api_origin = httpx.URL(self._api_base)
         self._oauth_base = oauth_url.rstrip("/")
         self._owns_http = http is None
-        self._http = http if http is not None else httpguard.guarded_client(timeout=timeout)
         if not timeout > 0:
             raise ValueError("DigitalOceanClient timeout must be positive")
         if max_body < 0:
             raise ValueError("DigitalOceanClient max_body must not be negative")
+        self._http = http if http is not None else httpguard.guarded_client(timeout=timeout)
         self._timeout = timeout
         self._max_body = max_body
         self._retry = retry
