@@ -72,3 +72,16 @@ def test_redaction_still_applies_before_escaping(restore_logging: None) -> None:
 
     assert token not in stream.getvalue()
     assert "token\\n[redacted-token]" in stream.getvalue()
+
+
+def test_a_table_cell_or_field_with_control_characters_stays_in_its_row() -> None:
+    from rotator.output import print_fields, print_table
+
+    stream = io.StringIO()
+    print_table(["name", "reason"], [["prod", HOSTILE]], stream)
+    print_fields([("reason", HOSTILE)], stream)
+
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3
+    assert "\x1b" not in stream.getvalue()
+    assert lines[1].startswith("prod") and lines[2].startswith("reason:")
