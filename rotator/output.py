@@ -1,4 +1,9 @@
-"""Human tables and JSON documents on stdout."""
+"""Human tables and JSON documents on stdout.
+
+Every cell and field of a human table goes through :func:`rotator.logs.one_line`:
+a value from a peer or the store (a description, a reason, an id) cannot break
+a row or send escape sequences to the terminal. JSON needs no such care.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from rotator.logs import one_line
 
 
 def print_json(document: Any, stream: TextIO) -> None:
@@ -37,7 +44,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: T
         stream.write("(none)\n")
         return
     cells = [[str(h).upper() for h in headers]] + [
-        ["" if c is None else str(c) for c in row] for row in rows
+        ["" if c is None else one_line(str(c)) for c in row] for row in rows
     ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
@@ -50,4 +57,5 @@ def print_fields(fields: Sequence[tuple[str, Any]], stream: TextIO) -> None:
     """Key: value lines, keys aligned."""
     width = max(len(key) for key, _ in fields)
     for key, value in fields:
-        stream.write(f"{key + ':':<{width + 1}} {'' if value is None else value}\n")
+        shown = "" if value is None else one_line(str(value))
+        stream.write(f"{key + ':':<{width + 1}} {shown}\n")

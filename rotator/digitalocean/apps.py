@@ -10,9 +10,9 @@ then delete: a PUT replaces the whole spec.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from rotator.digitalocean.client import DigitalOceanClient, json_object
+from rotator.digitalocean.identifiers import UUID, api_path, checked
 from rotator.errors import DigitalOceanError
 
 COMPONENT_KINDS = ("services", "workers", "jobs", "static_sites", "functions")
@@ -24,7 +24,7 @@ IN_FLIGHT = ("pending_deployment", "in_progress_deployment")
 
 def get_app(client: DigitalOceanClient, app_id: str) -> dict[str, Any]:
     """The app (spec with secrets as ``EV[...]``): ``GET /v2/apps/{id}``, needs ``app:read``."""
-    path = f"/v2/apps/{_segment(app_id)}"
+    path = api_path("/v2/apps/{}", app_id)
     return _member(client.get_json(path), "app", "GET", path)
 
 
@@ -39,7 +39,7 @@ def update_app_spec(
     to find out, by reading the app, whether the update was applied.
     Returns the app, whose ``pending_deployment`` is the deployment started.
     """
-    path = f"/v2/apps/{_segment(app_id)}"
+    path = api_path("/v2/apps/{}", app_id)
     response = client.request("PUT", path, json={"spec": spec}, idempotent=False)
     return _member(json_object(response, "PUT", path), "app", "PUT", path)
 
@@ -49,30 +49,34 @@ def get_deployment(client: DigitalOceanClient, app_id: str, deployment_id: str) 
 
     ``GET /v2/apps/{app_id}/deployments/{deployment_id}``, needs ``app:read``.
     """
-    path = f"/v2/apps/{_segment(app_id)}/deployments/{_segment(deployment_id)}"
+    path = api_path("/v2/apps/{}/deployments/{}", app_id, deployment_id)
     return _member(client.get_json(path), "deployment", "GET", path)
 
 
 def in_flight(app: dict[str, Any]) -> dict[str, Any] | None:
-    """The app's deployment that is pending or in progress, if it shows one."""
+    """The app's deployment that is pending or in progress, if it shows one.
+
+    Raises DigitalOceanError if that deployment's id is not a UUID.
+    """
     for slot in IN_FLIGHT:
         deployment = app.get(slot)
         if isinstance(deployment, dict) and isinstance(deployment.get("id"), str):
+            _deployment_id(deployment, f"an app's {slot}")
             return deployment
     return None
 
 
 def active_deployment_id(app: dict[str, Any]) -> str | None:
-    """The id of the deployment the app runs now, if any."""
+    """The id of the deployment the app runs now, if any; a non-UUID id is a DigitalOceanError."""
     active = app.get("active_deployment")
     if isinstance(active, dict) and isinstance(active.get("id"), str):
-        return str(active["id"])
+        return _deployment_id(active, "an app's active_deployment")
     return None
 
 
-def _segment(value: str) -> str:
-    # An id from a config file goes into a path: "/" or ".." must not move the request.
-    return quote(value, safe="")
+def _deployment_id(deployment: dict[str, Any], where: str) -> str:
+    # Deployment ids go into request paths, the store and log lines: UUIDs only.
+    return checked(deployment.get("id"), UUID, "the deployment id", where)
 
 
 def _member(body: dict[str, Any], key: str, method: str, path: str) -> dict[str, Any]:

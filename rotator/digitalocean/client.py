@@ -10,6 +10,12 @@ Every answer that is not 2xx becomes the typed :class:`rotator.errors.APIError`
 for its status, and every httpx failure a :class:`rotator.errors.TransportError`.
 Messages carry the method, the path (never the query string), DigitalOcean's
 error id and request id: never the token.
+
+Every wait is bounded (see :mod:`rotator.httpguard`): one attempt may take
+``timeout`` seconds in all, connect to last byte, however slowly the peer
+sends; the whole request, retries, backoff and pacing included, ends by the
+retry policy's ``deadline``; and an answer body larger than ``max_body``
+(8 MiB) is refused while it streams, never held whole.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any, Self
 
 import httpx
 
-from rotator import __version__
+from rotator import __version__, httpguard
 from rotator.digitalocean.models import Account, TokenInfo
 from rotator.digitalocean.ratelimit import Pacer
 from rotator.digitalocean.retry import (
@@ -43,6 +49,7 @@ from rotator.errors import (
     TransportError,
     api_error_for_status,
 )
+from rotator.logs import one_line
 from rotator.secret import Secret
 
 logger = logging.getLogger(__name__)
@@ -63,6 +70,8 @@ _TOKEN_INFO_RETRY = RetryPolicy(attempts=1)
 # for a bad header value would quote the token.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 _MESSAGE_LIMIT = 500
+# How h11 words a malformed answer (as opposed to a connection closed early).
+_NOT_HTTP = re.compile(r"(?i)illegal|malformed|invalid|unexpected|not .*http|bad ")
 
 
 class DigitalOceanClient:
@@ -76,17 +85,27 @@ class DigitalOceanClient:
         oauth_url: str = DEFAULT_OAUTH_URL,
         http: httpx.Client | None = None,
         timeout: float = 10.0,
+        max_body: int = httpguard.DEFAULT_MAX_BODY,
         retry: RetryPolicy = DEFAULT_RETRY,
         pacer: Pacer | None = None,
         stats: ClientStats | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
+        monotonic: Callable[[], float] = time.monotonic,
+        cancelled: Callable[[], bool] | None = None,
     ) -> None:
         """Build a client; *http*, *pacer* and *stats* may be shared with other clients.
 
-        An *http* client passed in is left open by :meth:`close`; one made
-        here is closed by it.
+        *timeout* is the total time one attempt may take (connect, send and
+        the whole answer); *max_body* the largest answer body read. An *http*
+        client passed in is left open by :meth:`close`; one made here is
+        closed by it. Pass one made by :func:`rotator.httpguard.guarded_client`
+        so a peer dripping its headers is cut off at the deadline too (a
+        plain ``httpx.Client`` bounds the body only, and each header read by
+        *timeout*). *cancelled* (the daemon's stop flag) ends a request under
+        way within a quarter of a second once it answers true (body reads
+        with any client, every socket wait with a guarded one).
         """
         if not isinstance(token, Secret):
             raise TypeError("DigitalOceanClient takes the token as a rotator.secret.Secret")
@@ -100,14 +119,21 @@ class DigitalOceanClient:
         self._api_origin = httpx.URL(self._api_base)
         self._oauth_base = oauth_url.rstrip("/")
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client(follow_redirects=False)
+        if not timeout > 0:
+            raise ValueError("DigitalOceanClient timeout must be positive")
+        if max_body < 0:
+            raise ValueError("DigitalOceanClient max_body must not be negative")
+        self._http = http if http is not None else httpguard.guarded_client(timeout=timeout)
         self._timeout = timeout
+        self._max_body = max_body
         self._retry = retry
         self._pacer = pacer if pacer is not None else Pacer()
         self._stats = stats if stats is not None else ClientStats()
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
+        self._monotonic = monotonic
+        self._cancelled = cancelled
 
     def __repr__(self) -> str:
         return f"DigitalOceanClient(api_url={self._api_base!r}, token={self.fingerprint})"
@@ -193,8 +219,8 @@ class DigitalOceanClient:
 
         Needs the collection's read scope (``spaces_key:read`` for
         ``/v2/spaces/keys``, ``app:read`` for ``/v2/apps``). Follows
-        ``links.pages.next`` until it is absent, only to the API's own scheme
-        and host, and stops with :class:`DigitalOceanError` after
+        ``links.pages.next`` until it is absent, only to the API's own scheme,
+        host and the same path, and stops with :class:`DigitalOceanError` after
         *max_pages* pages or when a next link repeats.
         """
         if not 1 <= per_page <= MAX_PER_PAGE:
@@ -272,31 +298,43 @@ class DigitalOceanClient:
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         budget = policy.max_total_wait
+        overall = httpguard.Deadline(
+            policy.deadline, clock=self._monotonic, cancelled=self._cancelled
+        )
         for attempt in range(1, policy.attempts + 1):
             if pace:
                 paced = self._pacer.delay(self.fingerprint, self._clock())
-                budget -= self._wait(min(paced, budget))
+                budget -= self._wait(min(paced, budget, max(overall.remaining(), 0.0)))
             final = attempt == policy.attempts
             try:
-                response = self._attempt(method, url, path, params, json, attempt, pace)
+                response = self._attempt(
+                    method, url, path, params, json, attempt, pace, overall.within(self._timeout)
+                )
             except httpx.RequestError as exc:
                 failure = _describe(exc, self._timeout)
-                if final or budget <= 0 or not may_retry_exception(exc, idempotent=idempotent):
+                delay = min(policy.backoff(attempt, self._rng), budget)
+                # Another attempt only if the wait leaves it some time before the deadline.
+                out_of_time = budget <= 0 or delay >= overall.remaining()
+                if final or out_of_time or not may_retry_exception(exc, idempotent=idempotent):
                     if attempt > 1:
                         failure += f"; gave up after {attempt} attempts"
-                    raise TransportError(failure, method=method, path=path) from exc
-                delay, why = min(policy.backoff(attempt, self._rng), budget), failure
+                        if out_of_time and not final:
+                            failure += f" within the {policy.deadline:g}s deadline"
+                    raise _transport_error(exc, failure, method, path) from exc
+                why = failure
             else:
                 if response.is_success:
                     return response
                 status = response.status_code
                 wait = required_wait(response.headers, self._clock()) if status == 429 else None
+                left = overall.remaining()
                 if wait is not None:
                     # The server named the wait: sleeping less is pointless and
-                    # sleeping past our budget is not ours to do.
-                    delay, fits = wait, wait <= min(policy.max_delay, budget)
+                    # sleeping past our budget or deadline is not ours to do.
+                    delay, fits = wait, wait <= min(policy.max_delay, budget, left)
                 else:
-                    delay, fits = min(policy.backoff(attempt, self._rng), budget), budget > 0
+                    delay = min(policy.backoff(attempt, self._rng), budget)
+                    fits = budget > 0 and delay < left
                 if final or not fits or not may_retry_status(status, idempotent=idempotent):
                     raise self._api_error(response, method, path, attempt, retry_after=wait)
                 why = f"answer {status}"
@@ -323,18 +361,20 @@ class DigitalOceanClient:
         json: Any,
         attempt: int,
         pace: bool,
+        deadline: httpguard.Deadline,
     ) -> httpx.Response:
-        """One request: counted, logged, and its rate-limit headers fed to the pacer."""
+        """One request within *deadline*: counted, logged, rate-limit headers fed to the pacer."""
         self._stats.add(calls=1)
         try:
-            response = self._http.request(
-                method,
-                url,
-                params=params,
-                json=json,
-                headers=self._headers(),
+            request = self._http.build_request(
+                method, url, params=params, json=json, headers=self._headers()
+            )
+            response = httpguard.fetch(
+                self._http,
+                request,
+                deadline=deadline,
+                max_body=self._max_body,
                 timeout=self._timeout,
-                follow_redirects=False,
             )
         except httpx.RequestError as exc:
             self._stats.add(transport_errors=1)
@@ -413,7 +453,7 @@ class DigitalOceanClient:
         """Server text fit for an error: a string, bounded, without the token."""
         if not isinstance(value, str) or not value:
             return None
-        return value.replace(self._token.reveal(), "[token]")[:_MESSAGE_LIMIT]
+        return one_line(value.replace(self._token.reveal(), "[token]")[:_MESSAGE_LIMIT])
 
     def _same_origin(self, link: str, path: str) -> str:
         """*link* made absolute, if it stays on the API's scheme, host and port."""
@@ -425,7 +465,13 @@ class DigitalOceanClient:
         if (target.scheme, target.host, target.port) != (origin.scheme, origin.host, origin.port):
             raise DigitalOceanError(
                 f"the next-page link of GET {path} points at another host "
-                f"({target.scheme}://{target.host}); not followed"
+                f"({one_line(target.scheme)}://{one_line(target.host)}); not followed"
+            )
+        if target.path != httpx.URL(self._api_base + path).path:
+            # The next page of a listing is the same listing: a link elsewhere on
+            # the API (another collection, ../) is not followed.
+            raise DigitalOceanError(
+                f"the next-page link of GET {path} points at another path; not followed"
             )
         return str(target)
 
@@ -448,9 +494,28 @@ def _next_link(body: Mapping[str, Any]) -> str | None:
     return link if isinstance(link, str) and link else None
 
 
+def _transport_error(
+    exc: httpx.RequestError, failure: str, method: str, path: str
+) -> DigitalOceanError:
+    """The rotator error for a request that got no usable answer."""
+    if isinstance(exc, httpguard.BodyTooLarge):
+        # An answer came, and it is unusable: not a transport failure, never retried.
+        return DigitalOceanError(f"{failure} ({method} {path})")
+    return TransportError(failure, method=method, path=path)
+
+
 def _describe(exc: httpx.RequestError, timeout: float) -> str:
     """A short, secret-free account of an httpx failure (never its own text)."""
     after = f"after {timeout:g}s"
+    if isinstance(exc, httpguard.DeadlineExceeded):
+        return f"no complete answer within {exc.seconds:g}s (the server answers too slowly)"
+    if isinstance(exc, httpguard.Cancelled):
+        return "given up: the process is stopping"
+    if isinstance(exc, httpguard.BodyTooLarge):
+        return (
+            f"the answer is larger than {httpguard.describe_size(exc.limit)}; "
+            "refused without reading the rest"
+        )
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connecting timed out {after}"
     if isinstance(exc, httpx.ReadTimeout):
@@ -467,6 +532,8 @@ def _describe(exc: httpx.RequestError, timeout: float) -> str:
             return "could not resolve the host"
         return "could not connect"
     if isinstance(exc, httpx.RemoteProtocolError):
+        if _NOT_HTTP.search(str(exc)):
+            return "the answer is not valid HTTP"
         return "connection dropped before the answer was complete"
     if isinstance(exc, httpx.NetworkError):
         return "connection dropped"

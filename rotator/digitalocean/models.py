@@ -2,14 +2,27 @@
 
 Both are parsed tolerantly: fields rotator does not use are ignored, optional
 ones may be missing, so a new field in an answer never breaks validation.
+Identifiers kept are checked against their shapes
+(:mod:`rotator.digitalocean.identifiers`); free text (the email, status
+message, team and application names) is kept on one line, control
+characters escaped.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
+from rotator.digitalocean.identifiers import ACCOUNT_ID, checked
 from rotator.errors import DigitalOceanError
+from rotator.logs import one_line
+
+_WHERE = "GET /v2/account"
+# A scope as DigitalOcean names one (``account:read``, ``spaces_key:*``); anything
+# else in a token-info answer makes the answer unusable, like a missing list.
+_SCOPE = re.compile(r"[a-z0-9_.*-]{1,64}(:[a-z0-9_.*-]{1,64})?")
+_TEXT_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -36,15 +49,18 @@ class Account:
             raise DigitalOceanError("the answer to GET /v2/account lacks the email or uuid")
         team = account.get("team")
         team = team if isinstance(team, dict) else {}
+        team_uuid = team.get("uuid")
         verified = account.get("email_verified")
         return cls(
-            email=email,
-            uuid=uuid,
-            status=_text(account.get("status")) or "active",  # the spec's default
-            status_message=(_text(account.get("status_message")) or "").strip(),
+            email=_line(email) or "",
+            uuid=checked(uuid, ACCOUNT_ID, "the account uuid", _WHERE),
+            status=_line(account.get("status")) or "active",  # the spec's default
+            status_message=(_line(account.get("status_message")) or "").strip(),
             email_verified=verified if isinstance(verified, bool) else None,
-            team_name=_text(team.get("name")),
-            team_uuid=_text(team.get("uuid")),
+            team_name=_line(team.get("name")),
+            team_uuid=None
+            if team_uuid in (None, "")
+            else checked(team_uuid, ACCOUNT_ID, "the team uuid", _WHERE),
         )
 
 
@@ -73,7 +89,9 @@ class TokenInfo:
         if not isinstance(body, dict):
             return None
         scopes = body.get("scopes")
-        if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
+        if not isinstance(scopes, list) or not all(
+            isinstance(scope, str) and _SCOPE.fullmatch(scope) for scope in scopes
+        ):
             return None
         application = body.get("application")
         application = application if isinstance(application, dict) else {}
@@ -81,14 +99,15 @@ class TokenInfo:
             scopes=tuple(scopes),
             expires_in_seconds=_integer(body.get("expires_in_seconds")),
             resource_owner_id=_integer(body.get("resource_owner_id")),
-            application_uid=_text(application.get("uid")),
-            application_name=_text(application.get("name")),
+            application_uid=_line(application.get("uid")),
+            application_name=_line(application.get("name")),
             created_at=_integer(body.get("created_at")),
         )
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _line(value: Any) -> str | None:
+    """Free text from an answer: a string kept bounded and on one line, else None."""
+    return one_line(value[:_TEXT_LIMIT]) if isinstance(value, str) else None
 
 
 def _integer(value: Any) -> int | None:

@@ -50,12 +50,20 @@ class RetryPolicy:
     """Longest single wait."""
     max_total_wait: float = 60.0
     """Longest time one request may spend waiting, pacing included."""
+    deadline: float = 60.0
+    """Longest time one request may take in all: every attempt, wait and pacing.
+
+    Each attempt also has the client's own timeout; retries stop, and a wait
+    is cut short, when this runs out, so retrying never multiplies it.
+    """
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("RetryPolicy.attempts must be at least 1")
         if min(self.base_delay, self.max_delay, self.max_total_wait) < 0:
             raise ValueError("RetryPolicy delays must not be negative")
+        if not self.deadline > 0:
+            raise ValueError("RetryPolicy.deadline must be positive")
 
     def backoff(self, retry_number: int, rng: Callable[[], float]) -> float:
         """Full-jitter wait before retry number *retry_number* (1 for the first)."""

@@ -14,6 +14,10 @@ from rotator.errors import DigitalOceanError, Forbidden, ServerError, TransportE
 
 from .conftest import API
 
+DEPLOYMENT = "b6bdf840-2854-4f87-a36c-5f231c617c84"
+PENDING = "3aa4d20e-5527-4c00-b496-601fbd22520a"
+RUNNING = "4f6c71e2-1e90-4762-9fee-6cc4a0a9f2cf"
+ACTIVE = "00000000-0000-4000-8000-000000000001"
 SPEC = {"name": "media-app", "envs": [{"key": "A", "value": "1"}], "databases": [{"name": "db"}]}
 
 
@@ -37,13 +41,13 @@ def test_update_sends_the_spec_wrapped_and_unchanged(
     api: respx.MockRouter, client: DigitalOceanClient
 ) -> None:
     route = api.put(f"{API}/v2/apps/app-1").respond(
-        200, json={"app": {"id": "app-1", "pending_deployment": {"id": "dep-1"}}}
+        200, json={"app": {"id": "app-1", "pending_deployment": {"id": DEPLOYMENT}}}
     )
 
     app = apps.update_app_spec(client, "app-1", SPEC)
 
     assert json.loads(route.calls.last.request.content) == {"spec": SPEC}
-    assert apps.in_flight(app) == {"id": "dep-1"}
+    assert apps.in_flight(app) == {"id": DEPLOYMENT}
 
 
 def test_an_update_answered_with_a_server_error_is_sent_only_once(
@@ -78,20 +82,20 @@ def test_an_update_with_an_unreadable_answer_is_a_digitalocean_error(
 
 
 def test_get_deployment_reads_the_phase(api: respx.MockRouter, client: DigitalOceanClient) -> None:
-    api.get(f"{API}/v2/apps/app-1/deployments/dep-1").respond(
-        200, json={"deployment": {"id": "dep-1", "phase": "BUILDING"}}
+    api.get(f"{API}/v2/apps/app-1/deployments/{DEPLOYMENT}").respond(
+        200, json={"deployment": {"id": DEPLOYMENT, "phase": "BUILDING"}}
     )
 
-    assert apps.get_deployment(client, "app-1", "dep-1")["phase"] == "BUILDING"
+    assert apps.get_deployment(client, "app-1", DEPLOYMENT)["phase"] == "BUILDING"
 
 
 def test_an_answer_without_the_object_is_a_digitalocean_error(
     api: respx.MockRouter, client: DigitalOceanClient
 ) -> None:
-    api.get(f"{API}/v2/apps/app-1/deployments/dep-1").respond(200, json={"deployment": []})
+    api.get(f"{API}/v2/apps/app-1/deployments/{DEPLOYMENT}").respond(200, json={"deployment": []})
 
     with pytest.raises(DigitalOceanError, match="no 'deployment' object"):
-        apps.get_deployment(client, "app-1", "dep-1")
+        apps.get_deployment(client, "app-1", DEPLOYMENT)
 
 
 def test_a_forbidden_read_stays_a_typed_error(
@@ -107,9 +111,9 @@ def test_a_forbidden_read_stays_a_typed_error(
     ("app", "expected"),
     [
         ({}, None),
-        ({"pending_deployment": {"id": "p"}}, "p"),
-        ({"in_progress_deployment": {"id": "i"}}, "i"),
-        ({"pending_deployment": {}, "in_progress_deployment": {"id": "i"}}, "i"),
+        ({"pending_deployment": {"id": PENDING}}, PENDING),
+        ({"in_progress_deployment": {"id": RUNNING}}, RUNNING),
+        ({"pending_deployment": {}, "in_progress_deployment": {"id": RUNNING}}, RUNNING),
     ],
 )
 def test_in_flight_finds_a_pending_or_in_progress_deployment(app, expected) -> None:
@@ -118,6 +122,16 @@ def test_in_flight_finds_a_pending_or_in_progress_deployment(app, expected) -> N
 
 
 def test_active_deployment_id_reads_only_an_id() -> None:
-    assert apps.active_deployment_id({"active_deployment": {"id": "a"}}) == "a"
+    assert apps.active_deployment_id({"active_deployment": {"id": ACTIVE}}) == ACTIVE
     assert apps.active_deployment_id({"active_deployment": {"id": 7}}) is None
     assert apps.active_deployment_id({}) is None
+
+
+@pytest.mark.parametrize(
+    "hostile", ["../../apps/x", "dep-1", "b6bdf840-2854-4f87-a36c-5f231c617c84\nforged", "%2e%2e"]
+)
+def test_a_deployment_id_that_is_not_a_uuid_is_a_bad_answer(hostile: str) -> None:
+    with pytest.raises(DigitalOceanError, match=r"bad answer.*not a UUID"):
+        apps.in_flight({"pending_deployment": {"id": hostile}})
+    with pytest.raises(DigitalOceanError, match=r"bad answer.*not a UUID"):
+        apps.active_deployment_id({"active_deployment": {"id": hostile}})

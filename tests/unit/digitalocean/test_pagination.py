@@ -89,6 +89,21 @@ def test_a_next_link_with_another_scheme_or_port_is_refused(
         list(client.paginate("/v2/spaces/keys", "keys"))
 
 
+@pytest.mark.parametrize(
+    "link",
+    [f"{API}/v2/apps?page=2", "/v2/spaces/keys/../../v2/account?page=2", "/v2/spaces/keys/x"],
+)
+def test_a_next_link_to_another_path_is_refused_and_never_followed(
+    api: respx.MockRouter, client: DigitalOceanClient, link: str
+) -> None:
+    route = api.get(KEYS).mock(return_value=page(["a"], link))
+
+    with pytest.raises(DigitalOceanError, match="another path"):
+        list(client.paginate("/v2/spaces/keys", "keys"))
+
+    assert route.call_count == 1
+
+
 def test_a_relative_next_link_is_followed_on_the_api_host(
     api: respx.MockRouter, client: DigitalOceanClient
 ) -> None:
