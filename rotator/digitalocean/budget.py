@@ -433,6 +433,12 @@ class RateBudget:
             start = max(now, token.blocked_until, min(token.minute_free))
             return max(start, self._hour_fits(token, calls, now)) if calls else start
 
+    def knows(self, key: str, now: float) -> bool:
+        """Whether an answer has reported token *key*'s hour and its reset is still ahead."""
+        with self._lock:
+            token = self._tokens.get(key)
+            return token is not None and token.remaining is not None and now < token.reset
+
     def hour_left(self, key: str, now: float) -> int:
         """Hourly calls of token *key* free for new work now (reservations deducted)."""
         with self._lock:

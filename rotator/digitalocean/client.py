@@ -163,6 +163,10 @@ class DigitalOceanClient:
         """The token's fingerprint, safe to log."""
         return self._token.fingerprint
 
+    def now(self) -> float:
+        """The client's clock (Unix time): the one its rate budget is read with."""
+        return self._clock()
+
     @property
     def stats(self) -> ClientStats:
         """Counters of requests sent, 429s seen, retries and time waited."""
