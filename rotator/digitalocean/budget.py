@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -148,7 +147,6 @@ class Ticket:
     delay: float
     _slot: int = field(repr=False)
     _serial: int = field(repr=False)
-    _reserved: bool = field(repr=False)
 
     @property
     def granted(self) -> bool:
@@ -180,11 +178,11 @@ class Reservation:
         """Give back every call still held (the work ended or failed). Idempotent."""
         self._budget._adjust(self, 0, None)
 
-    def adjust(self, calls: int, now: float | None = None) -> bool:
-        """Hold *calls* from now on; False (and no change) if more do not fit now."""
+    def adjust(self, calls: int, now: float) -> bool:
+        """Hold *calls* from *now* on; False (and no change) if more do not fit now."""
         if calls < 0:
             raise ValueError("a reservation cannot hold a negative number of calls")
-        return self._budget._adjust(self, calls, time.time() if now is None else now)
+        return self._budget._adjust(self, calls, now)
 
     def __enter__(self) -> Self:
         return self
@@ -394,7 +392,7 @@ class RateBudget:
             if reserved and reservation is not None:
                 reservation._left -= 1
                 token.reserved = max(0, token.reserved - 1)
-            return Ticket(key, start, start - now, slot, self._serial, reserved)
+            return Ticket(key, start, start - now, slot, self._serial)
 
     def observe(
         self, ticket: Ticket, headers: Mapping[str, str] | None, now: float, *, status: int = 0
@@ -423,6 +421,20 @@ class RateBudget:
                 wait = required_wait(headers, now)
                 if wait is not None:
                     token.blocked_until = max(token.blocked_until, now + wait)
+
+    def cancel(self, ticket: Ticket) -> None:
+        """Give back *ticket*, whose request was never sent (its wait was interrupted).
+
+        A call it drew from a reservation goes back to the token, not to the
+        reservation.
+        """
+        with self._lock:
+            token = self._tokens.get(ticket.key)
+            if token is None:
+                return
+            token.in_flight = max(0, token.in_flight - 1)
+            if token.minute_owner[ticket._slot] == ticket._serial:
+                token.minute_free[ticket._slot] = ticket.start
 
     # -- what it knows --------------------------------------------------------------
 

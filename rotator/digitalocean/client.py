@@ -417,7 +417,11 @@ class DigitalOceanClient:
         if isinstance(ticket, Refusal):
             logger.info("%s %s not sent: %s", method, path, ticket.message())
             raise refused_error(ticket, now, method=method, path=path)
-        rate_wait.spend(self._wait(ticket.delay))
+        try:
+            rate_wait.spend(self._wait(ticket.delay))
+        except BaseException:  # e.g. the daemon's stop-aware sleep: never sent
+            self.budget.cancel(ticket)
+            raise
         return ticket
 
     def _name_reset(self, error: RateLimited, reset_at: float) -> None:

@@ -209,3 +209,22 @@ def test_a_429_within_the_wait_is_waited_for_once_through_the_budget(
     assert fake_time.sleeps == [8.0]
     assert client.rate_wait is not None and client.rate_wait.left == 22.0
     assert other.rate_wait is not None and other.rate_wait.left == 30.0
+
+
+def test_a_wait_cut_short_gives_the_requests_place_back(
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    api.get(f"{API}/v2/account").mock(return_value=limited(0, 20))
+    budget = RateBudget(requests_per_hour=200)
+
+    def stop(seconds: float) -> None:
+        raise KeyboardInterrupt  # what a stop request does to a sleeping worker
+
+    client = make_client(budget=budget)
+    client.request("GET", "/v2/account")
+    stopping = make_client(budget=budget, sleep=stop)
+    with pytest.raises(KeyboardInterrupt):
+        stopping.request("GET", "/v2/account")
+
+    # Nothing is left counted as in flight: after the reset one call is free again.
+    assert budget.hour_left(client.fingerprint, START + 20) == 1
