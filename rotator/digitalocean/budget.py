@@ -281,6 +281,7 @@ class _Token:
     reserved: int = 0
     blocked_until: float = 0.0
     last_used: float = 0.0
+    reported_by: int = 0
 
 
 class RateBudget:
@@ -414,7 +415,20 @@ class RateBudget:
                 token.minute_free[ticket._slot] = now if status == 429 else now + MINUTE
             report = _report(headers or {})
             if report is not None:
-                token.limit, token.remaining, token.reset = report
+                limit, remaining, reset = report
+                token.limit = limit
+                # Answers of concurrent requests arrive in any order: one to a
+                # request sent before the one that last reported, saying more
+                # is left, is older news.
+                older = (
+                    token.remaining is not None
+                    and ticket._serial < token.reported_by
+                    and now < token.reset
+                    and remaining > token.remaining
+                )
+                if not older:
+                    token.remaining, token.reset = remaining, reset
+                    token.reported_by = ticket._serial
             elif token.remaining is not None:
                 token.remaining = max(0, token.remaining - 1)  # it may have counted
             if status == 429 and headers is not None:

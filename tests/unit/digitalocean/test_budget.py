@@ -108,6 +108,25 @@ def test_a_fresh_answer_replaces_the_old_report() -> None:
     assert delay(budget) == 0.0
 
 
+def test_an_older_answer_arriving_late_does_not_raise_what_is_left() -> None:
+    budget = RateBudget()
+    first, second = budget.acquire(KEY, NOW), budget.acquire(KEY, NOW)
+    assert isinstance(first, Ticket) and isinstance(second, Ticket)
+
+    budget.observe(second, headers(5000, 10, NOW + 600), NOW)
+    budget.observe(first, headers(5000, 11, NOW + 600), NOW)  # counted before the other
+
+    assert budget.hour_left(KEY, NOW) == 10
+
+
+def test_a_window_that_moved_on_may_report_more_left() -> None:
+    budget = RateBudget()
+    report(budget, KEY, headers(5000, 10, NOW + 600))
+    report(budget, KEY, headers(5000, 11, NOW + 601))  # the oldest request expired
+
+    assert budget.hour_left(KEY, NOW) == 11
+
+
 def test_the_reported_limit_overrides_the_configured_one() -> None:
     budget = RateBudget(requests_per_hour=200)
     report(budget, KEY, headers(10000, 0, NOW + 10))
