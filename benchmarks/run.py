@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli_startup
 import daemon_idle
+import rate_budget
 import validate_connections  # noqa: E402
 
 
@@ -16,6 +17,7 @@ def main() -> None:
     validate_connections.main(sys.argv[1:])
     daemon_idle.main([])
     cli_startup.main([])
+    rate_budget.main([])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rotator import logs
 from rotator.errors import UsageError
 from rotator.output import print_json, when
 from rotator.rotation import RotationResult
@@ -47,7 +48,11 @@ def rotate(args: argparse.Namespace, ctx: Context) -> int:
         print_json(result.to_json(), ctx.stdout)
     else:
         print_result(result, ctx)
-    return 1 if result.error else 0
+    if result.error:
+        problem = f"policy {result.policy}: rotation failed: {result.error}"
+        ctx.stderr.write(f"error: {logs.one_line(logs.redact(problem))}\n")
+        return 1
+    return 0
 
 
 def abandon(args: argparse.Namespace, ctx: Context) -> int:

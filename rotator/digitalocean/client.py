@@ -2,9 +2,14 @@
 
 A :class:`DigitalOceanClient` holds one token. It is cheap to build and safe
 to use from many threads; many clients (one per token) may share one
-``httpx.Client`` and one :class:`~rotator.digitalocean.ratelimit.Pacer`. That
-is why the token travels in each request's headers and never in a shared
-client's defaults.
+``httpx.Client`` and one :class:`~rotator.digitalocean.budget.RateBudget`.
+That is why the token travels in each request's headers and never in a
+shared client's defaults.
+
+Before each request the client takes a ticket from the token's budget and
+waits at most what its :class:`~rotator.digitalocean.budget.RateWait` allows;
+a request that would have to wait longer is not sent: it raises
+:class:`~rotator.errors.RateLimited` naming when the budget resets.
 
 Every answer that is not 2xx becomes the typed :class:`rotator.errors.APIError`
 for its status, and every httpx failure a :class:`rotator.errors.TransportError`.
@@ -31,8 +36,17 @@ from typing import Any, Self
 import httpx
 
 from rotator import __version__, httpguard
+from rotator.digitalocean.budget import (
+    RateBudget,
+    RateWait,
+    Refusal,
+    Reservation,
+    Ticket,
+    clock_time,
+    refused_error,
+    set_not_before,
+)
 from rotator.digitalocean.models import Account, TokenInfo
-from rotator.digitalocean.ratelimit import Pacer
 from rotator.digitalocean.retry import (
     IDEMPOTENT_METHODS,
     RetryPolicy,
@@ -87,7 +101,9 @@ class DigitalOceanClient:
         timeout: float = 10.0,
         max_body: int = httpguard.DEFAULT_MAX_BODY,
         retry: RetryPolicy = DEFAULT_RETRY,
-        pacer: Pacer | None = None,
+        budget: RateBudget | None = None,
+        pacer: RateBudget | None = None,
+        rate_wait: RateWait | None = None,
         stats: ClientStats | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -95,7 +111,7 @@ class DigitalOceanClient:
         monotonic: Callable[[], float] = time.monotonic,
         cancelled: Callable[[], bool] | None = None,
     ) -> None:
-        """Build a client; *http*, *pacer* and *stats* may be shared with other clients.
+        """Build a client; *http*, *budget* and *stats* may be shared with other clients.
 
         *timeout* is the total time one attempt may take (connect, send and
         the whole answer); *max_body* the largest answer body read. An *http*
@@ -105,7 +121,9 @@ class DigitalOceanClient:
         plain ``httpx.Client`` bounds the body only, and each header read by
         *timeout*). *cancelled* (the daemon's stop flag) ends a request under
         way within a quarter of a second once it answers true (body reads
-        with any client, every socket wait with a guarded one).
+        with any client, every socket wait with a guarded one). *pacer* is
+        the old name of *budget*; *rate_wait* bounds the waits on rate limits
+        (see :attr:`rate_wait`).
         """
         if not isinstance(token, Secret):
             raise TypeError("DigitalOceanClient takes the token as a rotator.secret.Secret")
@@ -127,7 +145,15 @@ class DigitalOceanClient:
         self._timeout = timeout
         self._max_body = max_body
         self._retry = retry
-        self._pacer = pacer if pacer is not None else Pacer()
+        self.budget = budget or pacer or RateBudget()
+        self.rate_wait = rate_wait
+        """How long this client's requests may wait on rate limits, all together.
+
+        Set it per command (the CLI: ``RateWait(max_wait)``) or per daemon
+        item; None gives each request ``retry.max_total_wait`` of its own.
+        """
+        self.reservation: Reservation | None = None
+        """Calls admitted for the work this client does; its requests draw on them."""
         self._stats = stats if stats is not None else ClientStats()
         self._sleep = sleep
         self._clock = clock
@@ -163,6 +189,10 @@ class DigitalOceanClient:
     def fingerprint(self) -> str:
         """The token's fingerprint, safe to log."""
         return self._token.fingerprint
+
+    def now(self) -> float:
+        """The client's clock (Unix time): the one its rate budget is read with."""
+        return self._clock()
 
     @property
     def stats(self) -> ClientStats:
@@ -301,14 +331,13 @@ class DigitalOceanClient:
         overall = httpguard.Deadline(
             policy.deadline, clock=self._monotonic, cancelled=self._cancelled
         )
+        rate_wait = self.rate_wait if self.rate_wait is not None else RateWait(budget)
         for attempt in range(1, policy.attempts + 1):
-            if pace:
-                paced = self._pacer.delay(self.fingerprint, self._clock())
-                budget -= self._wait(min(paced, budget, max(overall.remaining(), 0.0)))
+            ticket = self._ticket(rate_wait, method, path) if pace else None
             final = attempt == policy.attempts
             try:
                 response = self._attempt(
-                    method, url, path, params, json, attempt, pace, overall.within(self._timeout)
+                    method, url, path, params, json, attempt, ticket, overall.within(self._timeout)
                 )
             except httpx.RequestError as exc:
                 failure = _describe(exc, self._timeout)
@@ -330,13 +359,19 @@ class DigitalOceanClient:
                 left = overall.remaining()
                 if wait is not None:
                     # The server named the wait: sleeping less is pointless and
-                    # sleeping past our budget or deadline is not ours to do.
-                    delay, fits = wait, wait <= min(policy.max_delay, budget, left)
+                    # sleeping past our budget or deadline is not ours to do. Paced,
+                    # the budget now holds the token until then: the next ticket waits.
+                    allowed = min(rate_wait.left if pace else budget, left)
+                    delay = 0.0 if pace else wait
+                    fits = wait <= min(policy.max_delay, allowed)
                 else:
                     delay = min(policy.backoff(attempt, self._rng), budget)
                     fits = budget > 0 and delay < left
                 if final or not fits or not may_retry_status(status, idempotent=idempotent):
-                    raise self._api_error(response, method, path, attempt, retry_after=wait)
+                    error = self._api_error(response, method, path, attempt, retry_after=wait)
+                    if isinstance(error, RateLimited) and wait is not None:
+                        self._name_reset(error, self._clock() + wait)
+                    raise error
                 why = f"answer {status}"
             logger.info(
                 "retrying %s %s in %.1fs after %s (attempt %d of %d, token %s)",
@@ -360,10 +395,10 @@ class DigitalOceanClient:
         params: Mapping[str, str | int] | None,
         json: Any,
         attempt: int,
-        pace: bool,
+        ticket: Ticket | None,
         deadline: httpguard.Deadline,
     ) -> httpx.Response:
-        """One request within *deadline*: counted, logged, rate-limit headers fed to the pacer."""
+        """One request within *deadline*: counted, logged, how it ended fed to the rate budget."""
         self._stats.add(calls=1)
         try:
             request = self._http.build_request(
@@ -378,6 +413,8 @@ class DigitalOceanClient:
             )
         except httpx.RequestError as exc:
             self._stats.add(transport_errors=1)
+            if ticket is not None:
+                self.budget.observe(ticket, None, self._clock())
             logger.debug(
                 "%s %s: %s (attempt %d, token %s)",
                 method,
@@ -389,8 +426,10 @@ class DigitalOceanClient:
             raise
         if response.status_code == 429:
             self._stats.add(rate_limited=1)
-        if pace:
-            self._pacer.observe(self.fingerprint, response.headers, self._clock())
+        if ticket is not None:
+            self.budget.observe(
+                ticket, response.headers, self._clock(), status=response.status_code
+            )
         logger.debug(
             "%s %s -> %d (attempt %d, token %s, request id %s)",
             method,
@@ -409,6 +448,29 @@ class DigitalOceanClient:
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }
+
+    def _ticket(self, rate_wait: RateWait, method: str, path: str) -> Ticket:
+        """This request's place in the token's budget, waited for; never past *rate_wait*."""
+        now = self._clock()
+        ticket = self.budget.acquire(
+            self.fingerprint, now, max_wait=rate_wait.left, reservation=self.reservation
+        )
+        if isinstance(ticket, Refusal):
+            logger.info("%s %s not sent: %s", method, path, ticket.message())
+            raise refused_error(ticket, now, method=method, path=path)
+        try:
+            rate_wait.spend(self._wait(ticket.delay))
+        except BaseException:  # e.g. the daemon's stop-aware sleep: never sent
+            self.budget.cancel(ticket)
+            raise
+        return ticket
+
+    def _name_reset(self, error: RateLimited, reset_at: float) -> None:
+        """Say in a 429 given up on when the token's budget frees up again."""
+        set_not_before(error, reset_at)
+        error.args = (
+            f"{error}; budget for token {self.fingerprint} resets at {clock_time(reset_at)}",
+        )
 
     def _wait(self, seconds: float) -> float:
         if seconds > 0:

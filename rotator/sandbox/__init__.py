@@ -255,6 +255,25 @@ class Sandbox:
             )
         )
 
+    def set_rate_limits(self, per_minute: int | None = None, per_hour: int | None = None) -> None:
+        """Change the per-token limits from now on (None keeps one); e.g. 60/min and 200/h."""
+        self.limiter.configure(per_minute, per_hour)
+
+    def spend_rate_budget(self, token: str, calls: int, *, seconds_ago: float = 0.0) -> None:
+        """Count *calls* requests of *token* as made *seconds_ago* (its hour resets an hour later).
+
+        ``spend_rate_budget(token, 185, seconds_ago=600)`` with 200/h leaves 15
+        calls with the reset 50 minutes away.
+        """
+        if seconds_ago < 0:
+            raise ValueError("seconds_ago must not be negative")
+        self.limiter.spend(token_hash(token), calls, self._clock() - seconds_ago)
+
+    def rate_usage(self, token: str) -> dict[str, int]:
+        """Requests of *token* the limiter counts now: ``{"minute": n, "hour": n}``."""
+        minute, hour = self.limiter.used(token_hash(token))
+        return {"minute": minute, "hour": hour}
+
     def clear_faults(self) -> None:
         """Disarm every fault."""
         self.faults.clear()

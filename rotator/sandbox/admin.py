@@ -15,6 +15,9 @@ GET     /_sandbox/scopes                       the endpoint → scope table
 POST    /_sandbox/tokens                       ``add_token(...)`` → 201 ``{"token"}``
 POST    /_sandbox/tokens/revoke                ``revoke_token`` with ``{"token"}`` → 204
 PUT     /_sandbox/account                      ``set_account_status`` ``{"status","message"}``
+GET     /_sandbox/ratelimit                    the per-token limits ``{"per_minute","per_hour"}``
+PUT     /_sandbox/ratelimit                    ``set_rate_limits`` ``{"per_minute","per_hour"}``
+POST    /_sandbox/ratelimit/spend              ``spend_rate_budget`` (token, calls, seconds_ago)
 GET     /_sandbox/faults                       armed faults
 POST    /_sandbox/faults                       ``add_fault(...)`` → 201
 DELETE  /_sandbox/faults                       ``clear_faults()`` → 204
@@ -105,6 +108,8 @@ def handle(
             account=body.get("account"),
         )
         return Reply(200, {"account": sandbox.account_info(account=body.get("account"))})
+    if path.startswith("/_sandbox/ratelimit"):
+        return _ratelimit(sandbox, method, path, body)
     if path == "/_sandbox/faults":
         return _faults(sandbox, method, body)
     if route == ("GET", "/_sandbox/requests"):
@@ -130,6 +135,24 @@ def handle(
     if match is not None:
         return _app(sandbox, method, match.group("id"), match.group("rest"), query, body)
     raise Problem(404, f"No admin endpoint {method} {path}.")
+
+
+def _ratelimit(sandbox: Sandbox, method: str, path: str, body: dict[str, Any]) -> Reply:
+    try:
+        if (method, path) == ("PUT", "/_sandbox/ratelimit"):
+            sandbox.set_rate_limits(body.get("per_minute"), body.get("per_hour"))
+        elif (method, path) == ("POST", "/_sandbox/ratelimit/spend"):
+            calls, ago = body.get("calls", 0), body.get("seconds_ago", 0)
+            if not isinstance(calls, int) or not isinstance(ago, int | float):
+                raise ValueError("calls must be a whole number and seconds_ago a number")
+            sandbox.spend_rate_budget(str(body.get("token", "")), calls, seconds_ago=ago)
+            return Reply(204)
+        elif (method, path) != ("GET", "/_sandbox/ratelimit"):
+            raise Problem(405 if path == "/_sandbox/ratelimit" else 404)
+    except ValueError as exc:
+        raise Problem(422, str(exc)) from exc
+    limiter = sandbox.limiter
+    return Reply(200, {"per_minute": limiter.per_minute, "per_hour": limiter.per_hour})
 
 
 def _faults(sandbox: Sandbox, method: str, body: dict[str, Any]) -> Reply:

@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rotator.engine.health import listen_address
 
 from rotator.cli import build_parser
+from rotator.engine.health import listen_address
 from rotator.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

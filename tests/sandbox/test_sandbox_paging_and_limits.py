@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import httpx
 import pytest
 
 from rotator.sandbox import Sandbox
@@ -133,3 +134,55 @@ def test_the_real_default_limits_are_250_a_minute_and_5000_an_hour(client_for):
     response = client_for(["account:read"]).get("/v2/account")
     assert response.headers["ratelimit-limit"] == "5000"
     assert response.headers["ratelimit-remaining"] == "4999"
+
+
+def test_the_limits_can_be_changed_while_the_sandbox_runs(fake_clock, client_for):
+    with Sandbox(clock=fake_clock) as box:
+        client = client_for(["account:read"], target=box)
+        box.set_rate_limits(per_minute=2, per_hour=200)
+        assert [client.get("/v2/account").status_code for _ in range(3)] == [200, 200, 429]
+        fake_clock.advance(60)
+        answer = client.get("/v2/account")
+        assert answer.headers["ratelimit-limit"] == "200"
+        assert answer.headers["ratelimit-remaining"] == "197"
+        assert box.rate_usage(client.headers["Authorization"].split()[1]) == {
+            "minute": 1,
+            "hour": 3,
+        }
+
+
+def test_a_tokens_hour_can_be_spent_in_advance_so_its_reset_is_far_away(fake_clock, client_for):
+    with Sandbox(clock=fake_clock, rate_per_minute=60, rate_per_hour=200) as box:
+        token = box.add_token(["account:read"])
+        box.spend_rate_budget(token, 185, seconds_ago=600)
+        client = client_for(token=token, target=box)
+        answer = client.get("/v2/account")
+        assert answer.headers["ratelimit-remaining"] == "14"
+        assert answer.headers["ratelimit-reset"] == str(math.ceil(fake_clock.now - 600 + 3600))
+        box.spend_rate_budget(token, 14)
+        refused = client.get("/v2/account")
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "3000"
+
+
+@pytest.mark.parametrize(
+    "limits", [{"per_minute": 0}, {"per_hour": -5}, {"per_minute": "many"}, {"per_hour": True}]
+)
+def test_nonsense_limits_are_refused(limits):
+    with Sandbox(seed=False) as box, pytest.raises(ValueError, match="rate limit"):
+        box.set_rate_limits(**limits)
+
+
+def test_the_admin_api_reads_sets_and_spends_the_limits(sandbox, client_for):
+    token = sandbox.add_token(["account:read"])
+    with httpx.Client(base_url=sandbox.url) as admin:
+        assert admin.get("/_sandbox/ratelimit").json() == {"per_minute": 250, "per_hour": 5000}
+        changed = admin.put("/_sandbox/ratelimit", json={"per_minute": 60, "per_hour": 200})
+        assert changed.json() == {"per_minute": 60, "per_hour": 200}
+        spend = {"token": token, "calls": 190, "seconds_ago": 60}
+        assert admin.post("/_sandbox/ratelimit/spend", json=spend).status_code == 204
+        assert_error(
+            admin.put("/_sandbox/ratelimit", json={"per_minute": 0}), 422, "unprocessable_entity"
+        )
+    answer = client_for(token=token).get("/v2/account")
+    assert answer.headers["ratelimit-remaining"] == "9"

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import respx
 
+from rotator.digitalocean.budget import RateBudget
 from rotator.digitalocean.client import DigitalOceanClient
-from rotator.digitalocean.ratelimit import Pacer
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.secret import Secret
 
@@ -60,8 +60,10 @@ def make_client(fake_time: FakeTime) -> Iterator[MakeClient]:
             "clock": fake_time.clock,
             "rng": lambda: 1.0,
             "retry": RetryPolicy(),
-            "pacer": Pacer(),
+            "budget": RateBudget(),
         }
+        if "pacer" in overrides:  # the old name of the budget
+            del options["budget"]
         options.update(overrides)
         token = options.pop("token", Secret(CANARY))
         client = DigitalOceanClient(token, **options)  # type: ignore[arg-type]

@@ -105,8 +105,8 @@ def test_a_full_validation_logs_nothing_secret_and_its_result_holds_no_token(
     assert_no_canary(caplog.text)
 
 
-def test_the_client_its_stats_and_its_pacer_print_no_token(client: DigitalOceanClient) -> None:
-    printed = [repr(client), str(client), repr(client.stats), repr(client._pacer)]
+def test_the_client_its_stats_and_its_budget_print_no_token(client: DigitalOceanClient) -> None:
+    printed = [repr(client), str(client), repr(client.stats), repr(client.budget)]
 
     for text in printed:
         assert_no_canary(text)

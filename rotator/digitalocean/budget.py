@@ -1,0 +1,604 @@
+"""One rate budget per token, shared by every job and thread of the process.
+
+DigitalOcean limits each token twice: 250 requests in any minute (the burst
+limit, refused with 429 and ``retry-after``) and 5,000 in any hour (reported
+on every answer as ``ratelimit-limit``, ``ratelimit-remaining`` and
+``ratelimit-reset``, the Unix time at which the oldest request of the hour
+expires). Both limits are configurable because DigitalOcean raises them for
+some accounts and tests need small ones.
+
+:class:`RateBudget` keeps, per token fingerprint (never the token):
+
+* **the minute**: a bucket of ``requests_per_minute`` tokens, each of which
+  comes back 60 s after the answer to the request that spent it. That is the
+  exact dual of the server's sliding window, so a process that is the
+  token's only user is never refused. A slot whose request is still in
+  flight counts as busy until ``in_flight_allowance`` after its start, so a
+  slow request cannot make the server see more than the limit in a minute.
+* **the hour**: what the last answer reported, minus the requests in flight
+  and the calls reserved by admitted work. With nothing reported yet it
+  trusts ``requests_per_hour``. Once the reported reset has passed it
+  assumes slots come back at the window's average rate (limit per hour)
+  until a fresh answer says more.
+* **a block**: a 429's ``retry-after`` stops every request of the token until
+  it has passed; the server has the last word.
+
+Three ways in:
+
+* :meth:`RateBudget.admit` before work starts: a job that needs ``calls``
+  requests is either granted (its calls are reserved in the hour, so it
+  cannot die half-way for want of budget, with a start delay of at most
+  ``max_delay``) or told the time its calls will fit (``not_before``).
+* :meth:`RateBudget.acquire` before each request: the start time of one
+  request, or a refusal naming ``not_before`` when it is further away than
+  the caller may wait. A refusal claims nothing, so nothing is ever sent
+  "regardless".
+* :meth:`RateBudget.observe` after each answer: corrects the hour from the
+  headers, frees the minute slot, records a 429's ``retry-after``.
+
+How long a caller may wait on rate limits is a :class:`RateWait`: a total
+for a whole command (the CLI: ``[digitalocean] max_wait``), a cap per
+request (the daemon: pacing only, never a wait for a reset), or both.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Generic, Self, TypeVar
+
+from rotator.digitalocean.retry import required_wait
+from rotator.errors import RateLimited
+
+MINUTE = 60.0
+"""Length of the burst window (DigitalOcean: a minute)."""
+HOUR = 3600.0
+"""Length of the window ``ratelimit-limit`` counts over (DigitalOcean: an hour)."""
+
+DEFAULT_REQUESTS_PER_MINUTE = 250
+DEFAULT_REQUESTS_PER_HOUR = 5000
+DEFAULT_MAX_WAIT = 30.0
+"""Seconds a CLI command may wait on rate limits in all (``[digitalocean] max_wait``)."""
+DEFAULT_IN_FLIGHT_ALLOWANCE = 10.0
+"""Seconds a request may take to reach the server (the client's default timeout)."""
+
+
+# -- how long a caller may wait ------------------------------------------------------
+
+
+class RateWait:
+    """How long one command (or one daemon item) may still wait on rate limits.
+
+    *total* is the sum of every rate-limit wait across all the requests it
+    covers (None: no total); *per_request* caps each single wait (None: no
+    cap). ``RateWait(total=0)`` never waits: the first request that would
+    have to wait is refused with the time it could go. Thread-safe: one
+    command's threads may share one.
+    """
+
+    def __init__(self, total: float | None = None, *, per_request: float | None = None) -> None:
+        for name, value in (("total", total), ("per_request", per_request)):
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise ValueError(f"RateWait {name} must be a non-negative number of seconds")
+        self._total = total
+        self._left = total
+        self._per_request = per_request
+        self._lock = threading.Lock()
+
+    @classmethod
+    def never(cls) -> RateWait:
+        """Never wait on a rate limit: refuse at once with the time it could go."""
+        return cls(total=0.0)
+
+    def __repr__(self) -> str:
+        return f"RateWait(total={self._total}, per_request={self._per_request}, left={self._left})"
+
+    @property
+    def total(self) -> float | None:
+        """The total the wait started with (None: no total)."""
+        return self._total
+
+    @property
+    def left(self) -> float:
+        """Seconds the next single wait may take (``math.inf`` when unbounded)."""
+        with self._lock:
+            left = math.inf if self._left is None else self._left
+        cap = math.inf if self._per_request is None else self._per_request
+        return max(0.0, min(left, cap))
+
+    def spend(self, seconds: float) -> None:
+        """Count *seconds* waited against the total."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            if self._left is not None:
+                self._left = max(0.0, self._left - seconds)
+
+
+# -- what admission and acquisition answer -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Not now: the calls fit no earlier than ``not_before`` (Unix time)."""
+
+    key: str
+    not_before: float
+
+    @property
+    def granted(self) -> bool:
+        return False
+
+    def message(self) -> str:
+        """The one line a user reads, naming when the budget resets (HH:MM UTC)."""
+        return f"rate limit: budget for token {self.key} resets at {clock_time(self.not_before)}"
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One request's place in its token's budget: send it at ``start``."""
+
+    key: str
+    start: float
+    delay: float
+    _slot: int = field(repr=False)
+    _serial: int = field(repr=False)
+
+    @property
+    def granted(self) -> bool:
+        return True
+
+
+class Reservation:
+    """Calls of a token's hourly budget held for one piece of admitted work.
+
+    Requests made with it draw on it first. :meth:`release` (or leaving its
+    ``with`` block) gives back what is left; :meth:`adjust` changes how much
+    is held. Thread-safe through its budget's lock.
+    """
+
+    def __init__(self, budget: RateBudget, key: str, calls: int) -> None:
+        self._budget = budget
+        self.key = key
+        self._left = calls
+
+    def __repr__(self) -> str:
+        return f"Reservation(key={self.key!r}, left={self._left})"
+
+    @property
+    def left(self) -> int:
+        """Calls still held."""
+        return self._left
+
+    def release(self) -> None:
+        """Give back every call still held (the work ended or failed). Idempotent."""
+        self._budget._adjust(self, 0, None)
+
+    def adjust(self, calls: int, now: float) -> bool:
+        """Hold *calls* from *now* on; False (and no change) if more do not fit now."""
+        if calls < 0:
+            raise ValueError("a reservation cannot hold a negative number of calls")
+        return self._budget._adjust(self, calls, now)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to :meth:`RateBudget.admit`.
+
+    Granted: ``reservation`` holds the calls; start after ``delay`` seconds
+    (``not_before`` is then ``now + delay``). Refused: ``reservation`` is
+    None and ``not_before`` is the earliest time the calls will fit.
+    """
+
+    key: str
+    calls: int
+    granted: bool
+    not_before: float
+    delay: float
+    reservation: Reservation | None
+
+    def message(self) -> str:
+        """The one line a user reads when the work cannot start."""
+        return Refusal(self.key, self.not_before).message()
+
+
+def clock_time(unix_time: float) -> str:
+    """``14:05 UTC`` for a Unix time (rounded up to the minute: never too early)."""
+    if not math.isfinite(unix_time):
+        return "an unknown time"
+    moment = datetime.fromtimestamp(math.ceil(unix_time / 60.0) * 60.0, UTC)
+    return moment.strftime("%H:%M UTC")
+
+
+def refused_error(refusal: Refusal, now: float, *, method: str = "", path: str = "") -> RateLimited:
+    """The :class:`RateLimited` a caller raises for a request the budget refused.
+
+    Its text is the refusal's one line (nothing was sent, so it does not say
+    "DigitalOcean answered"); ``retry_after`` is the seconds until
+    ``not_before``, and ``not_before`` (Unix time) is set on the instance.
+    """
+    error = RateLimited(
+        429,
+        refusal.message(),
+        method=method,
+        path=path,
+        retry_after=max(0.0, refusal.not_before - now),
+    )
+    suffix = f" ({method} {path} not sent)" if method else ""
+    error.args = (refusal.message() + suffix,)
+    set_not_before(error, refusal.not_before)
+    return error
+
+
+def set_not_before(error: RateLimited, unix_time: float) -> None:
+    """Record on *error* the time its token's budget allows the call again."""
+    # RateLimited has no such attribute yet; errors.py belongs to the base layer.
+    error.not_before = unix_time  # type: ignore[attr-defined]
+
+
+def not_before(error: RateLimited, now: float) -> float:
+    """When the call refused with *error* may be tried again (Unix time).
+
+    The time the budget named if it did; else ``now + retry_after``; else *now*
+    plus a minute (a 429 that named no wait: the burst window).
+    """
+    named = getattr(error, "not_before", None)
+    if isinstance(named, float | int):
+        return float(named)
+    if error.retry_after is not None:
+        return now + error.retry_after
+    return now + MINUTE
+
+
+# -- the budget itself --------------------------------------------------------------------
+
+
+@dataclass
+class _Token:
+    """Everything the budget knows about one token."""
+
+    minute_free: list[float]
+    minute_owner: list[int]
+    limit: int
+    remaining: int | None = None
+    reset: float = 0.0
+    in_flight: int = 0
+    reserved: int = 0
+    blocked_until: float = 0.0
+    last_used: float = 0.0
+    reported_by: int = 0
+
+
+class RateBudget:
+    """Per-token rate budgets, shared by every client, job and thread; thread-safe.
+
+    Keys are token fingerprints. *requests_per_minute* and
+    *requests_per_hour* mirror ``[digitalocean] requests_per_minute`` and
+    ``requests_per_hour``; a ``ratelimit-limit`` header overrides the hourly
+    one for its token. *reserve* hourly calls are never handed out (left for
+    the operator's own tools).
+    """
+
+    _PRUNE_AT = 1024
+
+    def __init__(
+        self,
+        requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE,
+        requests_per_hour: int = DEFAULT_REQUESTS_PER_HOUR,
+        *,
+        reserve: int = 0,
+        in_flight_allowance: float = DEFAULT_IN_FLIGHT_ALLOWANCE,
+    ) -> None:
+        if requests_per_minute < 1 or requests_per_hour < 1:
+            raise ValueError("rate limits must allow at least one request")
+        if reserve < 0:
+            raise ValueError("the reserve must not be negative")
+        if in_flight_allowance < 0:
+            raise ValueError("the in-flight allowance must not be negative")
+        self.requests_per_minute = requests_per_minute
+        self.requests_per_hour = requests_per_hour
+        self._reserve = reserve
+        self._allowance = in_flight_allowance
+        self._tokens: dict[str, _Token] = {}
+        self._serial = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"RateBudget(requests_per_minute={self.requests_per_minute}, "
+            f"requests_per_hour={self.requests_per_hour}, reserve={self._reserve})"
+        )
+
+    # -- admission ------------------------------------------------------------
+
+    def admit(self, key: str, calls: int, now: float, *, max_delay: float = 0.0) -> Admission:
+        """Admit work that needs *calls* requests of token *key*, or say when it fits.
+
+        Granted when the calls fit in the hour and the minute has a free slot
+        within *max_delay* seconds: the calls are then reserved (see
+        :class:`Reservation`). Refused otherwise, with the earliest time they
+        fit; nothing is reserved.
+        """
+        if calls < 0:
+            raise ValueError("calls must not be negative")
+        with self._lock:
+            token = self._token(key, now)
+            start = max(now, token.blocked_until, min(token.minute_free))
+            if calls:
+                start = max(start, self._hour_fits(token, calls, now))
+            if start - now > max_delay:
+                return Admission(key, calls, False, start, start - now, None)
+            token.reserved += calls
+            reservation = Reservation(self, key, calls)
+            return Admission(key, calls, True, start, start - now, reservation)
+
+    def _adjust(self, reservation: Reservation, calls: int, now: float | None) -> bool:
+        with self._lock:
+            token = self._tokens.get(reservation.key)
+            if token is None:  # pruned: nothing is held for it any more
+                reservation._left = 0
+                return calls == 0
+            extra = calls - reservation._left
+            if extra > 0 and now is not None and self._hour_fits(token, extra, now) > now:
+                return False
+            token.reserved = max(0, token.reserved + extra)
+            reservation._left = calls
+            return True
+
+    # -- one request ------------------------------------------------------------
+
+    def acquire(
+        self,
+        key: str,
+        now: float,
+        *,
+        max_wait: float = math.inf,
+        reservation: Reservation | None = None,
+    ) -> Ticket | Refusal:
+        """Claim the next request of token *key*: a :class:`Ticket` or a :class:`Refusal`.
+
+        The ticket's ``delay`` (at most *max_wait*) is how long to wait before
+        sending; pass the ticket to :meth:`observe` once the request is over.
+        A refusal claims nothing.
+        """
+        with self._lock:
+            token = self._token(key, now)
+            slot = min(range(len(token.minute_free)), key=token.minute_free.__getitem__)
+            reserved = reservation is not None and reservation.key == key and reservation._left > 0
+            start = max(now, token.blocked_until, token.minute_free[slot])
+            if not reserved:
+                start = max(start, self._hour_fits(token, 1, now))
+            if start - now > max_wait:
+                return Refusal(key, start)
+            self._serial += 1
+            token.minute_free[slot] = start + MINUTE + self._allowance
+            token.minute_owner[slot] = self._serial
+            token.in_flight += 1
+            token.last_used = start
+            if reserved and reservation is not None:
+                reservation._left -= 1
+                token.reserved = max(0, token.reserved - 1)
+            return Ticket(key, start, start - now, slot, self._serial)
+
+    def observe(
+        self, ticket: Ticket, headers: Mapping[str, str] | None, now: float, *, status: int = 0
+    ) -> None:
+        """Record how the request of *ticket* ended.
+
+        *headers* are the answer's (None: no answer came back). The
+        ``ratelimit-*`` headers replace what the hour knew; a 429's
+        ``retry-after`` (or ``ratelimit-reset``) blocks the token until then.
+        """
+        with self._lock:
+            token = self._tokens.get(ticket.key)
+            if token is None:
+                return
+            token.in_flight = max(0, token.in_flight - 1)
+            if token.minute_owner[ticket._slot] == ticket._serial:
+                # The server saw the request (if at all) before now; a 429 was
+                # refused before it counted, so its slot is free again.
+                token.minute_free[ticket._slot] = now if status == 429 else now + MINUTE
+            report = _report(headers or {})
+            if report is not None:
+                limit, remaining, reset = report
+                token.limit = limit
+                # Answers of concurrent requests arrive in any order: one to a
+                # request sent before the one that last reported, saying more
+                # is left, is older news.
+                older = (
+                    token.remaining is not None
+                    and ticket._serial < token.reported_by
+                    and now < token.reset
+                    and remaining > token.remaining
+                )
+                if not older:
+                    token.remaining, token.reset = remaining, reset
+                    token.reported_by = ticket._serial
+            elif token.remaining is not None:
+                token.remaining = max(0, token.remaining - 1)  # it may have counted
+            if status == 429 and headers is not None:
+                wait = required_wait(headers, now)
+                if wait is not None:
+                    token.blocked_until = max(token.blocked_until, now + wait)
+
+    def cancel(self, ticket: Ticket) -> None:
+        """Give back *ticket*, whose request was never sent (its wait was interrupted).
+
+        A call it drew from a reservation goes back to the token, not to the
+        reservation.
+        """
+        with self._lock:
+            token = self._tokens.get(ticket.key)
+            if token is None:
+                return
+            token.in_flight = max(0, token.in_flight - 1)
+            if token.minute_owner[ticket._slot] == ticket._serial:
+                token.minute_free[ticket._slot] = ticket.start
+
+    # -- what it knows --------------------------------------------------------------
+
+    def not_before(self, key: str, calls: int, now: float) -> float:
+        """The earliest time *calls* requests of token *key* fit (no reservation made)."""
+        with self._lock:
+            token = self._token(key, now)
+            start = max(now, token.blocked_until, min(token.minute_free))
+            return max(start, self._hour_fits(token, calls, now)) if calls else start
+
+    def knows(self, key: str, now: float) -> bool:
+        """Whether an answer has reported token *key*'s hour and its reset is still ahead."""
+        with self._lock:
+            token = self._tokens.get(key)
+            return token is not None and token.remaining is not None and now < token.reset
+
+    def hour_left(self, key: str, now: float) -> int:
+        """Hourly calls of token *key* free for new work now (reservations deducted)."""
+        with self._lock:
+            token = self._token(key, now)
+            return max(0, math.floor(self._hour_free(token, now)))
+
+    def reset_time(self, key: str, now: float) -> float:
+        """When the token's hourly window last said a slot frees (*now* if unknown)."""
+        with self._lock:
+            token = self._tokens.get(key)
+            if token is None or token.remaining is None:
+                return now
+            return token.reset
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _token(self, key: str, now: float) -> _Token:
+        token = self._tokens.get(key)
+        if token is None:
+            if len(self._tokens) >= self._PRUNE_AT:
+                self._prune(now)
+            size = self.requests_per_minute
+            token = _Token([0.0] * size, [0] * size, self.requests_per_hour)
+            self._tokens[key] = token
+        return token
+
+    def _hour_base(self, token: _Token, now: float) -> float:
+        """Calls the server would allow now, before our in-flight and reserved ones."""
+        if token.remaining is None:
+            return float(token.limit)
+        if now < token.reset:
+            return float(token.remaining)
+        # Past the reset: one slot freed then, the rest at the window's average rate.
+        freed = 1.0 + (now - token.reset) * token.limit / HOUR
+        return min(float(token.limit), token.remaining + freed)
+
+    def _hour_free(self, token: _Token, now: float) -> float:
+        return self._hour_base(token, now) - token.in_flight - token.reserved - self._reserve
+
+    def _hour_fits(self, token: _Token, calls: int, now: float) -> float:
+        """The earliest time *calls* more requests fit in the hour."""
+        if self._hour_free(token, now) >= calls:
+            return now
+        if token.remaining is None:
+            # Only our own in-flight and reserved calls stand in the way.
+            return now + HOUR
+        need = calls + token.in_flight + token.reserved + self._reserve
+        later = token.reset + max(0, need - token.remaining - 1) * HOUR / token.limit
+        return max(now, later)
+
+    def _prune(self, now: float) -> None:
+        idle = [
+            key
+            for key, token in self._tokens.items()
+            if token.in_flight == 0
+            and token.reserved == 0
+            and token.last_used < now - HOUR
+            and token.blocked_until <= now
+        ]
+        for key in idle:
+            del self._tokens[key]
+
+
+def _report(headers: Mapping[str, str]) -> tuple[int, int, float] | None:
+    limit = _integer(headers.get("ratelimit-limit"))
+    remaining = _integer(headers.get("ratelimit-remaining"))
+    reset = _integer(headers.get("ratelimit-reset"))
+    if limit is None or remaining is None or reset is None or limit < 1:
+        return None
+    return limit, max(remaining, 0), float(reset)
+
+
+def _integer(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+# -- fair sharing ---------------------------------------------------------------------
+
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class Candidate(Generic[Item]):
+    """Work that wants to run: its token, the calls it needs and when it fell due."""
+
+    item: Item
+    key: str
+    calls: int
+    due: float
+
+
+@dataclass
+class Round(Generic[Item]):
+    """What :func:`admit_fairly` decided: what runs now and what waits until when."""
+
+    admitted: list[tuple[Item, Admission]] = field(default_factory=list)
+    deferred: list[tuple[Item, float]] = field(default_factory=list)
+
+
+def admit_fairly(
+    budget: RateBudget,
+    candidates: Iterable[Candidate[Item]],
+    now: float,
+    *,
+    max_delay: float = 0.0,
+    limit: int | None = None,
+) -> Round[Item]:
+    """Admit due work oldest-due first, without letting small items starve big ones.
+
+    Candidates are taken in order of ``due`` (then as given). Once one item
+    of a token does not fit, every later item of that token waits too (with
+    the same ``not_before`` or later), so a stream of cheap items cannot
+    overtake an expensive one for ever. At most *limit* items are admitted
+    (the free workers); the rest are deferred to *now*.
+    """
+    ordered: Sequence[Candidate[Item]] = sorted(candidates, key=lambda c: c.due)
+    result: Round[Item] = Round()
+    blocked: dict[str, float] = {}
+    for candidate in ordered:
+        if limit is not None and len(result.admitted) >= limit:
+            result.deferred.append((candidate.item, now))
+            continue
+        if candidate.key in blocked:
+            result.deferred.append((candidate.item, blocked[candidate.key]))
+            continue
+        admission = budget.admit(candidate.key, candidate.calls, now, max_delay=max_delay)
+        if admission.granted:
+            result.admitted.append((candidate.item, admission))
+        else:
+            blocked[candidate.key] = admission.not_before
+            result.deferred.append((candidate.item, admission.not_before))
+    return result
