@@ -338,6 +338,7 @@ class DigitalOceanClient:
             )
         except httpx.RequestError as exc:
             self._stats.add(transport_errors=1)
+            self._stats.answered(self.fingerprint, None)
             logger.debug(
                 "%s %s: %s (attempt %d, token %s)",
                 method,
@@ -347,6 +348,7 @@ class DigitalOceanClient:
                 self.fingerprint,
             )
             raise
+        self._stats.answered(self.fingerprint, response.status_code)
         if response.status_code == 429:
             self._stats.add(rate_limited=1)
         if pace:
