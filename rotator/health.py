@@ -115,7 +115,7 @@ class _Server(ThreadingHTTPServer):
             if late > self.stale_after:
                 return False, (
                     f"unhealthy: the main loop is {late:.0f}s late "
-                    f"(daemon.stale_after is {self.stale_after:.0f}s)"
+                    f"(daemon.stale_after is {self.stale_after:g}s)"
                 )
         return self.endpoints.healthz()
 
@@ -136,7 +136,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         content_type = "text/plain; charset=utf-8"
         if path == "/metrics":
-            status, text, content_type = 200, endpoints.metrics(), CONTENT_TYPE
+            try:
+                status, text, content_type = 200, endpoints.metrics(), CONTENT_TYPE
+            except Exception:  # a bug: the log shows it, the scraper sees a 500
+                log.exception("health: /metrics failed")
+                status, text = 500, "metrics unavailable; see the daemon's log\n"
         elif path in ("/healthz", "/readyz"):
             ok, text = (self.server.liveness if path == "/healthz" else endpoints.readyz)()
             status, text = (200 if ok else 503), text + "\n"
