@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rotator import logs
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.spaces import create_key, delete_key, find_key, get_key, list_keys
 from rotator.errors import DigitalOceanError, NotFound, RotatorError, SinkError
@@ -128,6 +129,7 @@ class PolicyRotation:
                     self.policy.name,
                     record.id,
                     record.state,
+                    extra={"policy": self.policy.name, "rotation_id": record.id},
                 )
             return self._advance(record, resumed=resumed)
         finally:
@@ -228,6 +230,7 @@ class PolicyRotation:
             self.policy.name,
             record.old_access_key,
             record.new_access_key,
+            extra={"policy": self.policy.name, "rotation_id": record.id},
         )
         self.notify(
             "rotation_succeeded",
@@ -279,7 +282,8 @@ class PolicyRotation:
                 continue
             self.records.record_sink(record, sink.label, "pending", {})
             try:
-                confirmation = sink.push(pair, context)
+                with logs.fields(policy=self.policy.name, rotation_id=record.id, sink=sink.label):
+                    confirmation = sink.push(pair, context)
             except RotatorError as exc:
                 message = str(exc)
                 self.records.record_sink(record, sink.label, "failed", {"error": message})
@@ -309,7 +313,13 @@ class PolicyRotation:
         result.status = "failed"
         result.error = message
         result.new_access_key = current.new_access_key
-        log.warning("policy %s: rotation %s failed: %s", self.policy.name, record.id, message)
+        log.warning(
+            "policy %s: rotation %s failed: %s",
+            self.policy.name,
+            record.id,
+            message,
+            extra={"policy": self.policy.name, "rotation_id": record.id},
+        )
         self.notify(
             "rotation_failed",
             self.policy.name,
@@ -335,7 +345,12 @@ class PolicyRotation:
         self.records.record_revoke(self.policy.name, previous, already_gone=not deleted)
         self.notify("key_revoked", self.policy.name, {"access_key": previous})
         self.notify("key_revoked", self.policy.name, {"access_key": previous})
-        log.info("policy %s: revoked previous key %s", self.policy.name, previous)
+        log.info(
+            "policy %s: revoked previous key %s",
+            self.policy.name,
+            previous,
+            extra={"policy": self.policy.name},
+        )
         return True
 
     # -- dry run -----------------------------------------------------------
