@@ -32,7 +32,7 @@ class ClientStats:
     """Requests that got no HTTP answer (timeout, refused, dropped)."""
     waited_seconds: float = 0.0
     """Time slept by pacing and retry backoff together."""
-    answers: dict[tuple[str, str], int] = field(default_factory=dict)
+    answers: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
     """Requests by (token fingerprint, :func:`status_class` of the answer)."""
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False

@@ -109,6 +109,17 @@ def test_the_status_class_of_an_answer():
     ]
 
 
+def test_answers_are_counted_per_token_and_a_snapshot_keeps_its_own_copy():
+    stats = ClientStats()
+    stats.answered("aaaaaaaaaaaa", 200)
+    snapshot = stats.snapshot()
+    stats.answered("aaaaaaaaaaaa", 200)
+    stats.answered("aaaaaaaaaaaa", None)
+    assert snapshot.answers == {("aaaaaaaaaaaa", "2xx"): 1}
+    assert stats.answers == {("aaaaaaaaaaaa", "2xx"): 2, ("aaaaaaaaaaaa", "transport"): 1}
+    assert "aaaaaaaaaaaa" not in repr(stats)
+
+
 # -- what the store knows, read at scrape time ---------------------------------------------
 
 
