@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli_startup
 import daemon_idle
+import metrics_scrape
 import validate_connections  # noqa: E402
 
 
@@ -16,6 +17,7 @@ def main() -> None:
     validate_connections.main(sys.argv[1:])
     daemon_idle.main([])
     cli_startup.main([])
+    metrics_scrape.main([])
 
 
 if __name__ == "__main__":
