@@ -25,15 +25,21 @@ from pathlib import Path
 
 import httpx
 
-SCOPES = ["account:read", "spaces_key:read", "spaces_key:create_credentials",
-          "spaces_key:delete", "app:read", "app:update"]
+SCOPES = [
+    "account:read",
+    "spaces_key:read",
+    "spaces_key:create_credentials",
+    "spaces_key:delete",
+    "app:read",
+    "app:update",
+]
 
 
 @contextmanager
 def sandbox_process() -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "rotator.sandbox", "--port", "0"], stdout=subprocess.PIPE,
-        text=True)
+        [sys.executable, "-m", "rotator.sandbox", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
         yield process.stdout.readline().strip()
@@ -65,8 +71,11 @@ def wait_ready(sock: socket.socket, timeout: float) -> None:
 
 
 def measure(seconds: float, settle: float) -> dict[str, float]:
-    with sandbox_process() as url, tempfile.TemporaryDirectory() as workdir, \
-            httpx.Client(base_url=url, timeout=30) as admin:
+    with (
+        sandbox_process() as url,
+        tempfile.TemporaryDirectory() as workdir,
+        httpx.Client(base_url=url, timeout=30) as admin,
+    ):
         home = Path(workdir)
         app_id = admin.get("/_sandbox/apps").json()["apps"][0]
         token = admin.post("/_sandbox/tokens", json={"scopes": SCOPES}).json()["token"]
@@ -89,18 +98,32 @@ access_key_env = "SPACES_KEY"
 secret_key_env = "SPACES_SECRET"
 """)
         notify_name = f"rotator-bench-{uuid.uuid4().hex}"
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": workdir,
-               "ROTATOR_STATE_DIR": str(home / "state"), "ROTATOR_CONFIG": str(config),
-               "ROTATOR_DO_API_URL": url, "ROTATOR_DO_OAUTH_URL": url}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": workdir,
+            "ROTATOR_STATE_DIR": str(home / "state"),
+            "ROTATOR_CONFIG": str(config),
+            "ROTATOR_DO_API_URL": url,
+            "ROTATOR_DO_OAUTH_URL": url,
+        }
         cli = [sys.executable, "-m", "rotator"]
         subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)
-        subprocess.run([*cli, "connection", "add", "prod", "--token-stdin"], env=env,
-                       input=token, text=True, check=True, capture_output=True)
+        subprocess.run(
+            [*cli, "connection", "add", "prod", "--token-stdin"],
+            env=env,
+            input=token,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
             notify.bind("\0" + notify_name)
             started = time.perf_counter()
-            daemon = subprocess.Popen([*cli, "run"], stderr=subprocess.DEVNULL,
-                                      env={**env, "NOTIFY_SOCKET": "@" + notify_name})
+            daemon = subprocess.Popen(
+                [*cli, "run"],
+                stderr=subprocess.DEVNULL,
+                env={**env, "NOTIFY_SOCKET": "@" + notify_name},
+            )
             try:
                 wait_ready(notify, 30)
                 ready = time.perf_counter() - started
@@ -117,20 +140,36 @@ secret_key_env = "SPACES_SECRET"
             finally:
                 daemon.send_signal(signal.SIGTERM)
                 code = daemon.wait(15)
-    return {"ready_s": ready, "window_s": window, "rss_start": rss_start / 1024,
-            "rss_end": samples[-1] / 1024, "rss_max": max(samples) / 1024, "cpu_s": cpu,
-            "cpu_pct": 100 * cpu / window, "exit": code}
+    return {
+        "ready_s": ready,
+        "window_s": window,
+        "rss_start": rss_start / 1024,
+        "rss_end": samples[-1] / 1024,
+        "rss_max": max(samples) / 1024,
+        "cpu_s": cpu,
+        "cpu_pct": 100 * cpu / window,
+        "exit": code,
+    }
 
 
 def print_table(row: dict[str, float]) -> None:
     print(f"idle `rotator run` over {row['window_s']:.0f} s (1 connection, 1 policy)")
-    headers = ["ready (s)", "RSS start (MiB)", "RSS end (MiB)", "RSS max (MiB)",
-               "CPU (s)", "CPU (%)", "exit on SIGTERM"]
+    headers = [
+        "ready (s)",
+        "RSS start (MiB)",
+        "RSS end (MiB)",
+        "RSS max (MiB)",
+        "CPU (s)",
+        "CPU (%)",
+        "exit on SIGTERM",
+    ]
     print(" | ".join(headers))
     print(" | ".join("-" * len(h) for h in headers))
-    print(f"{row['ready_s']:>9.2f} | {row['rss_start']:>15.1f} | {row['rss_end']:>13.1f} | "
-          f"{row['rss_max']:>13.1f} | {row['cpu_s']:>7.2f} | {row['cpu_pct']:>7.3f} | "
-          f"{row['exit']:>15}")
+    print(
+        f"{row['ready_s']:>9.2f} | {row['rss_start']:>15.1f} | {row['rss_end']:>13.1f} | "
+        f"{row['rss_max']:>13.1f} | {row['cpu_s']:>7.2f} | {row['cpu_pct']:>7.3f} | "
+        f"{row['exit']:>15}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,9 +40,21 @@ SCOPES = ["account:read"]
 @contextmanager
 def sandbox_process(per_minute: int, per_hour: int) -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "rotator.sandbox", "--port", "0", "--no-seed",
-         "--rate-per-minute", str(per_minute), "--rate-per-hour", str(per_hour)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rotator.sandbox",
+            "--port",
+            "0",
+            "--no-seed",
+            "--rate-per-minute",
+            str(per_minute),
+            "--rate-per-hour",
+            str(per_hour),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         yield process.stdout.readline().strip()
@@ -55,9 +67,11 @@ def sandbox_process(per_minute: int, per_hour: int) -> Iterator[str]:
 
 def shared_token(per_minute: int, threads: int, window: float, latency: float) -> dict[str, float]:
     """*threads* workers on one token for *window* seconds; the sandbox's count of what it took."""
-    with sandbox_process(per_minute, 1_000_000) as url, \
-            httpx.Client(base_url=url, timeout=30) as admin, \
-            httpx.Client(limits=httpx.Limits(max_connections=threads * 2)) as http:
+    with (
+        sandbox_process(per_minute, 1_000_000) as url,
+        httpx.Client(base_url=url, timeout=30) as admin,
+        httpx.Client(limits=httpx.Limits(max_connections=threads * 2)) as http,
+    ):
         token = admin.post("/_sandbox/tokens", json={"scopes": SCOPES}).json()["token"]
         admin.post("/_sandbox/faults", json={"delay": latency, "times": None}).raise_for_status()
         budget = RateBudget(per_minute, 1_000_000)
@@ -65,8 +79,9 @@ def shared_token(per_minute: int, threads: int, window: float, latency: float) -
         refused = [0]
 
         def worker() -> None:
-            client = DigitalOceanClient(Secret(token), api_url=url, oauth_url=url, http=http,
-                                        budget=budget)
+            client = DigitalOceanClient(
+                Secret(token), api_url=url, oauth_url=url, http=http, budget=budget
+            )
             while True:
                 # Never start a call after the end: wait at most until then.
                 client.rate_wait = RateWait(per_request=max(0.0, end - time.time()))
@@ -82,37 +97,64 @@ def shared_token(per_minute: int, threads: int, window: float, latency: float) -
             thread.start()
         for thread in workers:
             thread.join()
-        seen = [entry for entry in admin.get("/_sandbox/requests").json()["requests"]
-                if entry["path"] == "/v2/account"]
-    arrivals = sorted(datetime.fromisoformat(entry["time"]).timestamp()
-                      for entry in seen if entry["status"] == 200)
+        seen = [
+            entry
+            for entry in admin.get("/_sandbox/requests").json()["requests"]
+            if entry["path"] == "/v2/account"
+        ]
+    arrivals = sorted(
+        datetime.fromisoformat(entry["time"]).timestamp()
+        for entry in seen
+        if entry["status"] == 200
+    )
     first = arrivals[0]
     accepted = sum(1 for moment in arrivals if moment < first + window)
     # A sliding minute lets a full burst through at the start of each minute.
     allowed = per_minute * math.ceil(window / 60.0)
     answered_429 = sum(1 for entry in seen if entry["status"] == 429)
-    return {"per_minute": per_minute, "threads": threads, "window": window,
-            "accepted": accepted, "allowed": allowed, "fraction": accepted / allowed,
-            "calls": len(seen), "http_429": answered_429,
-            "share_429": answered_429 / max(1, len(seen)), "refused_early": refused[0]}
+    return {
+        "per_minute": per_minute,
+        "threads": threads,
+        "window": window,
+        "accepted": accepted,
+        "allowed": allowed,
+        "fraction": accepted / allowed,
+        "calls": len(seen),
+        "http_429": answered_429,
+        "share_429": answered_429 / max(1, len(seen)),
+        "refused_early": refused[0],
+    }
 
 
 Case = Callable[[DigitalOceanClient, httpx.Client, str], str]
 
 
-def cli_case(url: str, name: str, spent: int, case: Case, max_wait: float,
-             fault: dict[str, object] | None = None) -> dict[str, object]:
+def cli_case(
+    url: str,
+    name: str,
+    spent: int,
+    case: Case,
+    max_wait: float,
+    fault: dict[str, object] | None = None,
+) -> dict[str, object]:
     """Run one CLI-like *case* with a fresh token whose hour has *spent* calls used."""
     with httpx.Client(base_url=url, timeout=30) as admin, httpx.Client() as http:
         token = admin.post("/_sandbox/tokens", json={"scopes": SCOPES}).json()["token"]
         if spent:
-            admin.post("/_sandbox/ratelimit/spend",
-                       json={"token": token, "calls": spent, "seconds_ago": 600}
-                       ).raise_for_status()
+            admin.post(
+                "/_sandbox/ratelimit/spend",
+                json={"token": token, "calls": spent, "seconds_ago": 600},
+            ).raise_for_status()
         if fault:
             admin.post("/_sandbox/faults", json={**fault, "token": token}).raise_for_status()
-        client = DigitalOceanClient(Secret(token), api_url=url, oauth_url=url, http=http,
-                                    budget=RateBudget(60, 200), rate_wait=RateWait(max_wait))
+        client = DigitalOceanClient(
+            Secret(token),
+            api_url=url,
+            oauth_url=url,
+            http=http,
+            budget=RateBudget(60, 200),
+            rate_wait=RateWait(max_wait),
+        )
         started = time.perf_counter()
         try:
             outcome = case(client, http, token)
@@ -120,8 +162,13 @@ def cli_case(url: str, name: str, spent: int, case: Case, max_wait: float,
             outcome = f"stopped: {exc}"
         seconds = time.perf_counter() - started
         admin.delete("/_sandbox/faults").raise_for_status()
-        return {"case": name, "seconds": seconds, "calls": client.stats.calls,
-                "waited": client.stats.waited_seconds, "outcome": outcome}
+        return {
+            "case": name,
+            "seconds": seconds,
+            "calls": client.stats.calls,
+            "waited": client.stats.waited_seconds,
+            "outcome": outcome,
+        }
 
 
 def rotation_admitted(client: DigitalOceanClient, http: httpx.Client, token: str) -> str:
@@ -146,37 +193,71 @@ def cli_stops(max_wait: float) -> list[dict[str, object]]:
             cli_case(url, "15 of 200 left, admit 10 calls", 185, rotation_admitted, max_wait),
             cli_case(url, "4 of 200 left, admit 10 calls", 196, rotation_admitted, max_wait),
             cli_case(url, "4 of 200 left, 10 calls unadmitted", 196, ten_calls, max_wait),
-            cli_case(url, "429 storm, retry-after 5 s", 0, ten_calls, max_wait,
-                     {"path": "/v2/account", "retry_after": 5, "times": None}),
-            cli_case(url, "429 storm, retry-after 20 s", 0, ten_calls, max_wait,
-                     {"path": "/v2/account", "retry_after": 20, "times": None}),
-            cli_case(url, "429, retry-after 3000 s", 0, ten_calls, max_wait,
-                     {"path": "/v2/account", "retry_after": 3000, "times": None}),
+            cli_case(
+                url,
+                "429 storm, retry-after 5 s",
+                0,
+                ten_calls,
+                max_wait,
+                {"path": "/v2/account", "retry_after": 5, "times": None},
+            ),
+            cli_case(
+                url,
+                "429 storm, retry-after 20 s",
+                0,
+                ten_calls,
+                max_wait,
+                {"path": "/v2/account", "retry_after": 20, "times": None},
+            ),
+            cli_case(
+                url,
+                "429, retry-after 3000 s",
+                0,
+                ten_calls,
+                max_wait,
+                {"path": "/v2/account", "retry_after": 3000, "times": None},
+            ),
         ]
 
 
 def print_shared(rows: list[dict[str, float]], latency: float) -> None:
-    print(f"threads sharing one token, sandbox in its own process, "
-          f"{latency * 1000:.0f} ms added latency")
-    headers = ["limit/min", "threads", "window (s)", "accepted", "allowed",
-               "fraction of allowed (goal >= 0.9)", "calls", "429s (goal <= 1 %)"]
+    print(
+        f"threads sharing one token, sandbox in its own process, "
+        f"{latency * 1000:.0f} ms added latency"
+    )
+    headers = [
+        "limit/min",
+        "threads",
+        "window (s)",
+        "accepted",
+        "allowed",
+        "fraction of allowed (goal >= 0.9)",
+        "calls",
+        "429s (goal <= 1 %)",
+    ]
     print(" | ".join(headers))
     print(" | ".join("-" * len(h) for h in headers))
     for row in rows:
-        print(f"{row['per_minute']:>9.0f} | {row['threads']:>7.0f} | {row['window']:>10.0f} | "
-              f"{row['accepted']:>8.0f} | {row['allowed']:>7.0f} | {row['fraction']:>33.2f} | "
-              f"{row['calls']:>5.0f} | {row['http_429']:>6.0f} ({row['share_429']:.1%})")
+        print(
+            f"{row['per_minute']:>9.0f} | {row['threads']:>7.0f} | {row['window']:>10.0f} | "
+            f"{row['accepted']:>8.0f} | {row['allowed']:>7.0f} | {row['fraction']:>33.2f} | "
+            f"{row['calls']:>5.0f} | {row['http_429']:>6.0f} ({row['share_429']:.1%})"
+        )
 
 
 def print_cli(rows: list[dict[str, object]], max_wait: float) -> None:
-    print(f"a CLI-like command, max_wait {max_wait:g} s, sandbox 60/min and 200/h "
-          "(the hour's reset 50 min away)")
+    print(
+        f"a CLI-like command, max_wait {max_wait:g} s, sandbox 60/min and 200/h "
+        "(the hour's reset 50 min away)"
+    )
     headers = ["case", f"seconds (goal <= {max_wait + 2:g})", "calls", "slept (s)", "outcome"]
     print(" | ".join(headers))
     print(" | ".join("-" * len(h) for h in headers))
     for row in rows:
-        print(f"{row['case']:<36} | {row['seconds']:>18.2f} | {row['calls']:>5} | "
-              f"{row['waited']:>9.1f} | {row['outcome']}")
+        print(
+            f"{row['case']:<36} | {row['seconds']:>18.2f} | {row['calls']:>5} | "
+            f"{row['waited']:>9.1f} | {row['outcome']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,8 +9,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli_startup
 import daemon_idle
+import metrics_scrape
 import rate_budget
-import validate_connections  # noqa: E402
+import validate_connections
 
 
 def main() -> None:
@@ -18,6 +19,7 @@ def main() -> None:
     daemon_idle.main([])
     cli_startup.main([])
     rate_budget.main([])
+    metrics_scrape.main([])
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
                 raise
         return handler(args, ctx)
     except RotatorError as exc:
-        ctx.stderr.write(f"error: {logs.redact(str(exc))}\n")
+        logs.problem(ctx.stderr, "error", str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         ctx.stderr.write("interrupted\n")

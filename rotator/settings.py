@@ -85,6 +85,8 @@ class DaemonConfig(Strict):
     max_token_age: Duration = timedelta(days=90)
     expiry_warning: Duration = timedelta(days=7)
     alert_reminder: Duration = timedelta(hours=24)
+    stale_after: Duration = timedelta(minutes=5)
+    """How late the main loop may be before ``/healthz`` answers 503."""
 
     @field_validator("health_listen")
     @classmethod
@@ -99,6 +101,10 @@ class DigitalOceanConfig(Strict):
 
     timeout: Duration = timedelta(seconds=10)
     retries: Annotated[int, Field(ge=0, le=10)] = 3
+    requests_per_minute: Annotated[int, Field(ge=1)] = 250
+    requests_per_hour: Annotated[int, Field(ge=1)] = 5000
+    max_wait: Duration = timedelta(seconds=30)
+    """The most a CLI command waits on rate limits before it stops with the reset time."""
 
 
 class ConnectionConfig(Strict):

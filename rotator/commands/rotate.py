@@ -49,8 +49,12 @@ def rotate(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print_result(result, ctx)
     if result.error:
-        problem = f"policy {result.policy}: rotation failed: {result.error}"
-        ctx.stderr.write(f"error: {logs.one_line(logs.redact(problem))}\n")
+        logs.problem(
+            ctx.stderr,
+            "error",
+            f"policy {result.policy}: rotation failed: {result.error}",
+            policy=result.policy,
+        )
         return 1
     return 0
 

@@ -20,5 +20,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         health_listen=args.health_listen,
         health_public=args.health_public,
         environ=ctx.environ,
+        stale_after=ctx.settings.config.daemon.stale_after.total_seconds(),
     )
     return daemon.run()

@@ -415,6 +415,7 @@ class DigitalOceanClient:
             self._stats.add(transport_errors=1)
             if ticket is not None:
                 self.budget.observe(ticket, None, self._clock())
+            self._stats.answered(self.fingerprint, None)
             logger.debug(
                 "%s %s: %s (attempt %d, token %s)",
                 method,
@@ -424,6 +425,7 @@ class DigitalOceanClient:
                 self.fingerprint,
             )
             raise
+        self._stats.answered(self.fingerprint, response.status_code)
         if response.status_code == 429:
             self._stats.add(rate_limited=1)
         if ticket is not None:

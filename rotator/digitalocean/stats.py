@@ -6,6 +6,13 @@ import threading
 from dataclasses import dataclass, field, replace
 
 
+def status_class(status: int | None) -> str:
+    """``2xx``, ``3xx``, ``4xx``, ``429``, ``5xx``, or ``transport`` (no answer: None)."""
+    if status is None:
+        return "transport"
+    return "429" if status == 429 else f"{status // 100}xx"
+
+
 @dataclass
 class ClientStats:
     """Requests sent, 429s seen, retries and time spent waiting.
@@ -25,6 +32,8 @@ class ClientStats:
     """Requests that got no HTTP answer (timeout, refused, dropped)."""
     waited_seconds: float = 0.0
     """Time slept by pacing and retry backoff together."""
+    answers: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    """Requests by (token fingerprint, :func:`status_class` of the answer)."""
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
     )
@@ -46,7 +55,13 @@ class ClientStats:
             self.transport_errors += transport_errors
             self.waited_seconds += waited_seconds
 
+    def answered(self, fingerprint: str, status: int | None) -> None:
+        """Count one request made with a token, by its answer's status (None: no answer)."""
+        key = (fingerprint, status_class(status))
+        with self._lock:
+            self.answers[key] = self.answers.get(key, 0) + 1
+
     def snapshot(self) -> ClientStats:
         """A copy of the counters taken under the lock."""
         with self._lock:
-            return replace(self)
+            return replace(self, answers=dict(self.answers))

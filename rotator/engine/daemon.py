@@ -22,14 +22,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from datetime import datetime
 
 from rotator.alerts import build_channels
+from rotator.digitalocean.budget import RateBudget
 from rotator.digitalocean.stats import ClientStats
 from rotator.durations import format_duration
-from rotator.engine.health import Endpoints, HealthServer, listen_address
+from rotator.engine.health import STALE_AFTER, Endpoints, HealthServer, Heartbeat, listen_address
 from rotator.engine.jobs.audit import AuditJob
 from rotator.engine.jobs.base import Job, Pass, Runtime
 from rotator.engine.jobs.outbox import OutboxJob
@@ -41,11 +42,12 @@ from rotator.engine.scheduler import RECHECK, DueFunction, Scheduler, Work
 from rotator.engine.sdnotify import Notifier
 from rotator.errors import RotatorError, StoreLocked, StoreNotInitialised
 from rotator.services.context import Context
+from rotator.settings import PolicyConfig
 from rotator.store import Store, WriterLock, check_state_dir
+from rotator.store.readings import StoreReadings, open_read_only, read_store
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER = 120.0  # seconds without progress before /readyz says not ready
 STORE_RETRY = (5.0, 60.0)  # first and longest wait after the store could not be opened
 
 
@@ -60,6 +62,7 @@ class Daemon:
         health_listen: str | None = None,
         health_public: bool = False,
         environ: Mapping[str, str] | None = None,
+        stale_after: float = STALE_AFTER,
     ) -> None:
         self.ctx = ctx
         self.clock = ctx.now
@@ -68,7 +71,12 @@ class Daemon:
         self.health_public = health_public
         self.notifier = Notifier(os.environ if environ is None else environ)
         self.stats = ClientStats()
-        self.metrics = DaemonMetrics(self.stats, started_at=time.time())
+        self.metrics = DaemonMetrics(
+            self.stats, started_at=time.time(), read_store=self._read_store, policies=self._policies
+        )
+        self.heartbeat = Heartbeat()
+        self.stale_after = stale_after
+        self._config_error: str | None = None
         watchdog = self.notifier.watchdog_every
         self.lifecycle = Lifecycle(
             heartbeat=self._progress,
@@ -88,7 +96,6 @@ class Daemon:
         self.failures = 0
         self._runtime: Runtime | None = None
         self._store: Store | None = None
-        self._last_progress = time.monotonic()
         self._store_failures = 0
         self._store_retry_at = 0.0
 
@@ -119,7 +126,22 @@ class Daemon:
             self.notifier.close()
 
     def _serve(self) -> int:
-        self._use(self.ctx.fresh(self.ctx.settings, sleep=self.lifecycle.sleep, stats=self.stats))
+        do = self.ctx.settings.config.digitalocean
+        # One rate budget per token for the whole process, kept across reloads.
+        budget = RateBudget(
+            do.requests_per_minute,
+            do.requests_per_hour,
+            in_flight_allowance=do.timeout.total_seconds(),
+        )
+        self._use(
+            self.ctx.fresh(
+                self.ctx.settings,
+                sleep=self.lifecycle.sleep,
+                stats=self.stats,
+                budget=budget,
+                cancelled=self.lifecycle.stop.is_set,
+            )
+        )
         health = None if self.once else self._start_health()
         try:
             with self._pass(check=True):  # a full damage check, once per start
@@ -153,7 +175,9 @@ class Daemon:
                 self._tick()
             self._progress()
             self.notifier.status(self._status())
-            self.lifecycle.wait(self._idle())
+            idle = self._idle()
+            self.heartbeat.idle(idle)
+            self.lifecycle.wait(idle)
 
     def _tick(self) -> None:
         """One wake-up: run the due jobs, then ask each when it is due next."""
@@ -280,9 +304,11 @@ class Daemon:
             settings = context.settings
             self._use(context)
         except RotatorError as exc:
+            self._config_error = str(exc)
             self.metrics.inc("rotator_config_reloads_total", result="failed")
             log.error("config reload failed, keeping the previous config: %s", exc)
         else:
+            self._config_error = None
             self.metrics.inc("rotator_config_reloads_total", result="ok")
             if settings.config.daemon.health_listen != previous.config.daemon.health_listen:
                 log.warning("daemon.health_listen changed; it takes effect at the next start")
@@ -302,6 +328,8 @@ class Daemon:
             Endpoints(
                 healthz=lambda: (True, "ok"), readyz=self._ready, metrics=self.metrics.render
             ),
+            heartbeat=self.heartbeat,
+            stale_after=self.stale_after,
         )
         server.start()
         return server
@@ -312,14 +340,27 @@ class Daemon:
                 pass
         except RotatorError as exc:
             return False, f"not ready: the store cannot be opened: {exc}"
-        quiet = time.monotonic() - self._last_progress
-        if quiet > STALE_AFTER:
-            return False, f"not ready: no progress for {quiet:.0f}s"
+        if self._config_error is not None:
+            return False, (
+                f"not ready: the config does not load ({self._config_error}); "
+                "running on the previous one"
+            )
+        late = self.heartbeat.overdue()
+        if late > self.stale_after:
+            return False, f"not ready: the main loop is {late:.0f}s late"
         return True, "ready"
+
+    def _read_store(self) -> StoreReadings:
+        """What /metrics reads from the store, on its own read-only connection."""
+        with closing(open_read_only(self.runtime.settings.store_path)) as db:
+            return read_store(db)
+
+    def _policies(self) -> Sequence[PolicyConfig]:
+        return self.runtime.settings.config.policies if self._runtime is not None else ()
 
     def _progress(self) -> None:
         """The loop is alive: note it for /readyz and /metrics, and ping the watchdog."""
-        self._last_progress = time.monotonic()
+        self.heartbeat.beat()
         self.metrics.set("rotator_loop_last_timestamp_seconds", time.time())
         self.notifier.watchdog()
 

@@ -5,6 +5,12 @@ authentication, so the listener binds to loopback unless the operator
 explicitly allows a public address (``rotator run --health-public``): a
 container that publishes the port, or a scraper on another host, is a
 deliberate choice. The endpoints never show a secret.
+
+``/healthz`` is liveness: it answers 503 once the daemon's main loop has not
+turned for ``stale_after`` seconds (``daemon.stale_after``, 5 minutes by
+default) beyond the idle wait it planned (:class:`Heartbeat`), so a wedged
+loop gets the process restarted. ``/readyz`` is readiness: the daemon's own
+probe (the store can be opened, the config on disk loads).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import ipaddress
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +31,37 @@ from rotator.errors import ConfigError
 log = logging.getLogger(__name__)
 
 Probe = Callable[[], tuple[bool, str]]
+
+STALE_AFTER = 300.0
+"""Seconds past its planned wake-up before a silent main loop counts as wedged."""
+
+
+class Heartbeat:
+    """When the main loop last turned and how long it meant to idle after that.
+
+    The loop calls :meth:`beat` whenever it makes progress (each turn, each
+    job, each beat of a stop-aware wait) and :meth:`idle` before it waits.
+    :meth:`overdue` is how far it is past the later of the two, so a loop
+    idling as planned is never overdue however long the idle.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._expected = clock()
+
+    def beat(self) -> None:
+        with self._lock:
+            self._expected = self._clock()
+
+    def idle(self, seconds: float) -> None:
+        with self._lock:
+            self._expected = self._clock() + max(0.0, seconds)
+
+    def overdue(self) -> float:
+        """Seconds past the moment the loop should have turned again (0 when not late)."""
+        with self._lock:
+            return max(0.0, self._clock() - self._expected)
 
 
 @dataclass(frozen=True)
@@ -68,6 +106,18 @@ def listen_address(text: str, *, public: bool = False) -> tuple[str, int]:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     endpoints: Endpoints
+    heartbeat: Heartbeat | None
+    stale_after: float
+
+    def liveness(self) -> tuple[bool, str]:
+        if self.heartbeat is not None:
+            late = self.heartbeat.overdue()
+            if late > self.stale_after:
+                return False, (
+                    f"unhealthy: the main loop is {late:.0f}s late "
+                    f"(daemon.stale_after is {self.stale_after:g}s)"
+                )
+        return self.endpoints.healthz()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -86,9 +136,13 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         content_type = "text/plain; charset=utf-8"
         if path == "/metrics":
-            status, text, content_type = 200, endpoints.metrics(), CONTENT_TYPE
+            try:
+                status, text, content_type = 200, endpoints.metrics(), CONTENT_TYPE
+            except Exception:  # a bug: the log shows it, the scraper sees a 500
+                log.exception("health: /metrics failed")
+                status, text = 500, "metrics unavailable; see the daemon's log\n"
         elif path in ("/healthz", "/readyz"):
-            ok, text = (endpoints.healthz if path == "/healthz" else endpoints.readyz)()
+            ok, text = (self.server.liveness if path == "/healthz" else endpoints.readyz)()
             status, text = (200 if ok else 503), text + "\n"
         else:
             status, text = 404, "not found: try /healthz, /readyz or /metrics\n"
@@ -106,9 +160,21 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class HealthServer:
-    """Serves the endpoints on one address in a background thread."""
+    """Serves the endpoints on one address in a background thread.
 
-    def __init__(self, host: str, port: int, endpoints: Endpoints) -> None:
+    With a *heartbeat*, ``/healthz`` fails once the loop is more than
+    *stale_after* seconds late, whatever the ``healthz`` probe says.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        endpoints: Endpoints,
+        *,
+        heartbeat: Heartbeat | None = None,
+        stale_after: float = STALE_AFTER,
+    ) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         server_class = type("_BoundServer", (_Server,), {"address_family": family})
         try:
@@ -118,6 +184,8 @@ class HealthServer:
                 "daemon.health_listen", [f"cannot listen on {host}:{port}: {exc.strerror}"]
             ) from exc
         self._server.endpoints = endpoints
+        self._server.heartbeat = heartbeat
+        self._server.stale_after = stale_after
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.5},

@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
+from rotator import logs
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.spaces import create_key, delete_key, find_key, get_key, list_keys
 from rotator.errors import DigitalOceanError, NotFound, RotatorError, SinkError
@@ -91,6 +92,7 @@ class PolicyRotation:
                     self.policy.name,
                     record.id,
                     record.state,
+                    extra={"policy": self.policy.name, "rotation_id": record.id},
                 )
             return self._advance(record, resumed=resumed)
         finally:
@@ -191,6 +193,7 @@ class PolicyRotation:
             self.policy.name,
             record.old_access_key,
             record.new_access_key,
+            extra={"policy": self.policy.name, "rotation_id": record.id},
         )
         self.notify(
             RotationSucceeded(
@@ -241,7 +244,8 @@ class PolicyRotation:
                 continue
             self.records.record_sink(record, sink.label, "pending", {})
             try:
-                confirmation = sink.push(pair, context)
+                with logs.fields(policy=self.policy.name, rotation_id=record.id, sink=sink.label):
+                    confirmation = sink.push(pair, context)
             except RotatorError as exc:
                 message = str(exc)
                 self.records.record_sink(record, sink.label, "failed", {"error": message})
@@ -269,7 +273,13 @@ class PolicyRotation:
         result.status = "failed"
         result.error = message
         result.new_access_key = current.new_access_key
-        log.warning("policy %s: rotation %s failed: %s", self.policy.name, record.id, message)
+        log.warning(
+            "policy %s: rotation %s failed: %s",
+            self.policy.name,
+            record.id,
+            message,
+            extra={"policy": self.policy.name, "rotation_id": record.id},
+        )
         self.notify(
             RotationFailed(self.policy.name, record.old_access_key, current.new_access_key, message)
         )
@@ -286,7 +296,12 @@ class PolicyRotation:
             return False
         self.records.record_revoke(self.policy.name, previous, already_gone=not deleted)
         self.notify(KeyRevoked(self.policy.name, previous))
-        log.info("policy %s: revoked previous key %s", self.policy.name, previous)
+        log.info(
+            "policy %s: revoked previous key %s",
+            self.policy.name,
+            previous,
+            extra={"policy": self.policy.name},
+        )
         return True
 
     # -- dry run -----------------------------------------------------------

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import httpx
-
+from rotator import httpguard
 from rotator.alerts import Dispatcher, build_channels
 from rotator.alerts.dispatcher import TestResult
 from rotator.errors import ConfigError
@@ -21,7 +20,7 @@ def send_test_alerts(ctx: Context) -> list[TestResult]:
         source = str(settings.config_path) if settings.config_path else "config"
         raise ConfigError(source, ["no alert channel is configured (add an [[alerts]] table)"])
     channels = build_channels(settings.config.alerts)
-    with ctx.open_store(writer=True) as store, httpx.Client() as http:
+    with ctx.open_store(writer=True) as store, httpguard.guarded_client(timeout=10.0) as http:
         dispatcher = Dispatcher(
             store,
             channels,

@@ -1,9 +1,12 @@
-"""DigitalOcean clients for one configuration: one pool, one pacer, shared stats.
+"""DigitalOcean clients for one configuration: one pool, one rate budget, shared stats.
 
 Every DigitalOcean client is made here, through
 :meth:`rotator.services.context.Context.clients`; the daemon's contexts pass
-its :class:`ClientStats` (for ``/metrics``) and its stop-aware sleep, so a
-stop request ends a retry wait at once.
+its :class:`ClientStats` (for ``/metrics``), its :class:`RateBudget` (one per
+process, kept across reloads), its stop-aware sleep and its stop flag, so a
+stop request ends a retry wait or a request under way at once. A CLI command
+gets one :class:`RateWait` of ``[digitalocean] max_wait`` for all its
+requests together: past it, the command stops and names the reset time.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from collections.abc import Callable
 
 import httpx
 
+from rotator import httpguard
+from rotator.digitalocean.budget import RateBudget, RateWait
 from rotator.digitalocean.client import DigitalOceanClient
-from rotator.digitalocean.ratelimit import Pacer
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.digitalocean.stats import ClientStats
 from rotator.secret import Secret
@@ -27,18 +31,31 @@ class ClientPool:
     """Makes DigitalOcean clients for one configuration; :meth:`close` ends its connections."""
 
     def __init__(
-        self, settings: Settings, *, stats: ClientStats, sleep: Callable[[float], None]
+        self,
+        settings: Settings,
+        *,
+        stats: ClientStats,
+        sleep: Callable[[float], None],
+        budget: RateBudget | None = None,
+        rate_wait: RateWait | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> None:
         self._settings = settings
         config = settings.config
-        self._timeout = config.digitalocean.timeout.total_seconds()
+        do = config.digitalocean
+        self._timeout = do.timeout.total_seconds()
         pool = config.daemon.concurrency * 2
-        self._http = httpx.Client(
+        # Guarded: a peer that drips its headers is cut off at the deadline too.
+        self._http = httpguard.guarded_client(
             timeout=self._timeout,
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
         )
-        self._pacer = Pacer()
-        self._retry = RetryPolicy(attempts=config.digitalocean.retries + 1)
+        self.budget = budget or RateBudget(
+            do.requests_per_minute, do.requests_per_hour, in_flight_allowance=self._timeout
+        )
+        self._rate_wait = rate_wait
+        self._cancelled = cancelled
+        self._retry = RetryPolicy(attempts=do.retries + 1)
         self._stats = stats
         self._sleep = sleep
 
@@ -50,9 +67,11 @@ class ClientPool:
             http=self._http,
             timeout=self._timeout,
             retry=self._retry,
-            pacer=self._pacer,
+            budget=self.budget,
+            rate_wait=self._rate_wait,
             stats=self._stats,
             sleep=self._sleep,
+            cancelled=self._cancelled,
         )
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import httpx
 
     from rotator.alerting import Alerting
+    from rotator.digitalocean.budget import RateBudget
     from rotator.digitalocean.stats import ClientStats
     from rotator.services.clients import ClientFactory, ClientPool
 
@@ -53,6 +54,10 @@ class Context:
     """How waits are made (the daemon's raises StopRequested when asked to stop)."""
     stats: ClientStats | None = None
     """Where DigitalOcean clients count their calls (the daemon's ``/metrics``)."""
+    budget: RateBudget | None = None
+    """The rate budget per token; the daemon keeps one across reloads. None: one per command."""
+    cancelled: Callable[[], bool] | None = None
+    """The daemon's stop flag: requests under way end once it answers true."""
     _settings: Settings | None = None
     _pool: ClientPool | None = None
     _alert_http: httpx.Client | None = None
@@ -84,12 +89,27 @@ class Context:
 
     def clients(self) -> ClientFactory:
         """Make DigitalOcean clients that share one connection pool and one pacer."""
+        from rotator.digitalocean.budget import RateWait
         from rotator.digitalocean.stats import ClientStats
         from rotator.services.clients import ClientPool
 
         if self._pool is None:
             stats = self.stats if self.stats is not None else ClientStats()
-            self._pool = ClientPool(self.settings, stats=stats, sleep=self.sleep)
+            # A command waits on rate limits at most max_wait in all; the daemon
+            # (which shares a budget across reloads) gives each request its own.
+            rate_wait = (
+                None
+                if self.budget is not None
+                else RateWait(self.settings.config.digitalocean.max_wait.total_seconds())
+            )
+            self._pool = ClientPool(
+                self.settings,
+                stats=stats,
+                sleep=self.sleep,
+                budget=self.budget,
+                rate_wait=rate_wait,
+                cancelled=self.cancelled,
+            )
         return self._pool
 
     def policy(self, name: str) -> PolicyConfig:
@@ -110,9 +130,9 @@ class Context:
         if not config.alerts:
             return None
         if self._alert_http is None:
-            import httpx
+            from rotator import httpguard
 
-            self._alert_http = httpx.Client(timeout=10.0)
+            self._alert_http = httpguard.guarded_client(timeout=10.0)
         dispatcher = Dispatcher(
             store,
             build_channels(config.alerts),
@@ -143,6 +163,8 @@ class Context:
         *,
         sleep: Callable[[float], None] | None = None,
         stats: ClientStats | None = None,
+        budget: RateBudget | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Context:
         """A new context like this one (streams, clock, sleep, stats), with its own clients.
 
@@ -161,6 +183,8 @@ class Context:
             now=self.now,
             sleep=self.sleep if sleep is None else sleep,
             stats=self.stats if stats is None else stats,
+            budget=self.budget if budget is None else budget,
+            cancelled=self.cancelled if cancelled is None else cancelled,
             _settings=settings,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from rotator.engine.health import Endpoints, HealthServer, listen_address
+from rotator.engine.health import Endpoints, HealthServer, Heartbeat, listen_address
 from rotator.errors import ConfigError
 
 
@@ -73,3 +73,68 @@ def test_a_port_in_use_is_one_clear_error():
             HealthServer("127.0.0.1", port, Endpoints(lambda: (True, ""), lambda: (True, ""), str))
     finally:
         first.stop()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_loop_idling_as_planned_is_never_late_and_a_silent_one_is():
+    clock = FakeClock()
+    heartbeat = Heartbeat(clock)
+    heartbeat.idle(600)
+    clock.now += 590
+    assert heartbeat.overdue() == 0
+    clock.now += 20
+    assert heartbeat.overdue() == 10
+    heartbeat.beat()
+    assert heartbeat.overdue() == 0
+    clock.now += 301
+    assert heartbeat.overdue() == 301
+
+
+def test_healthz_turns_503_once_the_loop_is_later_than_stale_after_and_recovers():
+    clock = FakeClock()
+    heartbeat = Heartbeat(clock)
+    server = HealthServer(
+        "127.0.0.1",
+        0,
+        Endpoints(lambda: (True, "ok"), lambda: (True, "ready"), str),
+        heartbeat=heartbeat,
+        stale_after=300,
+    )
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            clock.now += 300
+            assert client.get("/healthz").status_code == 200
+            clock.now += 1
+            answer = client.get("/healthz")
+            assert answer.status_code == 503
+            assert answer.text == (
+                "unhealthy: the main loop is 301s late (daemon.stale_after is 300s)\n"
+            )
+            assert client.head("/healthz").status_code == 503
+            heartbeat.beat()
+            assert client.get("/healthz").text == "ok\n"
+    finally:
+        server.stop()
+
+
+def test_a_metrics_page_that_cannot_be_rendered_is_a_500_not_a_dropped_connection():
+    def broken() -> str:
+        raise RuntimeError("a bug")
+
+    server = HealthServer("127.0.0.1", 0, Endpoints(lambda: (True, ""), lambda: (True, ""), broken))
+    server.start()
+    try:
+        answer = httpx.get(f"{server.url}/metrics")
+        assert answer.status_code == 500
+        assert "a bug" not in answer.text
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()

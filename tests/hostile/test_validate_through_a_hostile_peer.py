@@ -9,7 +9,6 @@ an operator can act on, print no traceback, and leave the stored token alone.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
@@ -99,14 +98,6 @@ def test_a_peer_that_garbles_token_info_still_leaves_a_valid_token_valid(
     assert (code, item["status"]) == (0, "valid")
 
 
-@pytest.mark.xfail(
-    raises=subprocess.TimeoutExpired,
-    strict=True,
-    reason=(
-        "the CLI's ClientPool (rotator/jobs/clients.py) still builds a plain httpx.Client; "
-        "once it uses rotator.httpguard.guarded_client this passes: remove this marker"
-    ),
-)
 def test_a_peer_dripping_its_headers_is_cut_off_at_the_deadline(
     prod: Rotator, proxy: HostileProxy
 ) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
+from rotator import logs
 from rotator.engine.jobs.due import MAX_RETRY, Backoff
 from rotator.engine.lifecycle import StopRequested
 from rotator.errors import RotatorError
@@ -33,6 +34,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("rotator.engine.jobs")
 
 _WHOLE_JOB = "*"  # the backoff key for a job that failed as a whole (store unreadable, a bug)
+# The structured log field each job's items are named in (see rotator.logs.fields).
+_ITEM_FIELDS = {
+    "validate": "connection",
+    "audit": "connection",
+    "rotate": "policy",
+    "revoke": "policy",
+}
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,7 @@ class Job(ABC):
             # The items still look due; without this the loop would retry at once, forever.
             self.backoff.failed(_WHOLE_JOB, run.now, MAX_RETRY)
         summary.seconds = time.monotonic() - started
-        (log.info if summary.ok else log.warning)("%s", summary.line())
+        (log.info if summary.ok else log.warning)("%s", summary.line(), extra={"job": self.name})
         return summary
 
     def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:
@@ -180,15 +188,17 @@ class Job(ABC):
 
     def attempt(self, run: Pass, item: str, summary: Summary, work: Callable[[], str]) -> None:
         """Run *work* for one item, recording its outcome and any failure, never raising one."""
+        fields = {"job": self.name, _ITEM_FIELDS.get(self.name, "item"): item}
         try:
-            outcome = work()
+            with logs.fields(**fields):
+                outcome = work()
         except StopRequested:
             raise
         except RotatorError as exc:
-            log.warning("%s %s: %s", self.name, item, exc)
+            log.warning("%s %s: %s", self.name, item, exc, extra=fields)
             outcome = "error"
         except Exception:  # a bug in one item must not stop the others
-            log.exception("%s %s: unexpected error", self.name, item)
+            log.exception("%s %s: unexpected error", self.name, item, extra=fields)
             outcome = "error"
         self.settle(run, item, summary, outcome)
 
