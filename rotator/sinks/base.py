@@ -51,6 +51,15 @@ class KeyPair:
     access_key: str
     secret_key: Secret
 
+    def fields(self) -> dict[str, str | Secret]:
+        """The named fields a sink maps to its targets (env names, JSON keys, file lines).
+
+        Every credential kind hands sinks named fields; a Spaces key's are
+        ``access_key`` and ``secret_key``. Secret fields stay :class:`Secret`
+        until the sink writes them where they belong.
+        """
+        return {"access_key": self.access_key, "secret_key": self.secret_key}
+
 
 @dataclass(frozen=True)
 class PushContext:
