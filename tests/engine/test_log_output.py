@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d")
 
@@ -34,15 +35,21 @@ def run_into_journal(home, *args: str) -> tuple[int, list[str]]:
     return code, "".join(chunks).splitlines()
 
 
-def test_under_the_journal_every_line_has_a_priority_and_no_timestamp(home):
+def validation_due(home) -> None:
+    """Make the token's validation due: validate_every is 1s and the token was checked at add."""
     home.write_config(validate_every="1s")
+    time.sleep(1.1)
+
+
+def test_under_the_journal_every_line_has_a_priority_and_no_timestamp(home):
+    validation_due(home)
     home.sandbox.add_fault(method="GET", path="/v2/account", status=500, times=None)
     code, lines = run_into_journal(home, "run", "--once")
     assert code == 1, lines
     assert lines and all(re.match(r"<[2-7]>", line) for line in lines), lines
     assert all(re.match(r"<\d>rotator[.\w]*: ", line) for line in lines), lines  # no time
-    assert any(re.match(r"<4>rotator\.jobs: job validate: 1 due; 1 unknown", ln) for ln in lines)
-    assert any(re.match(r"<6>rotator\.jobs: job rotate: 1 due; 1 succeeded", ln) for ln in lines)
+    assert any(re.match(r"<4>rotator\.engine\.jobs: job validate: 1 due; 1 unknown", ln) for ln in lines)
+    assert any(re.match(r"<6>rotator\.engine\.jobs: job rotate: 1 due; 1 succeeded", ln) for ln in lines)
 
 
 def test_a_redirected_stderr_is_not_the_journal_even_with_journal_stream_set(home):
@@ -53,7 +60,7 @@ def test_a_redirected_stderr_is_not_the_journal_even_with_journal_stream_set(hom
 
 
 def test_json_lines_name_the_policy_rotation_sink_and_connection_they_are_about(home):
-    home.write_config(validate_every="1s")
+    validation_due(home)
     result = home("run", "--once", env={"ROTATOR_LOG_FORMAT": "json"})
     assert result.code == 0, result.stderr
     entries = [json.loads(line) for line in result.stderr.splitlines()]
