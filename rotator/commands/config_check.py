@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from rotator.audit import audit_token
 from rotator.digitalocean.spaces import find_key
@@ -16,6 +17,7 @@ from rotator.errors import (
     SinkError,
     UsageError,
 )
+from rotator.output import note, print_json
 from rotator.rotation_store import RotationStore
 from rotator.services.audit import required_for
 from rotator.services.context import Context
@@ -23,6 +25,7 @@ from rotator.settings import (
     AppRoleConfig,
     FileConfig,
     PolicyConfig,
+    Settings,
     SlackAlertConfig,
     VaultSinkConfig,
     WebhookAlertConfig,
@@ -63,7 +66,12 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _check_policy(
-    index: int, policy: PolicyConfig, store: Store, connection: Connection, ctx: Context
+    index: int,
+    policy: PolicyConfig,
+    store: Store,
+    connection: Connection,
+    ctx: Context,
+    notes: list[str],
 ) -> list[str]:
     """What DigitalOcean and the sinks say about one policy; reads only.
 
@@ -75,7 +83,7 @@ def _check_policy(
     problems: list[str] = []
 
     def note(what: str, exc: Exception) -> None:
-        ctx.stderr.write(f"note: {where}: {what} not checked ({exc})\n")
+        notes.append(f"{where}: {what} not checked ({exc})")
 
     token = store.open_token(connection)
     with ctx.clients()(token) as client:
@@ -119,12 +127,11 @@ def _check_policy(
 
 def check(args: argparse.Namespace, ctx: Context) -> int:
     """Report every problem with its location; exit 2 if there is any."""
+    notes: list[str] = []
     try:
         settings = ctx.settings
     except ConfigError as exc:
-        for problem in exc.problems:
-            ctx.stderr.write(f"error: {exc.source}: {problem}\n")
-        return 2
+        return _report(args, ctx, None, [(exc.source, p) for p in exc.problems], notes)
     problems = [
         f"{where}: cannot read {path}"
         for where, path in _secret_files(settings.config)
@@ -141,12 +148,30 @@ def check(args: argparse.Namespace, ctx: Context) -> int:
                         f"{policy.connection!r} is registered"
                     )
                 elif not args.offline:
-                    problems += _check_policy(i, policy, store, known[policy.connection], ctx)
+                    problems += _check_policy(
+                        i, policy, store, known[policy.connection], ctx, notes
+                    )
     except RotatorError as exc:
-        ctx.stderr.write(f"note: connections not checked ({exc})\n")
-    for problem in problems:
+        notes.append(f"connections not checked ({exc})")
+    return _report(args, ctx, settings, [(source, p) for p in problems], notes)
+
+
+def _report(
+    args: argparse.Namespace,
+    ctx: Context,
+    settings: Settings | None,
+    problems: list[tuple[str, str]],
+    notes: list[str],
+) -> int:
+    """Print the outcome (text on stderr/stdout, or one JSON document); 2 on any problem."""
+    if args.json:
+        print_json(_report_json(settings, problems, notes), ctx.stdout)
+        return 2 if problems else 0
+    for text in notes:
+        note(ctx.stderr, text, quiet=args.quiet)
+    for source, problem in problems:
         ctx.stderr.write(f"error: {source}: {problem}\n")
-    if problems:
+    if problems or settings is None:
         return 2
     config = settings.config
     where = settings.config_path or "no config file (defaults)"
@@ -156,3 +181,32 @@ def check(args: argparse.Namespace, ctx: Context) -> int:
         f"{len(config.connections)} connection settings\n"
     )
     return 0
+
+
+def _report_json(
+    settings: Settings | None, problems: list[tuple[str, str]], notes: list[str]
+) -> dict[str, Any]:
+    """``config check --json``: ``ok``, each problem as source, location and message."""
+    document: dict[str, Any] = {
+        "ok": not problems,
+        "config": str(settings.config_path) if settings and settings.config_path else None,
+        "problems": [_problem_json(source, problem) for source, problem in problems],
+        "notes": notes,
+    }
+    if settings is not None:
+        config = settings.config
+        document["summary"] = {
+            "policies": len(config.policies),
+            "alert_channels": len(config.alerts),
+            "connection_settings": len(config.connections),
+        }
+    return document
+
+
+def _problem_json(source: str, problem: str) -> dict[str, str | None]:
+    # Problems read "<location>: <message>" (a TOML path such as policies[0].every);
+    # a whole-file problem ("file not found") has no location.
+    location, separator, message = problem.partition(": ")
+    if not separator or " " in location:
+        return {"source": source, "location": None, "message": problem}
+    return {"source": source, "location": location, "message": message}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rotator.errors import UsageError
-from rotator.output import print_json, when
+from rotator.output import ProgressLine, print_json, when
 from rotator.rotation import RotationResult
 from rotator.services import rotate as rotation
 from rotator.services.context import Context
@@ -42,7 +42,10 @@ def rotate(args: argparse.Namespace, ctx: Context) -> int:
         return abandon(args, ctx)
     if args.yes or args.reason is not None:
         raise UsageError("--yes and --reason go with --abandon")
-    result = rotation.rotate_now(ctx, args.policy, dry_run=args.dry_run)
+    # Phase changes (created key, PUT, the deployment's phases) go to stderr as they
+    # happen, so a rotation waiting minutes for its deployment is not silent.
+    with ProgressLine(ctx.stderr, enabled=not args.quiet) as progress:
+        result = rotation.rotate_now(ctx, args.policy, dry_run=args.dry_run, progress=progress)
     if args.json:
         print_json(result.to_json(), ctx.stdout)
     else:

@@ -63,7 +63,7 @@ from rotator.errors import (
     SinkError,
     Unauthorized,
 )
-from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink
+from rotator.sinks.base import Confirmation, KeyPair, Progress, PushContext, Sink, no_progress
 
 if TYPE_CHECKING:  # the sink layer never imports settings at run time
     from rotator.settings import AppPlatformSinkConfig
@@ -116,6 +116,7 @@ class AppPlatformSink(Sink):
         self._monotonic = monotonic
         self._deploy_timeout = deploy_timeout
         self._poll_interval = poll_interval
+        self._progress: Progress = no_progress  # the current push's (see push)
 
     @classmethod
     def from_config(cls, config: AppPlatformSinkConfig, deps: SinkDeps) -> AppPlatformSink:
@@ -167,6 +168,7 @@ class AppPlatformSink(Sink):
     def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
         """Write the pair, deploy, and return once the deployment serving it is ACTIVE."""
         secret = keys.secret_key.reveal()
+        self._progress = context.progress
         app = self._wait_until_idle(self._monotonic() + self._deploy_timeout)
         before = _Before(app["spec"], apps.active_deployment_id(app))
         spec = self._edited(before.spec, keys.access_key, secret)
@@ -193,6 +195,10 @@ class AppPlatformSink(Sink):
         # Outside the except block: a later error must not chain the PUT's error,
         # whose text could echo the request.
         started = apps.in_flight(answer) if answer is not None else None
+        self._progress(
+            f"{self.label}: PUT app {self._where} spec"
+            + (f"; deployment {started['id']} started" if started is not None else "")
+        )
         if answer is None or started is None:
             deployment_id = self._after_unclear_answer(unclear, before, deadline)
         else:
@@ -280,6 +286,7 @@ class AppPlatformSink(Sink):
     def _wait_until_idle(self, deadline: float) -> dict[str, Any]:
         """The app once no deployment is pending or in progress (a PUT would supersede it)."""
         pauses = self._pauses()
+        shown = ""
         while True:
             app = self._poll_app()
             running = apps.in_flight(app) if app is not None else None
@@ -297,7 +304,12 @@ class AppPlatformSink(Sink):
                     f"{what} after {self._deploy_timeout:g}s; app {self._where} was not "
                     "changed and still uses the previous key",
                 )
-            if running is not None:
+            if running is not None and f"{running['id']} {running.get('phase')}" != shown:
+                shown = f"{running['id']} {running.get('phase')}"
+                self._progress(
+                    f"{self.label}: waiting for deployment {running['id']} "
+                    f"({running.get('phase', '?')}) to finish before updating"
+                )
                 logger.info(
                     "app %s: waiting for deployment %s (%s) before updating",
                     self._where,
@@ -317,12 +329,16 @@ class AppPlatformSink(Sink):
     ) -> str:
         """Poll until a deployment carrying the new pair is ACTIVE; return its id."""
         current, phase = deployment_id, "PENDING"
+        shown = ""
         pauses = self._pauses()
         while True:
             read = functools.partial(apps.get_deployment, self._client, self._app_id, current)
             deployment = self._poll(read)
             if deployment is not None:
                 phase = str(deployment.get("phase", "UNKNOWN"))
+                if f"{current} {phase}" != shown:
+                    shown = f"{current} {phase}"
+                    self._progress(f"{self.label}: deployment {shown}")
                 if phase == "ACTIVE":
                     return current
                 if phase in FAILED:

@@ -21,11 +21,19 @@ A sink never logs, returns or raises the secret key.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
 
 from rotator.secret import Secret
+
+Progress = Callable[[str], None]
+"""Told each phase change of a long wait as one short line (the CLI shows it; never a secret)."""
+
+
+def no_progress(text: str) -> None:
+    """A :data:`Progress` that shows nothing (the daemon's: its logs say enough)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class PushContext:
     policy: str
     rotation_id: str
     rotated_at: datetime
+    progress: Progress = no_progress
+    """Where a sink reports the phases of a slow push (a deployment's BUILDING, ACTIVE)."""
 
 
 @dataclass(frozen=True)
