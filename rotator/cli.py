@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     _verbosity_flags(parser, after_command=False)
     common = argparse.ArgumentParser(add_help=False)
     _verbosity_flags(common, after_command=True)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, help="what to do (see below)"
+    )
 
     def command(
         group: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -185,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         "rotator connection list",
         "rotator connection validate --all",
     )
-    group = conn.add_subparsers(dest="action", metavar="ACTION", required=True)
+    group = conn.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="what to do with connections"
+    )
     sub = command(
         group,
         "add",
@@ -281,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
         "rotator config check",
         "rotator --config ./rotator.toml config check --offline",
     )
-    group = cfg.add_subparsers(dest="action", metavar="ACTION", required=True)
+    group = cfg.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="what to do with the config"
+    )
     sub = command(
         group,
         "check",
@@ -298,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(sub)
 
     alert_parser = command_group("alerts", "work with alert channels", "rotator alerts test")
-    group = alert_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    group = alert_parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="what to do with alert channels"
+    )
     sub = command(
         group,
         "test",
