@@ -148,9 +148,7 @@ def test_a_secret_file_is_read_without_its_trailing_newline(tmp_path):
 
 
 def test_the_unavailable_verify_step_is_refused_rather_than_silently_skipped(tmp_path):
-    path = write(
-        tmp_path,
-        """
+    path = write(tmp_path, """
 [[policies]]
 name = "media"
 connection = "prod"
@@ -161,7 +159,6 @@ type = "vault"
 url = "http://127.0.0.1:1"
 path = "p"
 token = "t"
-""",
-    )
+""")
     with pytest.raises(ConfigError, match=r"policies\[0\].verify: verify = true is not available"):
         load_config_file(path)

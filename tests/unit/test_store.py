@@ -186,14 +186,8 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(tmp_path, keyri
     with Store.create(state, keyring) as store:
         store.add_connection("prod", "", TOKEN_A, "personal", None)
     db = sqlite3.connect(state / "rotator.db", isolation_level=None)
-    later = (
-        "scope_reports",
-        "alert_outbox",
-        "alert_conditions",
-        "rotation_sinks",
-        "rotations",
-        "policy_keys",
-    )
+    later = ("scope_reports", "alert_outbox", "alert_conditions", "rotation_sinks", "rotations",
+             "policy_keys")
     for table in later:
         db.execute(f"DROP TABLE {table}")
     db.execute("PRAGMA user_version = 1")
