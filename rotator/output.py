@@ -103,7 +103,12 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, datetime):
         return stamp(value)
-    return str(value)
+    return restamped(str(value))
+
+
+def restamped(text: str) -> str:
+    """*text* with every ISO timestamp in it (``revoke_after=2026-...+00:00``) stamped."""
+    return _ISO_TIMESTAMP.sub(lambda found: stamp(found.group()), text)
 
 
 def print_fields(fields: Sequence[tuple[str, Any]], stream: TextIO) -> None:
