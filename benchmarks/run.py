@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli_startup
 import daemon_idle
-import validate_connections
+import validate_connections  # noqa: E402
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def pending_key_path(key_file: Path) -> Path:
 
 @dataclass
 class Context:
-    """One command's world."""
+    """The world of one command, or of one daemon configuration."""
 
     environ: Mapping[str, str] | None = None
     config_path: Path | None = None
