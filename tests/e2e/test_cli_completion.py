@@ -92,3 +92,26 @@ def test_fish_completes_subcommands_with_their_help(rotator, tmp_path):
     offered = dict(line.split("\t", 1) for line in done.stdout.splitlines() if "\t" in line)
     assert offered["add"] == "register a token under a name"
     assert "validate" in offered
+
+
+def test_zsh_offers_a_commands_subcommands_with_their_help_and_files_for_paths(rotator, tmp_path):
+    if shutil.which("zsh") is None:
+        pytest.skip("zsh is not installed")
+    path = tmp_path / "_rotator"
+    path.write_text(script(rotator, "zsh"))
+    # Outside a completion widget: stand-ins for compdef, _describe and _files print
+    # what the completion system would be handed.
+    program = (
+        f"compdef() {{ : }}; source '{path}'; "
+        "_describe() { local name=${@[-1]}; print -rl -- ${(P)name} }; "
+        "_files() { print FILES }; "
+        "words=(rotator -v connection a); CURRENT=4; _rotator; print -r -- ---; "
+        "words=(rotator --config ''); CURRENT=3; _rotator"
+    )
+    done = subprocess.run(
+        ["zsh", "-f", "-c", program], capture_output=True, text=True, timeout=30, check=True
+    )
+    offered, paths = done.stdout.split("---\n")
+    assert "add:register a token under a name" in offered.splitlines()
+    assert "--verbose:show logs on stderr: -v info, -vv debug" in offered.splitlines()
+    assert paths.strip() == "FILES"
