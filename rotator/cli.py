@@ -104,7 +104,7 @@ def _examples(*lines: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rotator",
-        description="Keep DigitalOcean credentials healthy: validate and audit API tokens, "
+        description="Keep DigitalOcean credentials healthy: validate and audit API tokens,\n"
         "rotate Spaces keys into App Platform and Vault, alert operators.",
         epilog=_examples(
             "rotator init",
@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _verbosity_flags(common, after_command=True)
     commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, help="what to do (see below)"
+        dest="command", metavar="COMMAND", required=True, help="the command to run"
     )
 
     def command(
