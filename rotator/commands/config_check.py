@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rotator import output
 from rotator.audit import audit_token
 from rotator.digitalocean.spaces import find_key
 from rotator.errors import (
@@ -17,7 +18,6 @@ from rotator.errors import (
     SinkError,
     UsageError,
 )
-from rotator.output import note, print_json
 from rotator.rotation_store import RotationStore
 from rotator.services.audit import required_for
 from rotator.services.context import Context
@@ -165,10 +165,11 @@ def _report(
 ) -> int:
     """Print the outcome (text on stderr/stdout, or one JSON document); 2 on any problem."""
     if args.json:
-        print_json(_report_json(settings, problems, notes), ctx.stdout)
-        return 2 if problems else 0
+        document = _report_json(settings, problems, notes)
+        output.print_json(document, ctx.stdout)
+        return 0 if document["ok"] else 2
     for text in notes:
-        note(ctx.stderr, text, quiet=args.quiet)
+        output.note(ctx.stderr, text, quiet=args.quiet)
     for source, problem in problems:
         ctx.stderr.write(f"error: {source}: {problem}\n")
     if problems or settings is None:
@@ -188,7 +189,7 @@ def _report_json(
 ) -> dict[str, Any]:
     """``config check --json``: ``ok``, each problem as source, location and message."""
     document: dict[str, Any] = {
-        "ok": not problems,
+        "ok": not problems and settings is not None,
         "config": str(settings.config_path) if settings and settings.config_path else None,
         "problems": [_problem_json(source, problem) for source, problem in problems],
         "notes": notes,
