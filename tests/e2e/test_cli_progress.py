@@ -18,8 +18,8 @@ from tests.e2e.conftest import ROTATION_SCOPES, media_policy
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """Deployments slow enough (0.4 s a step) for a poll to see them before ACTIVE."""
-    with Sandbox(deployment_step_seconds=0.4) as running:
+    """Deployments slow enough (1 s a step) for a poll to see them before ACTIVE."""
+    with Sandbox(deployment_step_seconds=1.0) as running:
         yield running
 
 
