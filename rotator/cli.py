@@ -2,14 +2,23 @@
 
 Every known failure (a RotatorError) becomes one ``error: ...`` line on
 stderr and exit code 1 or 2; only a bug shows a traceback.
+
+Like the tools operators already use, commands are quiet: a result on
+stdout (one JSON document with ``--json``), warnings, errors and progress
+lines on stderr, and no log lines unless asked for with ``-v`` (info) or
+``-vv`` (debug). ``-q`` leaves only errors. ``rotator run``, the daemon,
+logs at info as before. ``ROTATOR_LOG_LEVEL`` overrides all of this.
+``-q``/``-v`` go before or after the command (``rotator -v status`` or
+``rotator status -v``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,12 +27,54 @@ from rotator.errors import ConfigError, RotatorError
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
+    from rotator.settings import Settings
 
 Command = Callable[[argparse.Namespace, "Context"], int]
 
+NOT_REPORTING = {
+    "completion:completion": "prints a shell script, not a report",
+    "demo:demo": "a narrated walk-through; the commands it runs show their own output",
+}
+"""Commands that report nothing and so take no ``--json`` (``run`` takes it with ``--once``)."""
+
+NEEDS_NO_SETTINGS = frozenset({"completion:completion"})
+"""Commands that work with a broken or missing config (like ``--help``)."""
+
+LOG_LEVELS = ("ERROR", "WARNING", "INFO", "DEBUG")  # -q, default, -v, -vv
+
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document on stdout and nothing else"
+    )
+
+
+def _verbosity_flags(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+    """``-q``/``-v``, before the command (top level) or after it (every subparser).
+
+    The two places keep separate destinations: argparse copies a
+    subparser's namespace over its parent's, so one shared destination would
+    lose ``rotator -v status``.
+    """
+    suffix, default_quiet, default_verbose = (
+        ("_after", argparse.SUPPRESS, argparse.SUPPRESS) if after_command else ("", False, 0)
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest=f"quiet{suffix}",
+        action="store_true",
+        default=default_quiet,
+        help="print only errors on stderr (no warnings, notes or progress); results stay on stdout",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest=f"verbose{suffix}",
+        action="count",
+        default=default_verbose,
+        help="show logs on stderr: -v info, -vv debug",
+    )
 
 
 def _token_flags(parser: argparse.ArgumentParser, *, optional: bool) -> None:
@@ -46,11 +97,22 @@ def _token_flags(parser: argparse.ArgumentParser, *, optional: bool) -> None:
     )
 
 
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "".join(f"  {line}\n" for line in lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rotator",
-        description="Keep DigitalOcean credentials healthy: validate and audit API tokens, "
+        description="Keep DigitalOcean credentials healthy: validate and audit API tokens,\n"
         "rotate Spaces keys into App Platform and Vault, alert operators.",
+        epilog=_examples(
+            "rotator init",
+            'printf %s "$DO_TOKEN" | rotator connection add prod --token-stdin',
+            "rotator status --json",
+            "rotator completion bash > /etc/bash_completion.d/rotator",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"rotator {__version__}")
     parser.add_argument(
@@ -59,26 +121,57 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="config file (default: $ROTATOR_CONFIG, else /etc/rotator/rotator.toml if present)",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _verbosity_flags(parser, after_command=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _verbosity_flags(common, after_command=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, help="the command to run"
+    )
 
     def command(
         group: argparse._SubParsersAction[argparse.ArgumentParser],
         name: str,
         handler: str,
         help_text: str,
+        *examples: str,
     ) -> argparse.ArgumentParser:
-        sub = group.add_parser(name, help=help_text, description=help_text)
+        sub = group.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=_examples(*examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+        )
         sub.set_defaults(handler=handler)  # "module:function" in rotator.commands, loaded on use
         return sub
 
-    command(
+    def command_group(name: str, help_text: str, *examples: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=_examples(*examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+        )
+
+    sub = command(
         commands,
         "init",
         "setup:init",
         "create the state directory, master key file and store (safe to run twice)",
+        "rotator init",
+        "ROTATOR_STATE_DIR=/var/lib/rotator rotator init --json",
     )
+    _json_flag(sub)
     sub = command(
-        commands, "rekey", "setup:rekey", "re-seal every stored secret under a new master key"
+        commands,
+        "rekey",
+        "setup:rekey",
+        "re-seal every stored secret under a new master key",
+        "rotator rekey",
+        "rotator rekey --new-key-file /root/rotator-master.key.new --json",
     )
     sub.add_argument(
         "--new-key-file",
@@ -86,40 +179,90 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write (or read) the new key here instead of replacing the key file",
     )
+    _json_flag(sub)
 
-    conn = commands.add_parser(
+    conn = command_group(
         "connection",
-        help="manage DigitalOcean API token connections",
-        description="Manage DigitalOcean API token connections.",
+        "manage DigitalOcean API token connections",
+        "rotator connection list",
+        "rotator connection validate --all",
     )
-    group = conn.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub = command(group, "add", "connections:add", "register a token under a name")
-    sub.add_argument("name")
-    sub.add_argument("--description", default="", metavar="TEXT")
+    group = conn.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="what to do with connections"
+    )
+    sub = command(
+        group,
+        "add",
+        "connections:add",
+        "register a token under a name",
+        'printf %s "$DO_TOKEN" | rotator connection add prod --description "CI" --token-stdin',
+        "rotator connection add staging          # prompts for the token without echo",
+    )
+    sub.add_argument(
+        "name",
+        metavar="NAME",
+        help="the connection's name (lowercase letters, digits, '-', '_'; policies refer to it)",
+    )
+    sub.add_argument(
+        "--description", default="", metavar="TEXT", help="a note for operators (who, what for)"
+    )
     _token_flags(sub, optional=False)
     _json_flag(sub)
-    sub = command(group, "list", "connections:list_", "list connections")
-    _json_flag(sub)
-    sub = command(group, "show", "connections:show", "show one connection")
-    sub.add_argument("name")
+    sub = command(
+        group,
+        "list",
+        "connections:list_",
+        "list connections",
+        "rotator connection list",
+        "rotator connection list --json | jq -r '.[].name'",
+    )
     _json_flag(sub)
     sub = command(
-        group, "update", "connections:update", "change a connection's description or token"
+        group,
+        "show",
+        "connections:show",
+        "show one connection",
+        "rotator connection show prod",
+        "rotator connection show prod --json",
     )
-    sub.add_argument("name")
-    sub.add_argument("--description", metavar="TEXT")
+    sub.add_argument("name", metavar="NAME", help="the connection to show")
+    _json_flag(sub)
+    sub = command(
+        group,
+        "update",
+        "connections:update",
+        "change a connection's description or token",
+        'rotator connection update prod --description "CI, rotated quarterly"',
+        'printf %s "$NEW_TOKEN" | rotator connection update prod --token-stdin',
+    )
+    sub.add_argument("name", metavar="NAME", help="the connection to change")
+    sub.add_argument(
+        "--description", metavar="TEXT", help="the new description (unchanged when absent)"
+    )
     _token_flags(sub, optional=True)
     _json_flag(sub)
-    sub = command(group, "remove", "connections:remove", "forget a connection")
-    sub.add_argument("name")
+    sub = command(
+        group,
+        "remove",
+        "connections:remove",
+        "forget a connection",
+        "rotator connection remove old-ci",
+        "rotator connection remove old-ci --yes --json",
+    )
+    sub.add_argument("name", metavar="NAME", help="the connection to forget")
     sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _json_flag(sub)
     sub = command(
         group,
         "validate",
         "connections:validate",
         "check tokens against DigitalOcean (exit 1 if any is not valid)",
+        "rotator connection validate --all",
+        "rotator connection validate prod staging --json",
     )
-    sub.add_argument("names", nargs="*", metavar="NAME")
+    sub.add_argument(
+        "names", nargs="*", metavar="NAME", help="connections to check (default: every one)"
+    )
     sub.add_argument("--all", action="store_true", help="every connection (the default)")
     _json_flag(sub)
     sub = command(
@@ -127,43 +270,64 @@ def build_parser() -> argparse.ArgumentParser:
         "audit",
         "audit:audit_connection",
         "compare what a token can do with what it needs (exit 1 on a problem)",
+        "rotator connection audit prod",
+        "rotator connection audit prod --refresh --json",
     )
-    sub.add_argument("name")
+    sub.add_argument("name", metavar="NAME", help="the connection whose token is audited")
     sub.add_argument(
         "--refresh", action="store_true", help="ask DigitalOcean again instead of a cached report"
     )
     _json_flag(sub)
 
-    cfg = commands.add_parser("config", help="work with the config file")
-    group = cfg.add_subparsers(dest="action", metavar="ACTION", required=True)
+    cfg = command_group(
+        "config",
+        "work with the config file",
+        "rotator config check",
+        "rotator --config ./rotator.toml config check --offline",
+    )
+    group = cfg.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="what to do with the config"
+    )
     sub = command(
         group,
         "check",
         "config_check:check",
         "validate the environment and config file, reporting every problem",
+        "rotator config check",
+        "rotator --config ./rotator.toml config check --offline --json",
     )
     sub.add_argument(
         "--offline",
         action="store_true",
         help="check the file only; do not ask DigitalOcean or the sinks",
     )
-
-    alert_parser = commands.add_parser(
-        "alerts", help="work with alert channels", description="Work with alert channels."
-    )
-    group = alert_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub = command(
-        group, "test", "alerts:test", "send a test alert to every channel (exit 1 if any fails)"
-    )
     _json_flag(sub)
 
+    alert_parser = command_group("alerts", "work with alert channels", "rotator alerts test")
+    group = alert_parser.add_subparsers(
+        dest="action", metavar="ACTION", required=True, help="what to do with alert channels"
+    )
+    sub = command(
+        group,
+        "test",
+        "alerts:test",
+        "send a test alert to every channel (exit 1 if any fails)",
+        "rotator alerts test",
+        "rotator alerts test --json",
+    )
+    _json_flag(sub)
     sub = command(
         commands,
         "rotate",
         "rotate:rotate",
         "rotate a policy's Spaces key now, finish an interrupted rotation, or give it up",
+        "rotator rotate media --dry-run",
+        "rotator rotate media",
+        'rotator rotate media --abandon --reason "app deleted" --yes',
     )
-    sub.add_argument("policy", metavar="POLICY")
+    sub.add_argument(
+        "policy", metavar="POLICY", help="the policy's name, as in [[policies]] name = ..."
+    )
     sub.add_argument(
         "--dry-run", action="store_true", help="print every step and change nothing anywhere"
     )
@@ -179,12 +343,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--yes", action="store_true", help="abandon without asking")
     _json_flag(sub)
     sub = command(
-        commands, "status", "status:status", "connections, policies and the store at a glance"
+        commands,
+        "status",
+        "status:status",
+        "connections, policies and the store at a glance",
+        "rotator status",
+        "rotator status --json | jq '.policies[] | {name, next_due_at}'",
     )
     _json_flag(sub)
-    sub = command(commands, "history", "status:history", "the audit log")
+    sub = command(
+        commands,
+        "history",
+        "status:history",
+        "the audit log",
+        "rotator history --subject media --limit 20",
+        "rotator history --json",
+    )
     sub.add_argument("--subject", metavar="NAME", help="only entries about this name")
-    sub.add_argument("--limit", type=int, default=100, metavar="N")
+    sub.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="at most N entries (default: 100)"
+    )
     sub.add_argument(
         "--before", type=int, metavar="ID", help="only entries older than this id (next page)"
     )
@@ -194,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         "run:run",
         "the daemon: validate, audit, rotate and alert on schedule until stopped",
+        "rotator run --health-listen 127.0.0.1:9464",
+        "rotator run --once --json       # every due job once (cron), then exit",
     )
     sub.add_argument("--once", action="store_true", help="run every due job once, then exit")
     sub.add_argument(
@@ -206,10 +386,32 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow a non-loopback health address (the endpoints have no authentication)",
     )
+    sub.add_argument(
+        "--json",
+        action="store_true",
+        help="with --once: print one JSON document (each job's items and outcomes) on stdout",
+    )
     sub = command(
-        commands, "demo", "demo:demo", "a self-contained walk-through against the built-in sandbox"
+        commands,
+        "demo",
+        "demo:demo",
+        "a self-contained walk-through against the built-in sandbox",
+        "rotator demo",
+        "rotator demo --keep",
     )
     sub.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    sub = command(
+        commands,
+        "completion",
+        "completion:completion",
+        "print a shell completion script",
+        "rotator completion bash > /etc/bash_completion.d/rotator",
+        'rotator completion zsh > "${fpath[1]}/_rotator"',
+        "rotator completion fish > ~/.config/fish/completions/rotator.fish",
+    )
+    sub.add_argument(
+        "shell", metavar="SHELL", choices=("bash", "zsh", "fish"), help="bash, zsh or fish"
+    )
     return parser
 
 
@@ -225,24 +427,60 @@ def load_handler(reference: str) -> Command:
     return handler
 
 
+def verbosity(args: argparse.Namespace) -> int:
+    """-1 for ``-q``, 0 by default, 1 for ``-v``, 2 for ``-vv`` (before or after the command)."""
+    if getattr(args, "quiet", False) or getattr(args, "quiet_after", False):
+        return -1
+    return min(2, getattr(args, "verbose", 0) + getattr(args, "verbose_after", 0))
+
+
+def log_level(
+    args: argparse.Namespace, settings: Settings, environ: Mapping[str, str] | None
+) -> str:
+    """The level of the logs on stderr for this command.
+
+    ``ROTATOR_LOG_LEVEL`` (or ``--debug``) wins; else ``-q``/``-v``/``-vv``;
+    else WARNING for a command (no INFO chatter) and INFO for the daemon.
+    """
+    environ = os.environ if environ is None else environ
+    if getattr(args, "debug", False):
+        return "DEBUG"
+    if environ.get("ROTATOR_LOG_LEVEL", "").strip():
+        return settings.log_level
+    chosen = verbosity(args)
+    if chosen == 0 and args.handler == "run:run":
+        chosen = 1
+    return LOG_LEVELS[chosen + 1]
+
+
+def _configure_logging(args: argparse.Namespace, ctx: Context) -> None:
+    try:
+        settings = ctx.settings
+        logs.configure(
+            log_format=settings.log_format,
+            level=log_level(args, settings, ctx.environ),
+            stream=ctx.stderr,
+        )
+    except ConfigError:
+        if args.handler != "config_check:check":
+            raise
+
+
 def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run one command; return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)  # --version and --help exit here, before heavy imports
+    if verbosity(args) < 0 and (args.verbose or getattr(args, "verbose_after", 0)):
+        parser.error("-q and -v do not go together")
+    args.quiet = verbosity(args) < 0  # commands read one flag, wherever it was given
     from rotator.services.context import Context
 
     ctx = ctx or Context()
     ctx.config_path = args.config or ctx.config_path
     handler = load_handler(args.handler)
     try:
-        try:
-            settings = ctx.settings
-            logs.configure(
-                log_format=settings.log_format, level=settings.log_level, stream=ctx.stderr
-            )
-        except ConfigError:
-            if args.handler != "config_check:check":
-                raise
+        if args.handler not in NEEDS_NO_SETTINGS:
+            _configure_logging(args, ctx)
         return handler(args, ctx)
     except RotatorError as exc:
         logs.problem(ctx.stderr, "error", str(exc))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
+from rotator import output
 from rotator.alerts import build_channels
 from rotator.audit import audit_token
 from rotator.digitalocean.spaces import find_key
@@ -18,7 +20,7 @@ from rotator.errors import (
 )
 from rotator.services.audit import required_for
 from rotator.services.context import Context
-from rotator.settings import FileConfig, PolicyConfig
+from rotator.settings import FileConfig, PolicyConfig, Settings
 from rotator.sinks import SinkDeps, build_sink
 from rotator.store import Connection, Store
 
@@ -35,7 +37,12 @@ def _named_files(config: FileConfig) -> list[tuple[str, Path]]:
 
 
 def _check_policy(
-    index: int, policy: PolicyConfig, store: Store, connection: Connection, ctx: Context
+    index: int,
+    policy: PolicyConfig,
+    store: Store,
+    connection: Connection,
+    ctx: Context,
+    notes: list[str],
 ) -> list[str]:
     """What DigitalOcean and the sinks say about one policy; reads only.
 
@@ -47,7 +54,7 @@ def _check_policy(
     problems: list[str] = []
 
     def note(what: str, exc: Exception) -> None:
-        ctx.stderr.write(f"note: {where}: {what} not checked ({exc})\n")
+        notes.append(f"{where}: {what} not checked ({exc})")
 
     token = store.connections.open_token(connection)
     with ctx.clients()(token) as client:
@@ -93,12 +100,11 @@ def _check_policy(
 
 def check(args: argparse.Namespace, ctx: Context) -> int:
     """Report every problem with its location; exit 2 if there is any."""
+    notes: list[str] = []
     try:
         settings = ctx.settings
     except ConfigError as exc:
-        for problem in exc.problems:
-            ctx.stderr.write(f"error: {exc.source}: {problem}\n")
-        return 2
+        return _report(args, ctx, None, [(exc.source, p) for p in exc.problems], notes)
     problems = [
         f"{where}: cannot read {path}"
         for where, path in _named_files(settings.config)
@@ -121,12 +127,31 @@ def check(args: argparse.Namespace, ctx: Context) -> int:
                         f"{policy.connection!r} is registered"
                     )
                 elif not args.offline:
-                    problems += _check_policy(i, policy, store, known[policy.connection], ctx)
+                    problems += _check_policy(
+                        i, policy, store, known[policy.connection], ctx, notes
+                    )
     except RotatorError as exc:
-        ctx.stderr.write(f"note: connections not checked ({exc})\n")
-    for problem in problems:
+        notes.append(f"connections not checked ({exc})")
+    return _report(args, ctx, settings, [(source, p) for p in problems], notes)
+
+
+def _report(
+    args: argparse.Namespace,
+    ctx: Context,
+    settings: Settings | None,
+    problems: list[tuple[str, str]],
+    notes: list[str],
+) -> int:
+    """Print the outcome (text on stderr/stdout, or one JSON document); 2 on any problem."""
+    if args.json:
+        document = _report_json(settings, problems, notes)
+        output.print_json(document, ctx.stdout)
+        return 0 if document["ok"] else 2
+    for text in notes:
+        output.note(ctx.stderr, text, quiet=args.quiet)
+    for source, problem in problems:
         ctx.stderr.write(f"error: {source}: {problem}\n")
-    if problems:
+    if problems or settings is None:
         return 2
     config = settings.config
     where = settings.config_path or "no config file (defaults)"
@@ -136,3 +161,32 @@ def check(args: argparse.Namespace, ctx: Context) -> int:
         f"{len(config.connections)} connection settings\n"
     )
     return 0
+
+
+def _report_json(
+    settings: Settings | None, problems: list[tuple[str, str]], notes: list[str]
+) -> dict[str, Any]:
+    """``config check --json``: ``ok``, each problem as source, location and message."""
+    document: dict[str, Any] = {
+        "ok": not problems and settings is not None,
+        "config": str(settings.config_path) if settings and settings.config_path else None,
+        "problems": [_problem_json(source, problem) for source, problem in problems],
+        "notes": notes,
+    }
+    if settings is not None:
+        config = settings.config
+        document["summary"] = {
+            "policies": len(config.policies),
+            "alert_channels": len(config.alerts),
+            "connection_settings": len(config.connections),
+        }
+    return document
+
+
+def _problem_json(source: str, problem: str) -> dict[str, str | None]:
+    # Problems read "<location>: <message>" (a TOML path such as policies[0].every);
+    # a whole-file problem ("file not found") has no location.
+    location, separator, message = problem.partition(": ")
+    if not separator or " " in location:
+        return {"source": source, "location": None, "message": problem}
+    return {"source": source, "location": location, "message": message}

@@ -9,7 +9,7 @@ from typing import Any
 
 from rotator.digitalocean.tokens import ApiToken, parse_token
 from rotator.errors import InvalidName, RotatorError, UsageError
-from rotator.output import print_fields, print_json, print_table, when
+from rotator.output import print_fields, print_json, print_table, warn, when
 from rotator.services import connections
 from rotator.services.connections import TokenChange, get_connection, list_connections
 from rotator.services.context import Context
@@ -39,7 +39,7 @@ def read_token(args: argparse.Namespace, ctx: Context) -> ApiToken:
         raise UsageError("stdin is not a terminal: pipe the token in and pass --token-stdin")
     token = parse_token(text)
     if token.warning and args.no_validate:  # validation repeats it otherwise
-        ctx.stderr.write(f"warning: {token.warning}\n")
+        warn(ctx.stderr, token.warning, quiet=args.quiet)
     return token
 
 
@@ -94,9 +94,9 @@ def _show(connection: Connection, ctx: Context, as_json: bool) -> None:
     )
 
 
-def _warn(change: TokenChange, ctx: Context) -> None:
+def _warn(change: TokenChange, ctx: Context, *, quiet: bool) -> None:
     for warning in change.validation.warnings if change.validation else ():
-        ctx.stderr.write(f"warning: {warning}\n")
+        warn(ctx.stderr, warning, quiet=quiet)
 
 
 def add(args: argparse.Namespace, ctx: Context) -> int:
@@ -109,15 +109,17 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
         lambda: read_token(args, ctx),
         validate=not args.no_validate,
     )
-    _warn(change, ctx)
+    _warn(change, ctx, quiet=args.quiet)
     validation = change.validation
     if change.connection is None:
         reason = validation.reason if validation else "invalid"
         ctx.stderr.write(f"error: the token is invalid ({reason}); nothing was stored\n")
         return 1
     if validation is not None and validation.status == "unknown":
-        ctx.stderr.write(
-            f"warning: could not validate the token now ({validation.reason}); stored as unknown\n"
+        warn(
+            ctx.stderr,
+            f"could not validate the token now ({validation.reason}); stored as unknown",
+            quiet=args.quiet,
         )
     connection = change.connection
     if args.json:
@@ -186,6 +188,9 @@ def remove(args: argparse.Namespace, ctx: Context) -> int:
 
     if not connections.remove_connection(ctx, args.name, confirm):
         return 1
+    if args.json:
+        print_json({"removed": args.name}, ctx.stdout)
+        return 0
     ctx.stdout.write(f"removed connection {args.name!r}\n")
     return 0
 
@@ -199,7 +204,7 @@ def _outcome_json(outcome: Outcome) -> dict[str, Any]:
         "warnings": outcome.warnings,
         "account_email": validation.account.email if validation and validation.account else None,
         "account_status": validation.account.status if validation and validation.account else None,
-        "checked_at": validation.checked_at.isoformat() if validation else None,
+        "checked_at": validation.checked_at if validation else None,
         "fingerprint": outcome.connection.fingerprint,
     }
 

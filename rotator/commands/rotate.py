@@ -6,7 +6,7 @@ import argparse
 
 from rotator import logs
 from rotator.errors import UsageError
-from rotator.output import print_json, when
+from rotator.output import ProgressLine, print_json, when
 from rotator.rotation import RotationResult
 from rotator.services import rotate as rotation
 from rotator.services.context import Context
@@ -43,7 +43,10 @@ def rotate(args: argparse.Namespace, ctx: Context) -> int:
         return abandon(args, ctx)
     if args.yes or args.reason is not None:
         raise UsageError("--yes and --reason go with --abandon")
-    result = rotation.rotate_now(ctx, args.policy, dry_run=args.dry_run)
+    # Phase changes (created key, PUT, the deployment's phases) go to stderr as they
+    # happen, so a rotation waiting minutes for its deployment is not silent.
+    with ProgressLine(ctx.stderr, enabled=not args.quiet) as progress:
+        result = rotation.rotate_now(ctx, args.policy, dry_run=args.dry_run, progress=progress)
     if args.json:
         print_json(result.to_json(), ctx.stdout)
     else:

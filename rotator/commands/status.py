@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rotator.output import print_json, print_table, when
+from rotator.output import print_json, print_table, stamp, when
 from rotator.services.context import Context
 from rotator.services.status import history as read_history
 from rotator.services.status import status_report
@@ -40,9 +40,9 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
                 p["name"],
                 p["current_access_key"] or f"{p['spaces_key']} (not rotated yet)",
                 p["current_age"] or "-",
-                p["next_due_at"] or "at first run",
+                stamp(p["next_due_at"]) if p["next_due_at"] else "at first run",
                 f"{p['in_flight']['id']} ({p['in_flight']['state']})" if p["in_flight"] else "-",
-                f"{p['previous_access_key']} (deleted after {p['previous_revoke_after']})"
+                f"{p['previous_access_key']} (deleted after {stamp(p['previous_revoke_after'])})"
                 if p["previous_access_key"]
                 else "-",
             ]

@@ -32,7 +32,7 @@ from rotator.digitalocean.stats import ClientStats
 from rotator.durations import format_duration
 from rotator.engine.health import STALE_AFTER, Endpoints, HealthServer, Heartbeat, listen_address
 from rotator.engine.jobs.audit import AuditJob
-from rotator.engine.jobs.base import Job, Pass, Runtime
+from rotator.engine.jobs.base import Job, Pass, Runtime, Summary
 from rotator.engine.jobs.outbox import OutboxJob
 from rotator.engine.jobs.rotate import RevokeJob, RotateJob
 from rotator.engine.jobs.validate import ValidateJob
@@ -94,6 +94,7 @@ class Daemon:
         ]
         self.scheduler = Scheduler(self.clock)
         self.failures = 0
+        self.summaries: list[Summary] = []  # every job run, in order (``run --once --json``)
         self._runtime: Runtime | None = None
         self._store: Store | None = None
         self._store_failures = 0
@@ -256,6 +257,7 @@ class Daemon:
         self.notifier.status(f"running job {job.name}")
         summary = job.run(self._view(now), only=only)
         self.metrics.job_ran(summary, time.time())
+        self.summaries.append(summary)
         self.failures += summary.failed + (summary.error is not None)
         self._progress()
 

@@ -40,7 +40,7 @@ from rotator.events import (
 )
 from rotator.rotation.result import RotationResult, SinkOutcome
 from rotator.settings import PolicyConfig
-from rotator.sinks.base import KeyPair, PushContext, Sink
+from rotator.sinks.base import KeyPair, Progress, PushContext, Sink, no_progress
 from rotator.store import PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class PolicyRotation:
         *,
         lock_dir: Path,
         notify: Notify | None = None,
+        progress: Progress = no_progress,
     ) -> None:
         self.store = store
         self.records = store.rotations
@@ -73,6 +74,7 @@ class PolicyRotation:
             lock_dir / f"policy-{policy.name}.lock", what=f"policy {policy.name!r}"
         )
         self.notify = notify or ignore
+        self.progress = progress
 
     # -- entry points ------------------------------------------------------
 
@@ -86,7 +88,11 @@ class PolicyRotation:
             resumed = record is not None
             if record is None:
                 record = self._begin()
+                self.progress(f"policy {self.policy.name}: rotation {record.id} started")
             else:
+                self.progress(
+                    f"policy {self.policy.name}: resuming rotation {record.id} from {record.state}"
+                )
                 log.info(
                     "policy %s: resuming rotation %s from %s",
                     self.policy.name,
@@ -131,7 +137,7 @@ class PolicyRotation:
             if due is not None and due > self.store.now():
                 raise RotatorError(
                     f"policy {self.policy.name!r}: the previous key {previous} is in its "
-                    f"grace period until {due:%Y-%m-%d %H:%M:%SZ}; rotate after that"
+                    f"grace period until {due:%Y-%m-%dT%H:%M:%SZ}; rotate after that"
                 )
             if not self._revoke(keys):
                 raise RotatorError(
@@ -173,6 +179,7 @@ class PolicyRotation:
                 record = self._create(record)
                 result.new_access_key = record.new_access_key
                 result.steps.append(f"created key {record.new_access_key} ({record.new_key_name})")
+                self.progress(f"policy {self.policy.name}: created key {record.new_access_key}")
             if record.state == "created":
                 self.records.record_state(record, "pushing")
                 record = self.records.get(record.id)
@@ -188,6 +195,11 @@ class PolicyRotation:
             f"promoted {record.new_access_key}; {record.old_access_key} stays "
             "alive for the grace period"
         )
+        if result.revoke_after is not None:
+            self.progress(
+                f"policy {self.policy.name}: promoted {record.new_access_key}; revoke of "
+                f"{record.old_access_key} scheduled for {result.revoke_after:%Y-%m-%dT%H:%M:%SZ}"
+            )
         log.info(
             "policy %s: rotated %s -> %s",
             self.policy.name,
@@ -235,7 +247,7 @@ class PolicyRotation:
     def _push_all(self, record: RotationRecord, result: RotationResult) -> list[tuple[str, str]]:
         assert record.new_access_key is not None
         pair = KeyPair(record.new_access_key, self.records.open_secret(record))
-        context = PushContext(self.policy.name, record.id, self.store.now())
+        context = PushContext(self.policy.name, record.id, self.store.now(), self.progress)
         failures: list[tuple[str, str]] = []
         for sink in self.sinks:
             done = record.sinks.get(sink.label)
@@ -243,6 +255,7 @@ class PolicyRotation:
                 result.sinks.append(SinkOutcome(sink.label, sink.type, "confirmed", done.detail))
                 continue
             self.records.record_sink(record, sink.label, "pending", {})
+            self.progress(f"{sink.label}: delivering {record.new_access_key}")
             try:
                 with logs.fields(policy=self.policy.name, rotation_id=record.id, sink=sink.label):
                     confirmation = sink.push(pair, context)
@@ -262,6 +275,7 @@ class PolicyRotation:
                 SinkOutcome(sink.label, sink.type, "confirmed", confirmation.detail)
             )
             result.steps.append(f"{sink.label}: confirmed {record.new_access_key}")
+            self.progress(f"{sink.label}: confirmed {record.new_access_key}")
         return failures
 
     def _failed(

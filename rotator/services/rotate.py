@@ -18,17 +18,33 @@ from rotator.rotation import PolicyRotation, RotationResult
 from rotator.rotation.abandon import Abandoned, abandon_rotation
 from rotator.settings import PolicyConfig
 from rotator.sinks import SinkDeps, build_sink
+from rotator.sinks.base import Progress, no_progress
 from rotator.store import Store
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
+
+__all__ = [
+    "ABANDON_REASON",
+    "Progress",
+    "abandon",
+    "abandon_now",
+    "policy_rotation",
+    "revoke",
+    "rotate",
+    "rotate_now",
+]
 
 ABANDON_REASON = "given up by an operator (rotator rotate --abandon)"
 
 
 @contextlib.contextmanager
 def policy_rotation(
-    ctx: Context, store: Store, policy: PolicyConfig, notify: Notify = ignore
+    ctx: Context,
+    store: Store,
+    policy: PolicyConfig,
+    notify: Notify = ignore,
+    progress: Progress = no_progress,
 ) -> Iterator[PolicyRotation]:
     """A :class:`PolicyRotation` for *policy*; its client and sinks are closed on exit."""
     token = store.connections.open_token(store.connections.get(policy.connection))
@@ -40,7 +56,13 @@ def policy_rotation(
             cleanup.callback(sink.close)
             sinks.append(sink)
         yield PolicyRotation(
-            store, policy, client, sinks, lock_dir=ctx.settings.state_dir, notify=notify
+            store,
+            policy,
+            client,
+            sinks,
+            lock_dir=ctx.settings.state_dir,
+            notify=notify,
+            progress=progress,
         )
 
 
@@ -51,9 +73,14 @@ def rotate(
     notify: Notify = ignore,
     *,
     dry_run: bool = False,
+    progress: Progress = no_progress,
 ) -> RotationResult:
-    """Rotate *policy* now, or finish its interrupted rotation; a dry run changes nothing."""
-    with policy_rotation(ctx, store, policy, ignore if dry_run else notify) as rotation:
+    """Rotate *policy* now, or finish its interrupted rotation; a dry run changes nothing.
+
+    *progress* hears each phase change of the wait (created key, PUT, the
+    deployment's phases, revoke scheduled); the CLI prints them.
+    """
+    with policy_rotation(ctx, store, policy, ignore if dry_run else notify, progress) as rotation:
         return rotation.rotate(dry_run=dry_run)
 
 
@@ -84,11 +111,13 @@ def abandon(
         )
 
 
-def rotate_now(ctx: Context, name: str, *, dry_run: bool = False) -> RotationResult:
+def rotate_now(
+    ctx: Context, name: str, *, dry_run: bool = False, progress: Progress = no_progress
+) -> RotationResult:
     """``rotator rotate POLICY``: rotate now, or finish the interrupted rotation."""
     policy = ctx.policy(name)
     with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
-        return rotate(ctx, store, policy, notify, dry_run=dry_run)
+        return rotate(ctx, store, policy, notify, dry_run=dry_run, progress=progress)
 
 
 def abandon_now(ctx: Context, name: str, *, reason: str = ABANDON_REASON) -> Abandoned:

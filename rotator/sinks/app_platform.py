@@ -176,6 +176,7 @@ class AppPlatformSink(Sink):
     def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
         """Write the pair, deploy, and return once the deployment serving it is ACTIVE."""
         secret = keys.secret_key.reveal()
+        self._deployer.progress = context.progress
         app = self._deployer.wait_until_idle(self._monotonic() + self._deploy_timeout)
         before = Before(app["spec"], apps.active_deployment_id(app))
         spec = self._spec.edited(before.spec, keys.access_key, secret)
@@ -203,6 +204,10 @@ class AppPlatformSink(Sink):
         # Outside the except block: a later error must not chain the PUT's error,
         # whose text could echo the request.
         started = apps.in_flight(answer) if answer is not None else None
+        context.progress(
+            f"{self.label}: PUT app {self._where} spec"
+            + (f"; deployment {started['id']} started" if started is not None else "")
+        )
         if answer is None or started is None:
             deployment_id = self._deployer.after_unclear_answer(unclear, before, deadline)
         else:

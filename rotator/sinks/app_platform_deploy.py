@@ -19,6 +19,7 @@ from rotator.digitalocean import apps
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.errors import APIError, DigitalOceanError, Forbidden, NotFound, SinkError, Unauthorized
 from rotator.sinks.app_platform_spec import EnvTarget, Owned
+from rotator.sinks.base import Progress, no_progress
 
 logger = logging.getLogger("rotator.sinks.app_platform")
 
@@ -57,6 +58,7 @@ class AppDeployer:
         self._monotonic = monotonic
         self._deploy_timeout = deploy_timeout
         self._poll_interval = poll_interval
+        self.progress: Progress = no_progress  # the current push's (see AppPlatformSink.push)
 
     def read_app(self) -> dict[str, Any]:
         """One GET of the app, every failure a SinkError (for check and dry runs)."""
@@ -100,6 +102,7 @@ class AppDeployer:
     def wait_until_idle(self, deadline: float) -> dict[str, Any]:
         """The app once no deployment is pending or in progress (a PUT would supersede it)."""
         pauses = self._pauses()
+        shown = ""
         while True:
             app = self._poll_app()
             running = apps.in_flight(app) if app is not None else None
@@ -118,7 +121,12 @@ class AppDeployer:
                     "changed and still uses the previous key",
                     transient=True,  # it may pass: the next push tries again
                 )
-            if running is not None:
+            if running is not None and f"{running['id']} {running.get('phase')}" != shown:
+                shown = f"{running['id']} {running.get('phase')}"
+                self.progress(
+                    f"{self.label}: waiting for deployment {running['id']} "
+                    f"({running.get('phase', '?')}) to finish before updating"
+                )
                 logger.info(
                     "app %s: waiting for deployment %s (%s) before updating",
                     self._where,
@@ -138,12 +146,16 @@ class AppDeployer:
     ) -> str:
         """Poll until a deployment carrying the new pair is ACTIVE; return its id."""
         current, phase = deployment_id, "PENDING"
+        shown = ""
         pauses = self._pauses()
         while True:
             read = functools.partial(apps.get_deployment, self._client, self._app_id, current)
             deployment = self.poll(read)
             if deployment is not None:
                 phase = str(deployment.get("phase", "UNKNOWN"))
+                if f"{current} {phase}" != shown:
+                    shown = f"{current} {phase}"
+                    self.progress(f"{self.label}: deployment {shown}")
                 if phase == "ACTIVE":
                     return current
                 if phase in FAILED:

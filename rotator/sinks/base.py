@@ -43,6 +43,13 @@ from rotator.configtypes import Name, Strict
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.secret import Secret
 
+Progress = Callable[[str], None]
+"""Told each phase change of a long wait as one short line (the CLI shows it; never a secret)."""
+
+
+def no_progress(text: str) -> None:
+    """A :data:`Progress` that shows nothing (the daemon's: its logs say enough)."""
+
 
 @dataclass(frozen=True)
 class KeyPair:
@@ -68,6 +75,8 @@ class PushContext:
     policy: str
     rotation_id: str
     rotated_at: datetime
+    progress: Progress = no_progress
+    """Where a sink reports the phases of a slow push (a deployment's BUILDING, ACTIVE)."""
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,12 @@ def test_under_the_journal_every_line_has_a_priority_and_no_timestamp(home):
     assert code == 1, lines
     assert lines and all(re.match(r"<[2-7]>", line) for line in lines), lines
     assert all(re.match(r"<\d>rotator[.\w]*: ", line) for line in lines), lines  # no time
-    assert any(re.match(r"<4>rotator\.engine\.jobs: job validate: 1 due; 1 unknown", ln) for ln in lines)
-    assert any(re.match(r"<6>rotator\.engine\.jobs: job rotate: 1 due; 1 succeeded", ln) for ln in lines)
+    assert any(
+        re.match(r"<4>rotator\.engine\.jobs: job validate: 1 due; 1 unknown", ln) for ln in lines
+    )
+    assert any(
+        re.match(r"<6>rotator\.engine\.jobs: job rotate: 1 due; 1 succeeded", ln) for ln in lines
+    )
 
 
 def test_a_redirected_stderr_is_not_the_journal_even_with_journal_stream_set(home):

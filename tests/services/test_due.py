@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from rotator.cli import main
 from rotator.digitalocean.spaces import Grant
@@ -59,7 +59,7 @@ def test_status_shows_the_time_the_daemon_rotates_at_after_the_grace_period(make
     due = daemon_due(ctx, clock())
     # every = 1h would say START + 1h; the previous key lives until START + 3h.
     assert due == clock.moment - timedelta(minutes=10) + timedelta(hours=3)
-    assert status_due(ctx) == due.isoformat()
+    assert status_due(ctx) == f"{due.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"  # to the second
 
 
 def test_status_and_daemon_agree_once_the_previous_key_is_gone(make_context, clock):
@@ -69,7 +69,7 @@ def test_status_and_daemon_agree_once_the_previous_key_is_gone(make_context, clo
         store.rotations.record_revoke("media", "DO00ORIGINAL")
     due = daemon_due(ctx, clock())
     assert due == clock.moment + timedelta(hours=1)
-    assert status_due(ctx) == due.isoformat()
+    assert status_due(ctx) == f"{due.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"  # to the second
 
 
 def test_a_policy_never_rotated_has_no_due_time_until_the_daemon_asks_digitalocean(
