@@ -1,17 +1,29 @@
 """The ``rotator`` command line: argparse subcommands and the error edge.
 
 Every known failure (a RotatorError) becomes one ``error: ...`` line on
-stderr and exit code 1 or 2; only a bug shows a traceback.
+stderr and exit code 1 or 2. So does what the world can throw at any
+command: a file system error (a full disk, a read-only store, a directory
+where a file belongs), an SQLite error, a number or date out of range, text
+that is not UTF-8, input nested too deeply. Only a bug shows a traceback;
+``--debug`` (or ``ROTATOR_LOG_LEVEL=DEBUG``) shows it for those too.
+
+Anything on the command line shaped like a DigitalOcean token is refused
+and never echoed: argparse would print it back in its usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
+import re
+import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from rotator import __version__, logs
 from rotator.errors import ConfigError, RotatorError
@@ -20,6 +32,53 @@ if TYPE_CHECKING:
     from rotator.context import Context
 
 Command = Callable[[argparse.Namespace, "Context"], int]
+
+# What a token typed by mistake looks like: a DigitalOcean personal, OAuth or refresh
+# token (even cut short or in capitals), or a legacy 64-hex token.
+TOKEN_ARGUMENT = re.compile(r"(?i)do[opr]_v1_[0-9a-f]{8,}|(?<![0-9a-z])[0-9a-f]{64}(?![0-9a-z])")
+REDACTED = "<redacted token>"
+TOKEN_HINT = "never give a token on the command line: use --token-stdin or the prompt"  # noqa: S105 (advice, not a password)
+
+# Failures of the world, not of rotator: one line each, never a traceback.
+WORLD_ERRORS = (
+    OSError,
+    sqlite3.Error,
+    OverflowError,
+    UnicodeError,
+    RecursionError,
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """*text* with every control character escaped, so it prints as one line."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
+
+def redact_arguments(text: str) -> tuple[str, bool]:
+    """*text* with every token-shaped part replaced, and whether there was one."""
+    redacted, count = TOKEN_ARGUMENT.subn(REDACTED, text)
+    return redacted, count > 0
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that never echoes a token (subparsers are made of this class too)."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        arguments = list(sys.argv[1:] if args is None else args)
+        if any(TOKEN_ARGUMENT.search(argument) for argument in arguments):
+            self.error(
+                f"an argument looks like a DigitalOcean API token ({REDACTED}); {TOKEN_HINT}"
+            )
+        return super().parse_known_args(arguments, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        message, found = redact_arguments(one_line(message))
+        if found and TOKEN_HINT not in message:
+            message += f"; {TOKEN_HINT}"
+        super().error(message)
 
 
 def _json_flag(parser: argparse.ArgumentParser) -> None:
@@ -47,12 +106,17 @@ def _token_flags(parser: argparse.ArgumentParser, *, optional: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rotator",
         description="Keep DigitalOcean credentials healthy: validate and audit API tokens, "
         "rotate Spaces keys into App Platform and Vault, alert operators.",
     )
     parser.add_argument("--version", action="version", version=f"rotator {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of any unexpected failure, and debug logs",
+    )
     parser.add_argument(
         "--config",
         type=Path,
@@ -62,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(
-        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        group: argparse._SubParsersAction[Parser],
         name: str,
         handler: str,
         help_text: str,
@@ -212,6 +276,38 @@ def load_handler(reference: str) -> Command:
     return handler
 
 
+def _debugging(args: argparse.Namespace, environ: Mapping[str, str] | None) -> bool:
+    environ = os.environ if environ is None else environ
+    return bool(args.debug) or environ.get("ROTATOR_LOG_LEVEL", "").strip().upper() == "DEBUG"
+
+
+def describe_failure(exc: BaseException, store: Path | None = None) -> tuple[str, int]:
+    """One line and an exit code for a failure of the world (see :data:`WORLD_ERRORS`)."""
+    if isinstance(exc, sqlite3.Error):
+        where = f"store {store}" if store is not None else "store"
+        return f"{where}: {exc}", 1
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.errno == errno.ENOSPC:
+            reason += " (free some space and run the command again)"
+        names = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+        return (f"{' -> '.join(names)}: {reason}" if names else reason), 1
+    if isinstance(exc, OverflowError):
+        return f"a date or number is out of range ({exc})", 1
+    if isinstance(exc, UnicodeError):
+        return f"the input is not valid UTF-8 text ({exc.reason})" if isinstance(
+            exc, UnicodeDecodeError
+        ) else f"text cannot be encoded ({exc})", 2
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply", 2
+    return f"{type(exc).__name__}: {exc}", 1
+
+
+def _print_traceback(exc: BaseException, stream: TextIO) -> None:
+    text = "".join(traceback.format_exception(exc))
+    stream.write(logs.redact(redact_arguments(text)[0]))
+
+
 def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run one command; return its exit code."""
     parser = build_parser()
@@ -220,23 +316,33 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
 
     ctx = ctx or Context()
     ctx.config_path = args.config or ctx.config_path
+    debug = _debugging(args, ctx.environ)
     handler = load_handler(args.handler)
     try:
         try:
             settings = ctx.settings
             logs.configure(
-                log_format=settings.log_format, level=settings.log_level, stream=ctx.stderr
+                log_format=settings.log_format,
+                level="DEBUG" if args.debug else settings.log_level,
+                stream=ctx.stderr,
             )
         except ConfigError:
             if args.handler != "config_check:check":
                 raise
         return handler(args, ctx)
     except RotatorError as exc:
-        ctx.stderr.write(f"error: {logs.redact(str(exc))}\n")
+        ctx.stderr.write(f"error: {one_line(logs.redact(str(exc)))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         ctx.stderr.write("interrupted\n")
         return 130
+    except WORLD_ERRORS as exc:
+        if debug:
+            _print_traceback(exc, ctx.stderr)
+        store = ctx._settings.store_path if ctx._settings is not None else None
+        message, code = describe_failure(exc, store)
+        ctx.stderr.write(f"error: {one_line(logs.redact(message))}\n")
+        return code
     finally:
         ctx.close()
 

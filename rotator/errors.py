@@ -13,6 +13,7 @@ errors carry names, fingerprints, statuses and request ids only.
     │   ├── InvalidName               a connection name that breaks the naming rule
     │   └── ConnectionNotFound        no connection by that name
     ├── ConfigError                   exit 2: settings or config file wrong (every problem)
+    │   └── UnreadableFile            a named file is absent, irregular, too big or not UTF-8
     ├── MasterKeyError                exit 2: master key missing, unsafe, malformed or foreign
     ├── StoreError                    the store cannot be used
     │   ├── StoreLocked               another process holds the writer lock
@@ -81,6 +82,20 @@ class ConfigError(RotatorError):
         else:
             text = f"{source}: {len(self.problems)} problems: " + "; ".join(self.problems)
         super().__init__(text)
+
+
+class UnreadableFile(ConfigError):
+    """A file rotator was pointed at cannot be read safely (names the file, never its content)."""
+
+    def __init__(
+        self, what: str, path: object, reason: str, *, source: str = "config", missing: bool = False
+    ) -> None:
+        shown = str(path) if str(path).isprintable() else repr(str(path))
+        problem = f"cannot read {shown}: {reason}"
+        super().__init__(source, [f"{what}: {problem}" if what else problem])
+        self.path = path
+        self.reason = reason
+        self.missing = missing
 
 
 class MasterKeyError(RotatorError):

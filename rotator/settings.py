@@ -10,6 +10,7 @@ Nothing here reads the environment at import time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -31,6 +32,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from rotator import files
 from rotator.durations import parse_duration
 from rotator.errors import ConfigError
 from rotator.secret import Secret
@@ -69,19 +71,12 @@ def _one_of(model: BaseModel, inline: str, from_file: str, *, required: bool = T
 
 
 def read_secret(inline: SecretStr | None, from_file: Path | None, what: str) -> Secret:
-    """The secret from its inline value or its ``*_file`` (trailing newline dropped)."""
+    """The secret from its inline value or its ``*_file`` (surrounding whitespace dropped)."""
     if inline is not None:
         return Secret(inline.get_secret_value())
     if from_file is None:
         raise ConfigError("config", [f"{what}: no value and no file given"])
-    try:
-        text = from_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("config", [f"{what}: cannot read {from_file}: {exc.strerror}"]) from exc
-    value = text.strip()
-    if not value:
-        raise ConfigError("config", [f"{what}: {from_file} is empty"])
-    return Secret(value)
+    return files.read_secret(from_file, what=what)
 
 
 class DaemonConfig(_Strict):
@@ -98,7 +93,10 @@ class DaemonConfig(_Strict):
     @field_validator("health_listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\[?[0-9A-Za-z.:-]+\]?:\d{1,5}", value):
+        if value is not None and (
+            not re.fullmatch(r"\[?[0-9A-Za-z.:-]+\]?:\d{1,5}", value)
+            or not 0 < int(value.rpartition(":")[2]) <= 65535
+        ):
             raise ValueError(f"expected host:port such as 127.0.0.1:9464, got {value!r}")
         return value
 
@@ -319,7 +317,9 @@ def _location(loc: tuple[int | str, ...]) -> str:
         elif part in ("app_platform", "vault", "webhook", "slack") and text.endswith("]"):
             continue  # the discriminator tag pydantic adds to the path
         else:
-            text += f".{part}" if text else str(part)
+            # A key a user typed may hold anything: quote it unless it is plain.
+            key = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part)
+            text += f".{key}" if text else key
     return text or "(top level)"
 
 
@@ -343,18 +343,15 @@ def _problems(exc: ValidationError, *, env: bool = False) -> list[str]:
 
 def load_config_file(path: Path) -> FileConfig:
     """Read and validate one TOML config file, reporting every problem at once."""
+    text = files.read_text(path, what="", source="config file", limit=files.CONFIG_LIMIT)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), ["file not found"]) from exc
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), ["not UTF-8 text"]) from exc
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
+    except RecursionError as exc:
+        raise ConfigError(
+            str(path), ["not valid TOML: arrays or tables nested too deeply"]
+        ) from exc
     return parse_config(data, source=str(path))
 
 
@@ -364,6 +361,8 @@ def parse_config(data: Mapping[str, Any], *, source: str = "config") -> FileConf
         return FileConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, _problems(exc)) from exc
+    except RecursionError as exc:
+        raise ConfigError(source, ["values nested too deeply"]) from exc
 
 
 def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
@@ -375,6 +374,17 @@ def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
     )
 
 
+def _empty_variables(environ: Mapping[str, str]) -> list[str]:
+    # An empty value is a mistake (a failed substitution), never "use the default":
+    # an empty ROTATOR_STATE_DIR would put the store in the current directory.
+    known = {f"ROTATOR_{name.upper()}" for name in EnvSettings.model_fields}
+    return sorted(
+        f"{name}: set but empty (unset it to use the default)"
+        for name, value in environ.items()
+        if name in known and not value.strip()
+    )
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, *, config_path: Path | None = None
 ) -> Settings:
@@ -383,11 +393,11 @@ def load_settings(
     ``environ`` defaults to the process environment, read now (never at import).
     """
     environ = os.environ if environ is None else environ
-    problems = _unknown_variables(environ)
+    problems = _unknown_variables(environ) + _empty_variables(environ)
     env_values = {
         name: environ[f"ROTATOR_{name.upper()}"]
         for name in EnvSettings.model_fields
-        if f"ROTATOR_{name.upper()}" in environ
+        if environ.get(f"ROTATOR_{name.upper()}", "").strip()
     }
     try:
         env = EnvSettings.model_validate(env_values)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
+from rotator import files
 from rotator.audit import audit_token
 from rotator.context import Context
 from rotator.digitalocean.scopes import required_scopes
@@ -16,6 +16,7 @@ from rotator.errors import (
     DigitalOceanError,
     RotatorError,
     SinkError,
+    UnreadableFile,
     UsageError,
 )
 from rotator.rotation_store import RotationStore
@@ -129,11 +130,15 @@ def check(args: argparse.Namespace, ctx: Context) -> int:
         for problem in exc.problems:
             ctx.stderr.write(f"error: {exc.source}: {problem}\n")
         return 2
-    problems = [
-        f"{where}: cannot read {path}"
-        for where, path in _secret_files(settings.config)
-        if not os.access(path, os.R_OK)
-    ]
+    problems: list[str] = []
+    for location, path in _secret_files(settings.config):
+        try:
+            if location.endswith(".ca_cert"):
+                files.read_text(path, what=location, limit=files.CONFIG_LIMIT)
+            else:
+                files.read_secret(path, what=location)
+        except UnreadableFile as exc:
+            problems += exc.problems
     source = str(settings.config_path) if settings.config_path else "config"
     try:
         with ctx.open_store(writer=False) as store:
