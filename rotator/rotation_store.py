@@ -293,14 +293,20 @@ class RotationStore:
                     **detail,
                 )
 
-    def adopt(self, policy: str, access_key: str) -> None:
-        """Start tracking a policy from the key the config names."""
-        now = _iso(self.store.now())
+    def adopt(self, policy: str, access_key: str, since: datetime | None = None) -> None:
+        """Start tracking a policy from the key the config names.
+
+        *since* is when that key was created (DigitalOcean's ``created_at``):
+        the key's age, and so its due time, survives a first rotation that
+        fails. Without it the key counts as new from now.
+        """
+        now = self.store.now()
+        since = now if since is None else min(since, now)
         with self.store.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO policy_keys (policy, current_access_key, current_since, "
                 "updated_at) VALUES (?, ?, ?, ?)",
-                (policy, access_key, now, now),
+                (policy, access_key, _iso(since), _iso(now)),
             )
 
     def promote(self, record: RotationRecord, grace: timedelta) -> None:
