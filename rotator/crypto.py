@@ -168,7 +168,8 @@ def load_master_key(
             f"master key file {path} not found; run `rotator init` or set ROTATOR_MASTER_KEY"
         ) from exc
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise MasterKeyError(f"cannot read master key file {path}: {exc}") from exc
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise MasterKeyError(f"cannot read master key file {path}: {reason}") from exc
     return MasterKey.from_text(Secret(text), f"master key file {path}")
 
 

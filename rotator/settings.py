@@ -95,7 +95,7 @@ class DaemonConfig(_Strict):
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None and (
             not re.fullmatch(r"\[?[0-9A-Za-z.:-]+\]?:\d{1,5}", value)
-            or not 0 < int(value.rpartition(":")[2]) <= 65535
+            or int(value.rpartition(":")[2]) > 65535
         ):
             raise ValueError(f"expected host:port such as 127.0.0.1:9464, got {value!r}")
         return value
