@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from rotator import __version__, logs
-from rotator.errors import ConfigError, RotatorError
+from rotator.errors import ConfigError, RotatorError, one_line
 
 if TYPE_CHECKING:
     from rotator.context import Context
@@ -47,12 +47,6 @@ WORLD_ERRORS = (
     UnicodeError,
     RecursionError,
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def one_line(text: str) -> str:
-    """*text* with every control character escaped, so it prints as one line."""
-    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 def redact_arguments(text: str) -> tuple[str, bool]:

@@ -40,11 +40,27 @@ report "unknown", never "invalid".
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """*text* with each control character escaped (``\\n``, ``\\x1b``): it prints as one line."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
 
 class RotatorError(Exception):
-    """Base of every error rotator raises on purpose."""
+    """Base of every error rotator raises on purpose.
+
+    Its message is always one line: a newline or terminal escape that came
+    from outside (a server's message, a file name, a config key) is escaped.
+    """
 
     exit_code = 1
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class UsageError(RotatorError):

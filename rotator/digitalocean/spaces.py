@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.client import DigitalOceanClient, json_object
 from rotator.errors import DigitalOceanError, NotFound, UsageError
 from rotator.secret import Secret
 
@@ -95,7 +95,7 @@ def create_key(
         idempotent=False,
         json={"name": name, "grants": [g.to_json() for g in grants]},
     )
-    body = response.json().get("key")
+    body = json_object(response, "POST", "/v2/spaces/keys").get("key")
     if not isinstance(body, dict) or not isinstance(body.get("secret_key"), str):
         raise DigitalOceanError("DigitalOcean created a Spaces key but sent no secret for it")
     return SpacesKey.from_json(body), Secret(body["secret_key"])
