@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         sub = group.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(handler=handler)  # "module:function" in rotator.commands, loaded on use
+        # `rotator status --debug` works too; SUPPRESS keeps `rotator --debug status`'s value.
+        sub.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         return sub
 
     command(

@@ -131,3 +131,16 @@ def test_debugging_shows_the_traceback_then_the_line(tmp_path, flags, environ):
 def test_a_bug_still_raises_with_its_traceback(tmp_path):
     with pytest.raises(KeyError):
         run(tmp_path, KeyError("a bug"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "debug"),
+    [
+        (["status"], False),
+        (["--debug", "status"], True),
+        (["status", "--debug"], True),
+        (["connection", "list", "--debug"], True),
+    ],
+)
+def test_debug_is_accepted_before_or_after_the_command(argv, debug):
+    assert cli.build_parser().parse_args(argv).debug is debug
