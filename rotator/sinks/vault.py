@@ -31,7 +31,8 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
-from rotator.errors import SinkError
+from rotator import files
+from rotator.errors import SinkError, UnreadableFile
 from rotator.settings import VaultSinkConfig, read_secret
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink
 from rotator.sinks.vault_client import (
@@ -105,6 +106,14 @@ class VaultSink(Sink):
             login = AppRoleLogin(approle.role_id, secret_id, approle.mount)
         else:
             login = TokenLogin(read_secret(config.token, config.token_file, f"sink {label}: token"))
+        if config.ca_cert is not None:  # a regular, bounded file before TLS reads it (no FIFO)
+            try:
+                files.read_text(
+                    config.ca_cert, what=f"sink {label}: ca_cert", limit=files.CONFIG_LIMIT
+                )
+            except UnreadableFile as exc:
+                if not exc.missing:  # a missing one fails at the first push, naming the server
+                    raise
         verify: bool | str = (
             str(config.ca_cert) if config.ca_cert is not None else config.tls_verify
         )

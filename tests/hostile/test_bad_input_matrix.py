@@ -492,6 +492,14 @@ CASES: list[Case] = [
         config=webhook('secret_file = "{home}/hook"'),
         prepare=(secret_file("hook", NOT_UTF8),),
     ),
+    Case(
+        "config",
+        ("rotate", "media"),
+        2,
+        "ca_cert: cannot read",
+        config=policy(sink='token = "t"\nca_cert = "{home}/ca"'),
+        prepare=(fifo("ca"),),
+    ),
     # Environment.
     environment({"ROTATOR_MASTER_KEY": ""}, "ROTATOR_MASTER_KEY: set but empty"),
     environment({"ROTATOR_MASTER_KEY": "   "}, "ROTATOR_MASTER_KEY: set but empty"),
