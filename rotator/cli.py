@@ -1,7 +1,14 @@
 """The ``rotator`` command line: argparse subcommands and the error edge.
 
 Every known failure (a RotatorError) becomes one ``error: ...`` line on
-stderr and exit code 1 or 2; only a bug shows a traceback.
+stderr and exit code 1 or 2. So does what the world can throw at any
+command: a file system error (a full disk, a read-only store, a directory
+where a file belongs), an SQLite error, a number or date out of range, text
+that is not UTF-8, input nested too deeply. Only a bug shows a traceback;
+``--debug`` (or ``ROTATOR_LOG_LEVEL=DEBUG``) shows it for those too.
+
+Anything on the command line shaped like a DigitalOcean token is refused
+and never echoed: argparse would print it back in its usage errors.
 
 Like the tools operators already use, commands are quiet: a result on
 stdout (one JSON document with ``--json``), warnings, errors and progress
@@ -15,21 +22,67 @@ logs at info as before. ``ROTATOR_LOG_LEVEL`` overrides all of this.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
+import re
+import sqlite3
 import sys
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from rotator import __version__, logs
-from rotator.errors import ConfigError, RotatorError
+from rotator.errors import ConfigError, RotatorError, one_line
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
     from rotator.settings import Settings
 
 Command = Callable[[argparse.Namespace, "Context"], int]
+
+# What a token typed by mistake looks like: a DigitalOcean personal, OAuth or refresh
+# token (even cut short or in capitals), or a legacy 64-hex token.
+TOKEN_ARGUMENT = re.compile(r"(?i)do[opr]_v1_[0-9a-f]{8,}|(?<![0-9a-z])[0-9a-f]{64}(?![0-9a-z])")
+REDACTED = "<redacted token>"
+TOKEN_HINT = "never give a token on the command line: use --token-stdin or the prompt"  # noqa: S105 (advice, not a password)
+
+# Failures of the world, not of rotator: one line each, never a traceback.
+WORLD_ERRORS = (
+    OSError,
+    sqlite3.Error,
+    OverflowError,
+    UnicodeError,
+    RecursionError,
+)
+
+
+def redact_arguments(text: str) -> tuple[str, bool]:
+    """*text* with every token-shaped part replaced, and whether there was one."""
+    redacted, count = TOKEN_ARGUMENT.subn(REDACTED, text)
+    return redacted, count > 0
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that never echoes a token (subparsers are made of this class too)."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        arguments = list(sys.argv[1:] if args is None else args)
+        if any(TOKEN_ARGUMENT.search(argument) for argument in arguments):
+            self.error(
+                f"an argument looks like a DigitalOcean API token ({REDACTED}); {TOKEN_HINT}"
+            )
+        return super().parse_known_args(arguments, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        message, found = redact_arguments(one_line(message))
+        if found and TOKEN_HINT not in message:
+            message += f"; {TOKEN_HINT}"
+        super().error(message)
+
 
 NOT_REPORTING = {
     "completion:completion": "prints a shell script, not a report",
@@ -102,7 +155,7 @@ def _examples(*lines: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rotator",
         description="Keep DigitalOcean credentials healthy: validate and audit API tokens,\n"
         "rotate Spaces keys into App Platform and Vault, alert operators.",
@@ -121,15 +174,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="config file (default: $ROTATOR_CONFIG, else /etc/rotator/rotator.toml if present)",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of any unexpected failure, and debug logs",
+    )
     _verbosity_flags(parser, after_command=False)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     _verbosity_flags(common, after_command=True)
+    # `rotator status --debug` works too; SUPPRESS keeps `rotator --debug status`'s value.
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of any unexpected failure, and debug logs",
+    )
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, help="the command to run"
     )
 
     def command(
-        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        group: argparse._SubParsersAction[Parser],
         name: str,
         handler: str,
         help_text: str,
@@ -146,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)  # "module:function" in rotator.commands, loaded on use
         return sub
 
-    def command_group(name: str, help_text: str, *examples: str) -> argparse.ArgumentParser:
+    def command_group(name: str, help_text: str, *examples: str) -> Parser:
         return commands.add_parser(
             name,
             help=help_text,
@@ -466,6 +531,38 @@ def _configure_logging(args: argparse.Namespace, ctx: Context) -> None:
             raise
 
 
+def _debugging(args: argparse.Namespace, environ: Mapping[str, str] | None) -> bool:
+    environ = os.environ if environ is None else environ
+    return bool(args.debug) or environ.get("ROTATOR_LOG_LEVEL", "").strip().upper() == "DEBUG"
+
+
+def describe_failure(exc: BaseException, store: Path | None = None) -> tuple[str, int]:
+    """One line and an exit code for a failure of the world (see :data:`WORLD_ERRORS`)."""
+    if isinstance(exc, sqlite3.Error):
+        where = f"store {store}" if store is not None else "store"
+        return f"{where}: {exc}", 1
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.errno == errno.ENOSPC:
+            reason += " (free some space and run the command again)"
+        names = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+        return (f"{' -> '.join(names)}: {reason}" if names else reason), 1
+    if isinstance(exc, OverflowError):
+        return f"a date or number is out of range ({exc})", 1
+    if isinstance(exc, UnicodeError):
+        return f"the input is not valid UTF-8 text ({exc.reason})" if isinstance(
+            exc, UnicodeDecodeError
+        ) else f"text cannot be encoded ({exc})", 2
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply", 2
+    return f"{type(exc).__name__}: {exc}", 1
+
+
+def _print_traceback(exc: BaseException, stream: TextIO) -> None:
+    text = "".join(traceback.format_exception(exc))
+    stream.write(logs.redact(redact_arguments(text)[0]))
+
+
 def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     """Run one command; return its exit code."""
     parser = build_parser()
@@ -477,6 +574,7 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
 
     ctx = ctx or Context()
     ctx.config_path = args.config or ctx.config_path
+    debug = _debugging(args, ctx.environ)
     handler = load_handler(args.handler)
     try:
         if args.handler not in NEEDS_NO_SETTINGS:
@@ -488,6 +586,13 @@ def main(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     except KeyboardInterrupt:
         ctx.stderr.write("interrupted\n")
         return 130
+    except WORLD_ERRORS as exc:
+        if debug:
+            _print_traceback(exc, ctx.stderr)
+        store = ctx._settings.store_path if ctx._settings is not None else None
+        message, code = describe_failure(exc, store)
+        logs.problem(ctx.stderr, "error", message)
+        return code
     finally:
         ctx.close()
 

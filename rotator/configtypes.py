@@ -14,6 +14,7 @@ from typing import Annotated, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
+from rotator import files
 from rotator.durations import parse_duration
 from rotator.errors import ConfigError
 from rotator.secret import Secret
@@ -95,19 +96,16 @@ def one_of(model: BaseModel, inline: str, from_file: str, *, required: bool = Tr
 
 
 def read_secret(inline: SecretStr | None, from_file: Path | None, what: str) -> Secret:
-    """The secret from its inline value or its ``*_file`` (trailing newline dropped)."""
+    """The secret from its inline value or its ``*_file`` (surrounding whitespace dropped).
+
+    The file is read by :func:`rotator.files.read_secret`: a regular file only
+    (a FIFO cannot hang us), size-capped, strict UTF-8, not empty.
+    """
     if inline is not None:
         return Secret(inline.get_secret_value())
     if from_file is None:
         raise ConfigError("config", [f"{what}: no value and no file given"])
-    try:
-        text = from_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("config", [f"{what}: cannot read {from_file}: {exc.strerror}"]) from exc
-    value = text.strip()
-    if not value:
-        raise ConfigError("config", [f"{what}: {from_file} is empty"])
-    return Secret(value)
+    return files.read_secret(from_file, what=what)
 
 
 def seconds(value: timedelta) -> float:

@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from rotator.errors import MasterKeyError, RecordTampered
+from rotator import files
+from rotator.errors import MasterKeyError, RecordTampered, UnreadableFile
 from rotator.secret import Secret
 
 KEY_BYTES = 32
@@ -159,13 +160,16 @@ def load_master_key(
             credentials_directory.resolve()
         ):
             check_key_file_mode(path)
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
+        text = files.read_text(path, what="master key file", source="master key")
+    except (FileNotFoundError, UnreadableFile) as exc:
+        if isinstance(exc, UnreadableFile) and not exc.missing:
+            raise MasterKeyError(exc.problems[0]) from exc
         raise MasterKeyError(
             f"master key file {path} not found; run `rotator init` or set ROTATOR_MASTER_KEY"
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MasterKeyError(f"cannot read master key file {path}: {exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise MasterKeyError(f"cannot read master key file {path}: {reason}") from exc
     return MasterKey.from_text(Secret(text), f"master key file {path}")
 
 

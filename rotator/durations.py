@@ -6,22 +6,46 @@ import re
 from datetime import timedelta
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+)([smhdw])")
-_WHOLE = re.compile(r"(?:\d+[smhdw])+")
+_PART = re.compile(r"([0-9]+)([smhdw])")
+_WHOLE = re.compile(r"(?:[0-9]+[smhdw])+")
+
+MAX_DURATION = timedelta(days=36500)
+"""About 100 years: longer is a typo, and a date that far ahead overflows."""
+
+_HELP = (
+    'use a whole number and a unit s, m, h, d or w, such as "90s", "15m", "1h", "30d" or "1h30m"'
+)
+
+
+def _shown(text: object) -> str:
+    """The value as quoted in an error: short, one line, whatever it holds."""
+    shown = repr(text)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def parse_duration(text: object) -> timedelta:
-    """Parse a duration string; raise ValueError with a helpful message."""
-    if isinstance(text, timedelta):
+    """Parse a duration string; raise ValueError with a helpful one-line message."""
+    if isinstance(text, timedelta):  # from code, not an operator: only the upper bound
+        if text > MAX_DURATION:
+            raise ValueError(f"invalid duration {_shown(text)}: longer than 100 years")
         return text
     if not isinstance(text, str) or not _WHOLE.fullmatch(text.strip()):
-        raise ValueError(
-            f"invalid duration {text!r}: use a whole number and a unit s, m, h, d or w, "
-            'such as "90s", "15m", "1h", "30d" or "1h30m"'
-        )
-    seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(text.strip()))
+        raise ValueError(f"invalid duration {_shown(text)}: {_HELP}")
+    limit = int(MAX_DURATION.total_seconds())
+    seconds = 0
+    for number, unit in _PART.findall(text.strip()):
+        # More digits than the limit has would only overflow; stop before int() does.
+        if len(number.lstrip("0")) > 12:
+            seconds = limit + 1
+            break
+        seconds += int(number) * _UNITS[unit]
     if seconds <= 0:
-        raise ValueError(f"invalid duration {text!r}: must be longer than zero")
+        raise ValueError(f"invalid duration {_shown(text)}: must be longer than zero")
+    if seconds > limit:
+        raise ValueError(
+            f"invalid duration {_shown(text)}: longer than the maximum "
+            f"{format_duration(MAX_DURATION)} (100 years)"
+        )
     return timedelta(seconds=seconds)
 
 

@@ -13,6 +13,7 @@ errors carry names, fingerprints, statuses and request ids only.
     │   ├── InvalidName               a connection name that breaks the naming rule
     │   └── ConnectionNotFound        no connection by that name
     ├── ConfigError                   exit 2: settings or config file wrong (every problem)
+    │   └── UnreadableFile            a named file is absent, irregular, too big or not UTF-8
     ├── MasterKeyError                exit 2: master key missing, unsafe, malformed or foreign
     ├── StoreError                    the store cannot be used
     │   ├── StoreLocked               another process holds the writer lock
@@ -51,13 +52,29 @@ and never walk ``__cause__``:
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """*text* with each control character escaped (``\\n``, ``\\x1b``): it prints as one line."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
 
 class RotatorError(Exception):
-    """Base of every error rotator raises on purpose."""
+    """Base of every error rotator raises on purpose.
+
+    Its message is always one line: a newline or terminal escape that came
+    from outside (a server's message, a file name, a config key) is escaped.
+    """
 
     exit_code = 1
     # Whether the same call might succeed later unchanged (see the module docstring).
     transient: bool = False
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class UsageError(RotatorError):
@@ -95,6 +112,20 @@ class ConfigError(RotatorError):
         else:
             text = f"{source}: {len(self.problems)} problems: " + "; ".join(self.problems)
         super().__init__(text)
+
+
+class UnreadableFile(ConfigError):
+    """A file rotator was pointed at cannot be read safely (names the file, never its content)."""
+
+    def __init__(
+        self, what: str, path: object, reason: str, *, source: str = "config", missing: bool = False
+    ) -> None:
+        shown = str(path) if str(path).isprintable() else repr(str(path))
+        problem = f"cannot read {shown}: {reason}"
+        super().__init__(source, [f"{what}: {problem}" if what else problem])
+        self.path = path
+        self.reason = reason
+        self.missing = missing
 
 
 class MasterKeyError(RotatorError):

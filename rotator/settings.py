@@ -10,6 +10,7 @@ Nothing here reads the environment at import time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from rotator import files
 from rotator.alerts import CHANNELS, ChannelConfig
 from rotator.configtypes import (
     NAME_PATTERN,
@@ -91,7 +93,10 @@ class DaemonConfig(Strict):
     @field_validator("health_listen")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\[?[0-9A-Za-z.:-]+\]?:\d{1,5}", value):
+        if value is not None and (
+            not re.fullmatch(r"\[?[0-9A-Za-z.:-]+\]?:\d{1,5}", value)
+            or int(value.rpartition(":")[2]) > 65535
+        ):
             raise ValueError(f"expected host:port such as 127.0.0.1:9464, got {value!r}")
         return value
 
@@ -228,7 +233,9 @@ def _location(loc: tuple[int | str, ...]) -> str:
         elif part in _PLUGIN_TAGS and text.endswith("]"):
             continue  # the discriminator tag pydantic adds to the path
         else:
-            text += f".{part}" if text else str(part)
+            # A key a user typed may hold anything: quote it unless it is plain.
+            key = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else json.dumps(part)
+            text += f".{key}" if text else key
     return text or "(top level)"
 
 
@@ -252,18 +259,15 @@ def _problems(exc: ValidationError, *, env: bool = False) -> list[str]:
 
 def load_config_file(path: Path) -> FileConfig:
     """Read and validate one TOML config file, reporting every problem at once."""
+    text = files.read_text(path, what="", source="config file", limit=files.CONFIG_LIMIT)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), ["file not found"]) from exc
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc.strerror}"]) from exc
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), ["not UTF-8 text"]) from exc
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from exc
+    except RecursionError as exc:
+        raise ConfigError(
+            str(path), ["not valid TOML: arrays or tables nested too deeply"]
+        ) from exc
     return parse_config(data, source=str(path))
 
 
@@ -273,6 +277,8 @@ def parse_config(data: Mapping[str, Any], *, source: str = "config") -> FileConf
         return FileConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, _problems(exc)) from exc
+    except RecursionError as exc:
+        raise ConfigError(source, ["values nested too deeply"]) from exc
 
 
 def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
@@ -284,6 +290,17 @@ def _unknown_variables(environ: Mapping[str, str]) -> list[str]:
     )
 
 
+def _empty_variables(environ: Mapping[str, str]) -> list[str]:
+    # An empty value is a mistake (a failed substitution), never "use the default":
+    # an empty ROTATOR_STATE_DIR would put the store in the current directory.
+    known = {f"ROTATOR_{name.upper()}" for name in EnvSettings.model_fields}
+    return sorted(
+        f"{name}: set but empty (unset it to use the default)"
+        for name, value in environ.items()
+        if name in known and not value.strip()
+    )
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, *, config_path: Path | None = None
 ) -> Settings:
@@ -292,11 +309,11 @@ def load_settings(
     ``environ`` defaults to the process environment, read now (never at import).
     """
     environ = os.environ if environ is None else environ
-    problems = _unknown_variables(environ)
+    problems = _unknown_variables(environ) + _empty_variables(environ)
     env_values = {
         name: environ[f"ROTATOR_{name.upper()}"]
         for name in EnvSettings.model_fields
-        if f"ROTATOR_{name.upper()}" in environ
+        if environ.get(f"ROTATOR_{name.upper()}", "").strip()
     }
     try:
         env = EnvSettings.model_validate(env_values)

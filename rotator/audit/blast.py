@@ -88,6 +88,9 @@ class BlastRadius:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BlastRadius:
+        """Read it back; raises KeyError/TypeError/ValueError if it is not one."""
+        if not isinstance(data, Mapping) or not isinstance(data["counts"], Mapping):
+            raise TypeError("a stored blast radius is a JSON object with counts")
         return cls(
             counts={str(k): int(v) for k, v in data["counts"].items()},
             deletable=tuple(str(k) for k in data["deletable"]),

@@ -90,6 +90,8 @@ class ScopeReport:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScopeReport:
         """Read a stored report back; raises KeyError/TypeError/ValueError if it is not one."""
+        if not isinstance(data, Mapping):
+            raise TypeError("a stored scope report is a JSON object")
         if data.get("format") != REPORT_FORMAT:
             raise ValueError(f"scope report format {data.get('format')!r} is not {REPORT_FORMAT}")
         blast = data["blast_radius"]

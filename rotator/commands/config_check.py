@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from rotator import output
+from rotator import files, output
 from rotator.alerts import build_channels
 from rotator.audit import audit_token
 from rotator.digitalocean.spaces import find_key
@@ -16,6 +15,7 @@ from rotator.errors import (
     ConfigError,
     DigitalOceanError,
     RotatorError,
+    UnreadableFile,
     UsageError,
 )
 from rotator.services.audit import required_for
@@ -105,11 +105,16 @@ def check(args: argparse.Namespace, ctx: Context) -> int:
         settings = ctx.settings
     except ConfigError as exc:
         return _report(args, ctx, None, [(exc.source, p) for p in exc.problems], notes)
-    problems = [
-        f"{where}: cannot read {path}"
-        for where, path in _named_files(settings.config)
-        if not os.access(path, os.R_OK)
-    ]
+    problems: list[str] = []
+    # Each file is read the way the daemon will read it (regular file, size cap, UTF-8).
+    for location, path in _named_files(settings.config):
+        try:
+            if location.endswith(".ca_cert"):
+                files.read_text(path, what=location, limit=files.CONFIG_LIMIT)
+            else:
+                files.read_secret(path, what=location)
+        except UnreadableFile as exc:
+            problems += exc.problems
     if not problems:
         # Each channel reads and checks its secrets; no alert is sent.
         try:

@@ -7,6 +7,7 @@ import getpass
 import re
 from typing import Any
 
+from rotator import files
 from rotator.digitalocean.tokens import ApiToken, parse_token
 from rotator.errors import InvalidName, RotatorError, UsageError
 from rotator.output import print_fields, print_json, print_table, warn, when
@@ -30,7 +31,9 @@ def check_name(name: str) -> str:
 def read_token(args: argparse.Namespace, ctx: Context) -> ApiToken:
     """The token from stdin (``--token-stdin``) or a no-echo prompt; never from argv."""
     if args.token_stdin:
-        text = ctx.stdin.read()
+        text = ctx.stdin.read(files.SECRET_LIMIT + 1)  # a token is short: never read without end
+        if len(text) > files.SECRET_LIMIT:
+            raise UsageError("stdin holds far more than a token; pipe only the token")
         if not text.strip():
             raise UsageError("no token on stdin")
     elif ctx.stdin.isatty():

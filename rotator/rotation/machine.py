@@ -23,11 +23,19 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rotator import logs
 from rotator.digitalocean.client import DigitalOceanClient
-from rotator.digitalocean.spaces import create_key, delete_key, find_key, get_key, list_keys
+from rotator.digitalocean.spaces import (
+    SpacesKey,
+    create_key,
+    delete_key,
+    find_key,
+    get_key,
+    list_keys,
+)
 from rotator.errors import DigitalOceanError, NotFound, RotatorError, SinkError
 from rotator.events import (
     KeyRevoked,
@@ -44,6 +52,15 @@ from rotator.sinks.base import KeyPair, Progress, PushContext, Sink, no_progress
 from rotator.store import PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
+
+
+def created_at(key: SpacesKey) -> datetime | None:
+    """When DigitalOcean says *key* was created (UTC), or None when it did not say clearly."""
+    try:
+        moment = datetime.fromisoformat(key.created_at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def planned_key_name(policy: str, rotation_id: str) -> str:
@@ -127,7 +144,8 @@ class PolicyRotation:
         keys = self.records.policy_keys(self.policy.name)
         if keys is None:
             key = find_key(self.client, self.policy.spaces_key)
-            self.records.adopt(self.policy.name, key.access_key)
+            # Its real age, not "now": if this first rotation fails, the key stays overdue.
+            self.records.adopt(self.policy.name, key.access_key, since=created_at(key))
             return key.access_key
         previous = keys.previous_access_key
         if previous is not None:

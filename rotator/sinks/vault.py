@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import SecretStr, model_validator
 
+from rotator import files
 from rotator.configtypes import (
     Duration,
     HttpUrl,
@@ -44,7 +45,7 @@ from rotator.configtypes import (
     read_secret,
     seconds,
 )
-from rotator.errors import SinkError
+from rotator.errors import SinkError, UnreadableFile
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
 from rotator.sinks.vault_client import (
     DEFAULT_TIMEOUT,
@@ -123,6 +124,14 @@ class VaultSinkConfig(SinkConfig):
             login = AppRoleLogin(approle.role_id, secret_id, approle.mount)
         else:
             login = TokenLogin(read_secret(self.token, self.token_file, f"sink {label}: token"))
+        if self.ca_cert is not None:  # a regular, bounded file before TLS reads it (no FIFO)
+            try:
+                files.read_text(
+                    self.ca_cert, what=f"sink {label}: ca_cert", limit=files.CONFIG_LIMIT
+                )
+            except UnreadableFile as exc:
+                if not exc.missing:  # a missing one fails at the first push, naming the server
+                    raise
         verify: bool | str = str(self.ca_cert) if self.ca_cert is not None else self.tls_verify
         client = VaultClient(
             label,

@@ -325,14 +325,21 @@ class Rotations:
             )
         return True
 
-    def adopt(self, policy: str, access_key: str) -> None:
-        """Start tracking a policy from the key the config names."""
-        now = encode_time(self._now())
+    def adopt(self, policy: str, access_key: str, since: datetime | None = None) -> None:
+        """Start tracking a policy from the key the config names.
+
+        *since* is when that key was created (DigitalOcean's ``created_at``):
+        the key's age, and so its due time, survives a first rotation that
+        fails. Without it the key counts as new from now.
+        """
+        moment = self._now()
+        since = moment if since is None else min(since, moment)
+        now = encode_time(moment)
         with self._db.transaction():
             self._db.execute(
                 "INSERT INTO policy_keys (policy, current_access_key, current_since, "
                 "updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (policy) DO NOTHING",
-                (policy, access_key, now, now),
+                (policy, access_key, encode_time(since), now),
             )
 
     def promote(self, record: RotationRecord, grace: timedelta) -> None:

@@ -34,6 +34,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "base": (
         "rotator.errors",
         "rotator.configtypes",
+        "rotator.files",
+        "rotator.httpguard",
         "rotator.crypto",
         "rotator.secret",
         "rotator.durations",

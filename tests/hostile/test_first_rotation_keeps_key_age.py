@@ -1,0 +1,101 @@
+"""Issue 10 §4: a first rotation that fails or is killed must not reset the key's age.
+
+The sandbox's demo key is backdated to 2020. The first `rotate` adopts it and
+then fails (DigitalOcean refuses to read its grants) or is killed right after
+that read. The key is still years past its 30-day period, so it must stay
+overdue: the due time counts from DigitalOcean's `created_at`, not from the
+moment of the failed attempt, and the daemon's next pass rotates it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.e2e.conftest import ROTATION_SCOPES, Rotator, media_policy
+
+CREATED = "2020-01-02T03:04:05Z"
+
+
+@pytest.fixture
+def old_key(tmp_path, sandbox):
+    """The `media` policy over the seeded demo key, backdated to 2020."""
+    initialised = Rotator(tmp_path, sandbox.url)
+    assert initialised("init").code == 0
+    app_id = sandbox.app_ids()[0]
+    initialised.config.write_text(
+        '[digitalocean]\nretries = 0\ntimeout = "5s"\n' + media_policy(app_id, grace="1s")
+    )
+    assert initialised.add("prod", sandbox.add_token(ROTATION_SCOPES)).code == 0
+    with sandbox.state.lock:
+        for key in sandbox.state.tenant(None).spaces_keys.values():
+            if key.name == "demo-media":
+                key.created_at = CREATED
+                initialised.access_key = key.access_key
+    return initialised
+
+
+def media_status(rotator) -> dict:
+    result = rotator("status", "--json")
+    assert result.code == 0, result.output
+    [policy] = json.loads(result.stdout)["policies"]
+    return policy
+
+
+def assert_still_overdue(rotator) -> None:
+    policy = media_status(rotator)
+    assert policy["in_flight"] is None
+    assert policy["current_access_key"] == rotator.access_key
+    assert datetime.fromisoformat(policy["current_since"]) == datetime(
+        2020, 1, 2, 3, 4, 5, tzinfo=UTC
+    )
+    assert datetime.fromisoformat(policy["next_due_at"]) < datetime.now(UTC) - timedelta(days=365)
+
+
+def assert_the_daemon_rotates_it_next(rotator, sandbox) -> None:
+    sandbox.clear_faults()
+    result = rotator("run", "--once")
+    assert result.code == 0, result.output
+    policy = media_status(rotator)
+    assert policy["current_access_key"] != rotator.access_key
+    assert policy["previous_access_key"] == rotator.access_key
+
+
+def test_a_first_rotation_that_fails_leaves_an_old_key_overdue(old_key, sandbox):
+    sandbox.add_fault(
+        method="GET", path=f"/v2/spaces/keys/{old_key.access_key}", status=503, times=None
+    )
+    result = old_key("rotate", "media")
+    assert result.code == 1, result.output
+    assert "Traceback" not in result.output
+    assert_still_overdue(old_key)
+    assert_the_daemon_rotates_it_next(old_key, sandbox)
+
+
+def test_a_first_rotation_killed_after_adopting_the_key_leaves_it_overdue(old_key, sandbox):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rotator", "rotate", "media"],
+        env=old_key.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # The grants are read right after the key is adopted: die the moment they arrive.
+    sandbox.add_fault(
+        method="GET",
+        path=f"/v2/spaces/keys/{old_key.access_key}",
+        kill_pid=process.pid,
+        kill_signal=signal.SIGKILL,
+    )
+    try:
+        process.communicate(timeout=60)
+    finally:
+        sandbox.clear_faults()
+    assert process.returncode == -signal.SIGKILL
+    assert_still_overdue(old_key)
+    assert_the_daemon_rotates_it_next(old_key, sandbox)
