@@ -1,8 +1,8 @@
 """The Dockerfile: hadolint, and what an operator relies on in the image.
 
-No container engine runs on the test machines, so the image is never built
-here; these tests read the Dockerfile, lint it, and run the parts that can
-run outside a container (the config it writes, its HEALTHCHECK command).
+These tests read the Dockerfile, lint it, and run the parts that can run
+outside a container (its command line, its HEALTHCHECK command). The image
+itself is built only where a container engine answers (test_image.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from rotator.cli import build_parser
+from rotator.errors import ConfigError
+from rotator.health import listen_address
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -46,19 +48,48 @@ def instructions() -> list[tuple[str, str]]:
     return found
 
 
+def stages() -> list[list[tuple[str, str]]]:
+    """The instructions of each stage, its FROM first (global ARGs before it dropped)."""
+    found: list[list[tuple[str, str]]] = []
+    for keyword, arguments in instructions():
+        if keyword == "FROM":
+            found.append([])
+        if found:
+            found[-1].append((keyword, arguments))
+    return found
+
+
+def build_stage() -> list[tuple[str, str]]:
+    return stages()[0]
+
+
 def final_stage() -> list[tuple[str, str]]:
-    steps = instructions()
-    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
-    return steps[last_from:]
+    return stages()[-1]
 
 
-def arguments_of(keyword: str) -> list[str]:
-    return [arguments for found, arguments in final_stage() if found == keyword]
+def arguments_of(keyword: str, stage: list[tuple[str, str]] | None = None) -> list[str]:
+    steps = final_stage() if stage is None else stage
+    return [arguments for found, arguments in steps if found == keyword]
+
+
+def pip_installs() -> list[str]:
+    """Each `pip ... install ...` command in any RUN, as its own string."""
+    return [
+        command.strip()
+        for keyword, arguments in instructions()
+        if keyword == "RUN"
+        for command in re.split(r"&&|;", arguments)
+        if re.search(r"\bpip\b.*\binstall\b", command)
+    ]
 
 
 def environment() -> dict[str, str]:
+    return environment_of(final_stage())
+
+
+def environment_of(stage: list[tuple[str, str]]) -> dict[str, str]:
     values: dict[str, str] = {}
-    for arguments in arguments_of("ENV"):
+    for arguments in arguments_of("ENV", stage):
         for pair in shlex.split(arguments):
             key, _, value = pair.partition("=")
             values[key] = value
@@ -106,12 +137,85 @@ def test_the_base_image_is_pinned_to_a_python_release_not_a_moving_tag():
 
 
 def test_the_image_builds_in_two_stages_and_installs_into_a_venv():
-    stages = [arguments for keyword, arguments in instructions() if keyword == "FROM"]
-    assert len(stages) == 2
-    install = " ".join(arguments_of("RUN"))
-    assert "python -m venv /opt/rotator" in install
-    assert "--no-index --find-links=/wheels rotator" in install
+    froms = [arguments for keyword, arguments in instructions() if keyword == "FROM"]
+    assert len(froms) == 2
+    assert froms[0].endswith(" AS build")
+    build = " ".join(arguments_of("RUN", build_stage()))
+    # The venv is made and filled in the build stage, with no pip of its own.
+    assert "python -m venv --without-pip /opt/rotator" in build
+    assert "--python /opt/rotator/bin/python install" in build
+    # rotator itself: the wheel built from the context, offline, nothing else.
+    assert "--no-deps --no-index /wheels/*.whl" in build
+    assert "/opt/rotator/bin/rotator --version" in build
+    # The final stage takes the finished venv and installs nothing.
+    assert "--from=build /opt/rotator /opt/rotator" in arguments_of("COPY")
+    assert not [command for command in pip_installs() if command in " ".join(arguments_of("RUN"))]
     assert environment()["PATH"].startswith("/opt/rotator/bin:")
+
+
+def test_it_builds_with_the_legacy_builder_too():
+    """DOCKER_BUILDKIT=0 knows no RUN --mount, heredocs, COPY --chmod/--link or syntax lines."""
+    text = DOCKERFILE.read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    assert not re.search(r"^#\s*(escape|check)\s*=", text, re.MULTILINE | re.IGNORECASE)
+    for keyword, arguments in instructions():
+        assert "--mount" not in arguments, f"{keyword} {arguments[:40]} needs BuildKit"
+        assert "<<" not in arguments, f"{keyword} {arguments[:40]}: a heredoc needs BuildKit"
+        if keyword in ("COPY", "ADD"):
+            flags = {word.split("=")[0] for word in arguments.split() if word.startswith("--")}
+            assert flags <= {"--from", "--chown"}, f"{keyword} {flags} needs BuildKit"
+
+
+def test_dependencies_come_only_from_the_hash_pinned_lock():
+    installs = pip_installs()
+    assert installs
+    for command in installs:
+        assert "--no-deps" in command, f"{command!r} would resolve dependencies itself"
+        requirement_files = re.findall(r"-r (\S+)", command)
+        if requirement_files:
+            assert "--require-hashes" in command, command
+            assert set(requirement_files) <= {"requirements/runtime.txt", "requirements/build.txt"}
+        else:
+            # The only install not from a lock: rotator's own wheel, offline.
+            assert command.endswith("--no-index /wheels/*.whl"), command
+    assert any("-r requirements/runtime.txt" in command for command in installs)
+    # The backend that builds rotator's wheel is pinned too, not fetched by an
+    # isolated build.
+    build = " ".join(arguments_of("RUN", build_stage()))
+    assert "-r requirements/build.txt" in build
+    assert "--no-build-isolation" in build
+
+
+def test_the_runtime_image_has_no_pip_setuptools_or_wheel():
+    build = " ".join(arguments_of("RUN", build_stage()))
+    assert "--without-pip /opt/rotator" in build
+    # The build checks it, so an image with pip in its venv fails to build.
+    assert '! /opt/rotator/bin/python -c "import pip"' in build
+    assert '! /opt/rotator/bin/python -c "import setuptools"' in build
+    final = " ".join(" ".join(arguments_of("RUN")).split())
+    # The base image's own interpreter loses them too.
+    assert "python -m pip uninstall --yes --disable-pip-version-check pip setuptools wheel" in final
+    assert '! python -c "import pip"' in final
+    # Nothing installs anything in the final stage.
+    assert not re.search(r"\bpip\b[^&;]*\binstall\b", final)
+    assert not re.search(r"apt-get|apk ", final)
+
+
+def test_a_package_index_and_a_ca_can_be_passed_at_build_time():
+    declared = {arguments.split("=")[0] for arguments in arguments_of("ARG", build_stage())}
+    assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "EXTRA_CA_CERT"} <= declared
+    # pip reads the index from the environment, so neither gets a default
+    # that would override a mirror set some other way.
+    (index,) = [a for a in arguments_of("ARG", build_stage()) if a.startswith("PIP_INDEX_URL")]
+    assert index == "PIP_INDEX_URL"
+    build = " ".join(arguments_of("RUN", build_stage()))
+    assert "update-ca-certificates" in build
+    assert "$EXTRA_CA_CERT" in build
+    assert environment_of(build_stage())["PIP_CERT"] == "/etc/ssl/certs/ca-certificates.crt"
+    # Build-time only: the final stage declares none of them and adds no CA.
+    assert not {arguments.split("=")[0] for arguments in arguments_of("ARG")} & declared
+    assert "update-ca-certificates" not in " ".join(arguments_of("RUN"))
+    assert "PIP_CERT" not in environment()
 
 
 def test_the_state_lives_in_a_volume_rotator_is_told_about():
@@ -133,16 +237,35 @@ def test_no_secret_is_baked_into_the_image():
 def test_the_image_stops_with_sigterm_and_runs_the_daemon_by_default():
     assert arguments_of("STOPSIGNAL") == ["SIGTERM"]
     assert json.loads(arguments_of("ENTRYPOINT")[-1]) == ["rotator"]
-    assert json.loads(arguments_of("CMD")[-1]) == ["run", "--health-listen", "127.0.0.1:9464"]
+    assert json.loads(arguments_of("CMD")[-1]) == [
+        "run",
+        "--health-listen",
+        "0.0.0.0:9464",
+        "--health-public",
+    ]
 
 
 def test_the_command_turns_on_the_listener_the_healthcheck_probes():
     command = json.loads(arguments_of("CMD")[-1])
     args = build_parser().parse_args(command)
-    assert args.health_listen == "127.0.0.1:9464"
-    assert f"http://{args.health_listen}/healthz" in " ".join(healthcheck_command())
+    assert args.health_listen == "0.0.0.0:9464"
+    # Every interface of the container's own network namespace, so a
+    # published port, a kubelet probe and a scrape reach it; the HEALTHCHECK,
+    # run inside the container, reaches it on loopback, same port.
+    assert listen_address(args.health_listen, public=args.health_public) == ("0.0.0.0", 9464)
+    _, port = listen_address(args.health_listen, public=True)
+    assert f"http://127.0.0.1:{port}/healthz" in " ".join(healthcheck_command())
+    assert arguments_of("EXPOSE") == [str(port)]
     # A mounted config is found at rotator's default path; none is needed.
     assert "ROTATOR_CONFIG" not in environment()
+
+
+def test_the_public_listener_is_asked_for_explicitly():
+    """Without --health-public, rotator refuses 0.0.0.0: the CMD's flag is what allows it."""
+    command = json.loads(arguments_of("CMD")[-1])
+    args = build_parser().parse_args([part for part in command if part != "--health-public"])
+    with pytest.raises(ConfigError, match="not a loopback address"):
+        listen_address(args.health_listen, public=args.health_public)
 
 
 @pytest.fixture
@@ -193,12 +316,22 @@ def test_the_build_context_leaves_out_local_state_and_tooling():
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "**/__pycache__", ".pytest_cache", "**/*.key", ".env"} <= ignored
-    copied = [arguments.split()[:-1] for keyword, arguments in instructions() if keyword == "COPY"]
+    copied = [
+        arguments.split()[:-1]
+        for keyword, arguments in instructions()
+        if keyword == "COPY" and "--from=" not in arguments
+    ]
     sources = {
         source.rstrip("/")
         for sources in copied
         for source in sources
         if not source.startswith("--")
     }
-    assert sources == {"pyproject.toml", "README.md", "rotator"}
+    assert sources == {"pyproject.toml", "README.md", "LICENSE", "requirements", "rotator"}
     assert not sources & ignored
+    # What COPY --from takes is the finished venv, nothing from the context.
+    assert [
+        arguments
+        for keyword, arguments in instructions()
+        if keyword == "COPY" and "--from=" in arguments
+    ] == ["--from=build /opt/rotator /opt/rotator"]
