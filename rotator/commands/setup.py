@@ -15,6 +15,8 @@ from rotator.store import Store, check_state_dir
 def init(args: argparse.Namespace, ctx: Context) -> int:
     """Create the state directory, the master key file (if absent) and the store."""
     settings = ctx.settings
+    if settings.database_url is not None:
+        return _init_postgres(ctx)
     check_state_dir(settings.state_dir)  # before a key file is written into it
     created_key = False
     if settings.master_key is None and not settings.master_key_file.exists():
@@ -44,6 +46,43 @@ def init(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def _init_postgres(ctx: Context) -> int:
+    """``init`` with ``ROTATOR_DATABASE_URL``: the schema in that database, the key as usual."""
+    settings = ctx.settings
+    created_key = False
+    if settings.master_key is None and not settings.master_key_file.exists():
+        check_state_dir(settings.state_dir)  # before a key file is written into it
+        write_key_file(settings.master_key_file, MasterKey.generate_text())
+        created_key = True
+    keyring = ctx.keyring()
+    try:
+        store = Store.create(
+            settings.state_dir, keyring, now=ctx.now, database_url=settings.database_url
+        )
+    except MasterKeyError:
+        if created_key:
+            # The database holds a store sealed with another key: this new key is no use.
+            settings.master_key_file.unlink(missing_ok=True)
+            raise MasterKeyError(
+                "the database already holds a rotator store sealed with another master key; "
+                f"restore that key (into {settings.master_key_file}, or ROTATOR_MASTER_KEY)"
+            ) from None
+        raise
+    with store:
+        if store.created:
+            store.history.log("store_created", "store", "ok", key_id=keyring.primary.key_id)
+    out = ctx.stdout
+    source = "ROTATOR_MASTER_KEY" if settings.master_key else str(settings.master_key_file)
+    out.write(
+        f"master key:      {source} ({'created' if created_key else 'existing'}, "
+        f"key id {keyring.primary.key_id})\n"
+    )
+    out.write(f"store:           {store.where} ({'created' if store.created else 'existing'})\n")
+    if created_key:
+        out.write("Back up the master key file: without it the store cannot be opened.\n")
+    return 0
+
+
 def rekey(args: argparse.Namespace, ctx: Context) -> int:
     """Re-seal every secret under a new master key, in one transaction."""
     settings = ctx.settings
@@ -62,7 +101,13 @@ def rekey(args: argparse.Namespace, ctx: Context) -> int:
     if new_key.key_id == old_keyring.primary.key_id:
         raise MasterKeyError(f"{new_path} holds the current master key; nothing to do")
     with Store.open(
-        settings.state_dir, old_keyring, writer=True, exclusive=True, check=True, now=ctx.now
+        settings.state_dir,
+        old_keyring,
+        writer=True,
+        exclusive=True,
+        check=True,
+        now=ctx.now,
+        database_url=settings.database_url,
     ) as store:
         count = store.reseal_all(Keyring(new_key))
     out = ctx.stdout

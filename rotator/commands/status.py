@@ -20,11 +20,12 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.open_store(writer=False) as store:
         connections = store.connections.all()
         key_id = store.keyring.primary.key_id
+        where = store.where
         records = store.rotations
         policies = [_policy_status(p, records, ctx.now()) for p in settings.config.policies]
     counts = Counter(c.status for c in connections)
     document: dict[str, Any] = {
-        "store": str(settings.store_path),
+        "store": where,
         "master_key_id": key_id,
         "config": str(settings.config_path) if settings.config_path else None,
         "connections": [c.to_json() for c in connections],
@@ -35,7 +36,7 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
         print_json(document, ctx.stdout)
         return 0
     out = ctx.stdout
-    out.write(f"store:  {settings.store_path} (master key id {key_id})\n")
+    out.write(f"store:  {where} (master key id {key_id})\n")
     out.write(f"config: {document['config'] or 'none'}\n\n")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
     out.write(f"connections ({summary}):\n")

@@ -59,6 +59,7 @@ class Store:
         self._db = db
         self.path = path  # the SQLite file; None on PostgreSQL
         self.where = db.where  # the store as messages name it (never a password)
+        self.created = False  # this opening made a new store (schema from nothing)
         self.keyring = keyring
         self._lock = lock
         self.now = now
@@ -219,6 +220,7 @@ class Store:
                     self._db.execute(statement)
             self._db.set_schema_version(SCHEMA_VERSION)
             if version == 0:
+                self.created = True
                 self._db.execute(
                     "INSERT INTO meta (key, value) VALUES ('keycheck', ?), ('created_at', ?)",
                     (seal_key_check(self.keyring), encode_time(self.now())),

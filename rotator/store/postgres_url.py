@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, quote_plus, urlsplit
 
-from rotator.errors import StoreError
+from rotator.errors import ConfigError
 from rotator.secret import Secret
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -40,13 +40,12 @@ class DatabaseUrl:
         raw = url.reveal()
         self._hidden = _userinfo_parts(raw)
         if not raw.startswith(SCHEMES):
-            raise StoreError("the database URL must start with postgresql:// (or postgres://)")
+            raise ConfigError("database URL", ["must start with postgresql:// (or postgres://)"])
         try:
             params = conninfo_to_dict(raw)
         except ProgrammingError as exc:
-            raise StoreError(
-                f"the database URL is not valid: {self.scrub(_QUOTED.sub('(…)', str(exc)))}"
-            ) from None
+            reason = one_line(self.scrub(_QUOTED.sub("(…)", str(exc))))
+            raise ConfigError("database URL", [f"not valid ({reason})"]) from None
         password = params.get("password")
         if isinstance(password, str) and password:
             self._hidden |= {password, quote(password, safe=""), quote_plus(password)}
