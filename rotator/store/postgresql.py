@@ -241,8 +241,9 @@ class PostgresDatabase:
     # -- what differs between backends -----------------------------------------------
 
     def schema_version(self) -> int:
-        present = self.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
-        if present is None or not present[0]:
+        # A catalog query, not to_regclass(): that reads the session's catalog cache,
+        # which may not yet know of a table another session created since.
+        if "meta" not in self._tables():
             return 0
         row = self.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
