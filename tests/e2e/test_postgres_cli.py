@@ -88,6 +88,8 @@ def test_connections_rotation_history_and_rekey_work_on_postgresql(on_postgres, 
     assert run("connection", "validate", "--all").code == 0
     status = json.loads(run("status", "--json").stdout)
     assert status["store"].startswith("PostgreSQL database")
+    once = run("run", "--once")
+    assert once.code == 0, once.output
     _never_shows_the_password(run)
 
 
