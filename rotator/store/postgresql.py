@@ -42,7 +42,8 @@ from rotator.store.schema import SCHEMA_VERSION, TABLES
 
 CONNECT_TIMEOUT = 10  # seconds to reach the server (unless the URL says otherwise)
 POOL_WAIT = 30.0  # seconds a statement waits for a free pooled connection
-LOCK_TIMEOUT = "30s"  # the most a migration or a re-key waits for another's locks
+LOCK_TIMEOUT = "30s"  # the most a statement in a transaction waits for another's locks
+STATEMENT_TIMEOUT = "60s"  # the most one statement in a transaction may take
 POOL_SIZE = 4
 # The advisory lock key that serialises schema migrations ("rotator" in ASCII).
 MIGRATION_LOCK = 0x726F7461746F72
@@ -101,6 +102,7 @@ class PostgresDatabase:
     """A rotator store in a PostgreSQL database (see :class:`~rotator.store.database.Database`)."""
 
     dialect = "postgresql"
+    lock_timeout = LOCK_TIMEOUT
 
     def __init__(self, url: DatabaseUrl, pool: ConnectionPool[Connection]) -> None:
         self.url = url
@@ -218,7 +220,7 @@ class PostgresDatabase:
                 state.depth -= 1
             return
         with self._borrow() as connection:
-            self._run(connection, "BEGIN")
+            self._begin(connection)
             state.connection, state.depth = connection, 1
             try:
                 yield
@@ -234,6 +236,16 @@ class PostgresDatabase:
                     connection.execute("ROLLBACK")
                 raise StoreError(f"{self.where}: a statement failed; nothing was written")
             self._run(connection, "COMMIT")
+
+    def _begin(self, connection: Connection) -> None:
+        # One round trip; SET LOCAL ends with the transaction, so no session keeps it.
+        try:
+            connection.execute(
+                f"BEGIN; SET LOCAL lock_timeout = '{self.lock_timeout}'; "
+                f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"
+            )
+        except psycopg.Error as exc:
+            raise self._translate(exc) from None
 
     def close(self) -> None:
         self._pool.close(timeout=5.0)
@@ -261,10 +273,9 @@ class PostgresDatabase:
         )
 
     def lock_schema(self) -> None:
-        """Inside a transaction: wait (bounded) until no other process migrates."""
+        """Inside a transaction: wait (``lock_timeout`` at most) until no other process migrates."""
         if not self._state.depth:
             raise RuntimeError("lock_schema() outside a transaction")
-        self.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         self.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
 
     def _translate(self, exc: psycopg.Error) -> StoreError:

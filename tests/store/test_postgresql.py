@@ -18,6 +18,7 @@ from rotator.errors import (
     MasterKeyError,
     StoreCorrupt,
     StoreError,
+    StoreLocked,
     StoreNotInitialised,
 )
 from rotator.secret import Secret
@@ -271,3 +272,18 @@ def test_no_session_state_outlives_a_transaction(pg, keyring):
         db = store._db
         assert db.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
         assert pg.sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)]
+
+
+def test_a_write_held_up_by_another_transaction_gives_up_with_one_clear_error(
+    pg, keyring, monkeypatch
+):
+    from rotator.store.postgresql import PostgresDatabase
+
+    monkeypatch.setattr(PostgresDatabase, "lock_timeout", "200ms")
+    with pg.create(keyring) as holder, pg.open(keyring, writer=True) as blocked:
+        holder.connections.add("prod", "", TOKEN_A, "personal", None)
+        with holder.transaction():
+            holder.connections.update("prod", description="mine, for now")
+            with pytest.raises(StoreLocked, match=r"stayed busy .*lock timeout.*try again"):
+                blocked.connections.update("prod", description="theirs")
+        assert blocked.connections.get("prod").description == "mine, for now"
