@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -182,6 +183,8 @@ class EnvSettings(BaseSettings):
     state_dir: Path | None = None
     master_key_file: Path | None = None
     master_key: SecretStr | None = None
+    database_url: SecretStr | None = None
+    database_url_file: Path | None = None
     do_api_url: HttpUrl = "https://api.digitalocean.com"
     do_oauth_url: HttpUrl = "https://cloud.digitalocean.com"
     log_format: Literal["plain", "json"] = "plain"
@@ -215,6 +218,7 @@ class Settings:
     config_path: Path | None
     config: FileConfig = field(default_factory=FileConfig)
     credentials_directory: Path | None = None
+    database_url: Secret | None = None  # postgresql://…: the store is that database
 
     @property
     def store_path(self) -> Path:
@@ -348,6 +352,7 @@ def load_settings(
     config = load_config_file(path) if path is not None else FileConfig()
 
     master_key = Secret(env.master_key.get_secret_value()) if env.master_key else None
+    database_url = _database_url(env)
     return Settings(
         state_dir=state_dir,
         master_key_file=key_file,
@@ -361,4 +366,49 @@ def load_settings(
         credentials_directory=(
             Path(environ["CREDENTIALS_DIRECTORY"]) if environ.get("CREDENTIALS_DIRECTORY") else None
         ),
+        database_url=database_url,
     )
+
+
+URL_FILE_LIMIT = 8192  # bytes: a URL, not a file someone pointed us at by mistake
+
+
+def _database_url(env: EnvSettings) -> Secret | None:
+    """``ROTATOR_DATABASE_URL`` or the file ``ROTATOR_DATABASE_URL_FILE`` names, checked.
+
+    Every message names the variable, never the value (it holds a password).
+    """
+    if env.database_url is not None and env.database_url_file is not None:
+        raise ConfigError(
+            "environment", ["set ROTATOR_DATABASE_URL or ROTATOR_DATABASE_URL_FILE, not both"]
+        )
+    if env.database_url is not None:
+        name, text = "ROTATOR_DATABASE_URL", env.database_url.get_secret_value().strip()
+    elif env.database_url_file is not None:
+        name, text = "ROTATOR_DATABASE_URL_FILE", _read_url_file(env.database_url_file)
+    else:
+        return None
+    if not text.startswith(("postgresql://", "postgres://")) or any(c.isspace() for c in text):
+        raise ConfigError("environment", [f"{name}: not a postgresql://… URL"])
+    return Secret(text)
+
+
+def _read_url_file(path: Path) -> str:
+    """The one line in ``path`` (symbolic links followed: Kubernetes mounts secrets so)."""
+    where = f"ROTATOR_DATABASE_URL_FILE: {path}"
+    try:
+        with path.open("rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConfigError("environment", [f"{where} is not a regular file"])
+            raw = handle.read(URL_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise ConfigError("environment", [f"{where}: cannot read ({exc.strerror})"]) from None
+    if len(raw) > URL_FILE_LIMIT:
+        raise ConfigError("environment", [f"{where} is longer than {URL_FILE_LIMIT} bytes"])
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError("environment", [f"{where} is not UTF-8 text"]) from None
+    if not text:
+        raise ConfigError("environment", [f"{where} is empty"])
+    return text

@@ -1,4 +1,4 @@
-"""Fixtures shared by every test directory: the DigitalOcean sandbox and the official spec."""
+"""Fixtures every test directory shares: the DigitalOcean sandbox, its spec, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rotator.sandbox import Sandbox
+from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 (fixtures)
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # The reduced official spec is kept in the repository (tests/spec/, with its

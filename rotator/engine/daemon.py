@@ -105,7 +105,7 @@ class Daemon:
     def run(self) -> int:
         """Run until stopped (or once); the exit code."""
         settings = self.ctx.settings
-        if not settings.store_path.exists():
+        if settings.database_url is None and not settings.store_path.exists():
             raise StoreNotInitialised(
                 f"no store at {settings.store_path}; run `rotator init` first"
             )

@@ -84,7 +84,12 @@ class Context:
     def open_store(self, *, writer: bool, check: bool = False) -> Store:
         """The store; ``check`` also reads it all for damage (daemon start, not every command)."""
         return Store.open(
-            self.settings.state_dir, self.keyring(), writer=writer, check=check, now=self.now
+            self.settings.state_dir,
+            self.keyring(),
+            writer=writer,
+            check=check,
+            now=self.now,
+            database_url=self.settings.database_url,
         )
 
     def clients(self) -> ClientFactory:

@@ -24,7 +24,8 @@ class Initialised:
     key_source: str
     key_created: bool
     key_id: str
-    store_path: Path
+    store_path: str
+    """Where the store is, as messages name it (a file, or a database without its password)."""
     store_existed: bool
 
 
@@ -43,6 +44,8 @@ class Rekeyed:
 def initialise(ctx: Context) -> Initialised:
     """Create the state directory, the master key file (if absent) and the store."""
     settings = ctx.settings
+    if settings.database_url is not None:
+        return _initialise_postgres(ctx)
     check_state_dir(settings.state_dir)  # before a key file is written into it
     created_key = False
     if settings.master_key is None and not settings.master_key_file.exists():
@@ -65,8 +68,44 @@ def initialise(ctx: Context) -> Initialised:
         source,
         created_key,
         keyring.primary.key_id,
-        settings.store_path,
+        str(settings.store_path),
         existed,
+    )
+
+
+def _initialise_postgres(ctx: Context) -> Initialised:
+    """``init`` with ``ROTATOR_DATABASE_URL``: the schema in that database, the key as usual."""
+    settings = ctx.settings
+    created_key = False
+    if settings.master_key is None and not settings.master_key_file.exists():
+        check_state_dir(settings.state_dir)  # before a key file is written into it
+        write_key_file(settings.master_key_file, MasterKey.generate_text())
+        created_key = True
+    keyring = ctx.keyring()
+    try:
+        store = Store.create(
+            settings.state_dir, keyring, now=ctx.now, database_url=settings.database_url
+        )
+    except MasterKeyError:
+        if created_key:
+            # The database holds a store sealed with another key: this new key is no use.
+            settings.master_key_file.unlink(missing_ok=True)
+            raise MasterKeyError(
+                "the database already holds a rotator store sealed with another master key; "
+                f"restore that key (into {settings.master_key_file}, or ROTATOR_MASTER_KEY)"
+            ) from None
+        raise
+    with store:
+        if store.created:
+            store.history.log("store_created", "store", "ok", key_id=keyring.primary.key_id)
+    source = "ROTATOR_MASTER_KEY" if settings.master_key else str(settings.master_key_file)
+    return Initialised(
+        settings.state_dir,
+        source,
+        created_key,
+        keyring.primary.key_id,
+        store.where,
+        not store.created,
     )
 
 
@@ -88,7 +127,13 @@ def rekey(ctx: Context, new_key_file: Path | None) -> Rekeyed:
     if new_key.key_id == old_keyring.primary.key_id:
         raise MasterKeyError(f"{new_path} holds the current master key; nothing to do")
     with Store.open(
-        settings.state_dir, old_keyring, writer=True, exclusive=True, check=True, now=ctx.now
+        settings.state_dir,
+        old_keyring,
+        writer=True,
+        exclusive=True,
+        check=True,
+        now=ctx.now,
+        database_url=settings.database_url,
     ) as store:
         count = store.reseal_all(Keyring(new_key))
     if new_key_file is None:

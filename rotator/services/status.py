@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class StatusReport:
     """What ``rotator status`` shows."""
 
-    store: Path
+    store: str
+    """Where the store is, as messages name it (a file, or a database without its password)."""
     master_key_id: str
     config: Path | None
     connections: list[Connection]
@@ -34,7 +35,7 @@ class StatusReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "store": str(self.store),
+            "store": self.store,
             "master_key_id": self.master_key_id,
             "config": str(self.config) if self.config else None,
             "connections": [c.to_json() for c in self.connections],
@@ -50,9 +51,10 @@ def status_report(ctx: Context) -> StatusReport:
     with ctx.open_store(writer=False) as store:
         connections = store.connections.all()
         key_id = store.keyring.primary.key_id
+        where = store.where
         records = store.rotations
         policies = [policy_status(p, records, now) for p in settings.config.policies]
-    return StatusReport(settings.store_path, key_id, settings.config_path, connections, policies)
+    return StatusReport(where, key_id, settings.config_path, connections, policies)
 
 
 def policy_status(policy: PolicyConfig, records: Rotations, now: datetime) -> dict[str, Any]:

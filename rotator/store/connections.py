@@ -25,6 +25,7 @@ from rotator.store.codec import (
 )
 from rotator.store.database import Clock, Conflict, Database, Row
 from rotator.store.history import History
+from rotator.store.keycheck import hold_key_check
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ class Connections:
         record_id = str(uuid.uuid4())
         sealed = self._keyring().seal(token, f"connection/{record_id}/token")
         with self._db.transaction():
+            hold_key_check(self._db, self._keyring())
             try:
                 self._db.execute(
                     "INSERT INTO connections (id, name, description, token_sealed, token_hash, "
@@ -202,14 +204,18 @@ class Connections:
     ) -> Connection:
         current = self.get(name)
         now = encode_time(self._now())
+        new_token = token is not None and token_hash(token) != current.token_hash
         with self._db.transaction():
+            if new_token:
+                # First, before any row lock: rekey takes the key check, then the rows.
+                hold_key_check(self._db, self._keyring())
             if description is not None:
                 self._db.execute(
                     "UPDATE connections SET description = ?, updated_at = ? WHERE id = ?",
                     (description, now, current.id),
                 )
             detail: dict[str, Any] = {"description_changed": description is not None}
-            if token is not None and token_hash(token) != current.token_hash:
+            if token is not None and new_token:
                 self._db.execute(
                     "UPDATE connections SET token_sealed = ?, token_hash = ?, token_kind = ?, "
                     "version = version + 1, token_set_at = ?, status = 'unknown', "

@@ -1,10 +1,15 @@
 """The open store: its repositories, its transactions, opening and re-keying.
 
-One file, ``<state dir>/rotator.db`` (mode 0600, directory 0700, WAL). A
-process that writes takes a ``flock`` on ``rotator.lock`` for as long as it
-works (shared between writers; exclusive for ``init`` and ``rekey``), so
-re-keying never races a writer. Readers need no lock (WAL lets them read
-while a writer works).
+SQLite (the default): one file, ``<state dir>/rotator.db`` (mode 0600,
+directory 0700, WAL). A process that writes takes a ``flock`` on
+``rotator.lock`` for as long as it works (shared between writers; exclusive
+for ``init`` and ``rekey``), so re-keying never races a writer. Readers need
+no lock (WAL lets them read while a writer works).
+
+PostgreSQL (``database_url``): no file and no file lock. Migrations run
+under a transaction-level advisory lock, writers are kept apart by row locks
+and transactions, and a re-key is one transaction that holds the key check
+row (:mod:`rotator.store.keycheck`), so it runs while other processes work.
 """
 
 from __future__ import annotations
@@ -15,24 +20,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rotator.crypto import Keyring
-from rotator.errors import RecordTampered, StoreCorrupt, StoreError, StoreNotInitialised
+from rotator.errors import RecordTampered, StoreError, StoreNotInitialised
 from rotator.secret import Secret
 from rotator.store.codec import encode_time, utc_now
 from rotator.store.conditions import Conditions
 from rotator.store.connections import Connections
 from rotator.store.database import Clock, Database
 from rotator.store.history import History
+from rotator.store.keycheck import check_key, hold_key_check, seal_key_check
 from rotator.store.lock import WriterLock, check_state_dir
 from rotator.store.outbox import Outbox
 from rotator.store.rotations import Rotations
-from rotator.store.schema import MIGRATIONS, SCHEMA_VERSION, SEALED_COLUMNS
+from rotator.store.schema import SCHEMA_VERSION, SEALED_COLUMNS, statements
 from rotator.store.scopes import ScopeReports
 from rotator.store.sqlite import SqliteDatabase
 
 STORE_FILE = "rotator.db"
 LOCK_FILE = "rotator.lock"
-KEYCHECK_IDENTITY = "meta/keycheck"
-KEYCHECK_TEXT = "rotator keycheck"
 
 
 class Store:
@@ -45,10 +49,17 @@ class Store:
     """
 
     def __init__(
-        self, db: Database, path: Path, keyring: Keyring, lock: WriterLock | None, now: Clock
+        self,
+        db: Database,
+        path: Path | None,
+        keyring: Keyring,
+        lock: WriterLock | None,
+        now: Clock,
     ) -> None:
         self._db = db
-        self.path = path  # where the store is, for messages
+        self.path = path  # the SQLite file; None on PostgreSQL
+        self.where = db.where  # the store as messages name it (never a password)
+        self.created = False  # this opening made a new store (schema from nothing)
         self.keyring = keyring
         self._lock = lock
         self.now = now
@@ -65,11 +76,21 @@ class Store:
     # -- opening -----------------------------------------------------------
 
     @classmethod
-    def create(cls, state_dir: Path, keyring: Keyring, *, now: Clock = utc_now) -> Store:
+    def create(
+        cls,
+        state_dir: Path,
+        keyring: Keyring,
+        *,
+        now: Clock = utc_now,
+        database_url: Secret | None = None,
+    ) -> Store:
         """Create (or open and check) the store for writing; safe to run twice.
 
-        An empty store file (zero bytes) is set up as a new store.
+        An empty store file (zero bytes) is set up as a new store; with a
+        ``database_url``, an empty PostgreSQL database is.
         """
+        if database_url is not None:
+            return cls._open_postgres(database_url, keyring, create=True, check=True, now=now)
         try:
             state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -95,14 +116,23 @@ class Store:
         exclusive: bool = False,
         check: bool = False,
         now: Clock = utc_now,
+        database_url: Secret | None = None,
+        pool_size: int | None = None,
     ) -> Store:
         """Open an existing store; a ``writer`` takes the writer lock first.
 
         ``exclusive`` (rekey) keeps every other writer out; ordinary writers
         share the lock. ``check`` reads the whole file for damage
         (``PRAGMA quick_check``): for ``init``, ``rekey`` and daemon start,
-        not for every command.
+        not for every command. With a ``database_url`` the store is that
+        PostgreSQL database (``state_dir``, ``writer`` and ``exclusive`` play
+        no part: transactions and row locks keep writers apart), served by a
+        pool of up to ``pool_size`` connections.
         """
+        if database_url is not None:
+            return cls._open_postgres(
+                database_url, keyring, create=False, check=check, now=now, pool_size=pool_size
+            )
         return cls._open(
             state_dir, keyring, writer=writer, exclusive=exclusive, check=check, now=now
         )
@@ -135,12 +165,40 @@ class Store:
                 # A reader after an upgrade migrates too, under the writer lock.
                 migration_lock = None if writer else WriterLock(lock_path, exclusive=False)
                 store._migrate(migration_lock)
-            store._check_key()
+            check_key(db, keyring)
         except BaseException:
             if db is not None:
                 db.close()
             if lock is not None:
                 lock.release()
+            raise
+        return store
+
+    @classmethod
+    def _open_postgres(
+        cls,
+        database_url: Secret,
+        keyring: Keyring,
+        *,
+        create: bool,
+        check: bool,
+        now: Clock,
+        pool_size: int | None = None,
+    ) -> Store:
+        # Imported here: the driver loads only for a PostgreSQL store.
+        from rotator.store.postgres_url import DatabaseUrl
+        from rotator.store.postgresql import POOL_SIZE, PostgresDatabase
+
+        db = PostgresDatabase.open(
+            DatabaseUrl(database_url), create=create, check=check, pool_size=pool_size or POOL_SIZE
+        )
+        try:
+            store = cls(db, None, keyring, None, now)
+            if db.schema_version() < SCHEMA_VERSION:
+                store._apply_migrations()  # under the database's own migration lock
+            check_key(db, keyring)
+        except BaseException:
+            db.close()
             raise
         return store
 
@@ -155,27 +213,18 @@ class Store:
 
     def _apply_migrations(self) -> None:
         with self._db.transaction():
+            self._db.lock_schema()  # two processes starting together: one migrates
             version = self._db.schema_version()  # again: another process may have done it
             for number in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[number]:
+                for statement in statements(number, self._db.dialect):
                     self._db.execute(statement)
             self._db.set_schema_version(SCHEMA_VERSION)
             if version == 0:
+                self.created = True
                 self._db.execute(
                     "INSERT INTO meta (key, value) VALUES ('keycheck', ?), ('created_at', ?)",
-                    (
-                        self.keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY),
-                        encode_time(self.now()),
-                    ),
+                    (seal_key_check(self.keyring), encode_time(self.now())),
                 )
-
-    def _check_key(self) -> None:
-        """Fail fast, with a clear message, when the master key is not this store's."""
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'keycheck'").fetchone()
-        if row is None:
-            raise StoreCorrupt(f"{self.path} has no key check record")
-        if self.keyring.open(row[0], KEYCHECK_IDENTITY).reveal() != KEYCHECK_TEXT:
-            raise RecordTampered("the store's key check record is wrong")
 
     def close(self) -> None:
         self._db.close()
@@ -204,6 +253,8 @@ class Store:
         """
         count = 0
         with self._db.transaction():
+            # First: writers that seal wait for this transaction, then see the new key.
+            hold_key_check(self._db, self.keyring)
             for table, column, prefix, suffix in SEALED_COLUMNS:
                 rows = list(
                     self._db.execute(
@@ -226,7 +277,7 @@ class Store:
                     count += 1
             self._db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'keycheck'",
-                (new_keyring.seal(Secret(KEYCHECK_TEXT), KEYCHECK_IDENTITY),),
+                (seal_key_check(new_keyring),),
             )
             self.history.log(
                 "store_rekeyed",

@@ -1,6 +1,6 @@
 """What the repositories need from a database, whatever the backend.
 
-A backend (:mod:`rotator.store.sqlite` today, PostgreSQL next) implements
+A backend (:mod:`rotator.store.sqlite`, :mod:`rotator.store.postgresql`) implements
 :class:`Database`: run one statement, group statements in a transaction, and
 translate its driver's exceptions into :mod:`rotator.errors` (a broken
 uniqueness rule becomes :class:`Conflict`). Repositories write portable SQL
@@ -37,7 +37,10 @@ class Rows(Protocol):
 
 
 class Database(Protocol):
-    """One open database connection, as the repositories use it."""
+    """One open database, as the repositories use it."""
+
+    dialect: str  # "sqlite" or "postgresql": which spelling of the schema it takes
+    where: str  # the store as messages name it (a path; a database and host, no password)
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Rows:
         """Run one statement with ``?`` placeholders."""
@@ -53,6 +56,10 @@ class Database(Protocol):
 
     def set_schema_version(self, version: int) -> None:
         """Record ``version`` (inside the migration's transaction)."""
+        ...
+
+    def lock_schema(self) -> None:
+        """First thing in a migration's transaction: keep other processes' migrations out."""
         ...
 
     def close(self) -> None: ...

@@ -27,6 +27,7 @@ from rotator.store.codec import (
 )
 from rotator.store.database import Clock, Conflict, Database, Row
 from rotator.store.history import History
+from rotator.store.keycheck import hold_key_check
 
 # A rotation in any other state is in flight (the unique index in the schema agrees).
 FINISHED = ("succeeded", "abandoned")
@@ -230,6 +231,7 @@ class Rotations:
     def record_created(self, record: RotationRecord, access_key: str, secret: Secret) -> None:
         """Keep the new key and its sealed secret: the only copy of the secret there is."""
         with self._db.transaction():
+            hold_key_check(self._db, self._keyring())
             self._db.execute(
                 "UPDATE rotations SET state = 'created', new_access_key = ?, "
                 "new_secret_sealed = ?, updated_at = ?, last_error = NULL WHERE id = ?",

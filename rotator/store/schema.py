@@ -3,12 +3,17 @@
 ``MIGRATIONS[n]`` takes a store from schema version ``n`` to ``n + 1``; a
 store records its version (SQLite: ``PRAGMA user_version``) and is only ever
 moved forward, in one transaction. Never edit a released migration: append a
-new one. The statements are SQLite's dialect; they keep to what PostgreSQL
-also accepts except ``INTEGER PRIMARY KEY AUTOINCREMENT``, which a PostgreSQL
-backend spells ``BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY``.
+new one. The statements are written once, in the SQL both backends accept
+(times as fixed-width UTC text, JSON as text, ``ON CONFLICT`` upserts,
+partial indexes); :func:`statements` adapts the one thing that differs, an
+ever-growing integer key: SQLite's ``INTEGER PRIMARY KEY AUTOINCREMENT`` is
+PostgreSQL's ``BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY``. PostgreSQL
+keeps the version in ``meta`` (key ``schema_version``).
 """
 
 from __future__ import annotations
+
+import re
 
 # Every sealed column, with the prefix and suffix of the identity its values are
 # sealed under (``<prefix>/<row id>/<suffix>``): rekey walks these.
@@ -122,3 +127,26 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# Every table the migrations create, for a backend's damage check.
+TABLES = tuple(
+    match[1]
+    for migration in MIGRATIONS
+    for statement in migration
+    if (match := re.match(r"CREATE TABLE (\w+)", statement))
+)
+
+_SPELLINGS = {
+    "postgresql": (
+        ("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+    ),
+}
+
+
+def statements(number: int, dialect: str) -> list[str]:
+    """Migration ``number`` (0-based) in ``dialect`` (``sqlite`` or ``postgresql``)."""
+    adapted = []
+    for statement in MIGRATIONS[number]:
+        for portable, native in _SPELLINGS.get(dialect, ()):
+            statement = statement.replace(portable, native)
+        adapted.append(statement)
+    return adapted

@@ -66,8 +66,11 @@ class _Rows:
 class SqliteDatabase:
     """An open SQLite store file (see :class:`rotator.store.database.Database`)."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path
+        self.where = str(path)
         self._connection = connection
         self._depth = 0
 
@@ -161,6 +164,9 @@ class SqliteDatabase:
 
     def set_schema_version(self, version: int) -> None:
         self.execute(f"PRAGMA user_version = {int(version)}")
+
+    def lock_schema(self) -> None:
+        """Nothing more to take: ``BEGIN IMMEDIATE`` and the writer lock keep others out."""
 
 
 def _regular_size(path: Path) -> int:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from rotator.settings import FileConfig
-from rotator.store import Store
 from rotator.store.history import PRUNE_BATCH
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -28,8 +26,8 @@ def clock():
 
 
 @pytest.fixture
-def timed(tmp_path, keyring, clock):
-    with Store.create(tmp_path / "state", keyring, now=clock) as opened:
+def timed(backend, keyring, clock):
+    with backend.create(keyring, now=clock) as opened:
         yield opened
 
 
@@ -90,11 +88,9 @@ def test_pruning_goes_through_more_than_one_batch(timed, clock):
     assert [e.subject for e in timed.history.page()] == ["kept"]
 
 
-def test_pruning_reads_old_timestamps_written_before_the_fixed_width_codec(timed, tmp_path):
+def test_pruning_reads_old_timestamps_written_before_the_fixed_width_codec(timed, backend):
     timed.history.log("event", "legacy", "ok")
-    db = sqlite3.connect(tmp_path / "state" / "rotator.db", isolation_level=None)
-    db.execute("UPDATE audit_log SET at = '2020-01-01T00:00:00+00:00'")  # older rotator's text
-    db.close()
+    backend.sql("UPDATE audit_log SET at = '2020-01-01T00:00:00+00:00'")  # older rotator's text
     assert timed.history.prune(START) == 1
 
 

@@ -12,8 +12,10 @@ from rotator.errors import StoreLocked, StoreUnsafe
 from rotator.store import Store, WriterLock, open_lock_file
 
 
-def test_a_symlinked_store_lock_is_refused_and_its_target_untouched(tmp_path, store, keyring):
-    store.close()
+def test_a_symlinked_store_lock_is_refused_and_its_target_untouched(
+    tmp_path, sqlite_store, keyring
+):
+    sqlite_store.close()
     target = tmp_path / "precious"
     target.write_bytes(b"do not overwrite me")
     lock = tmp_path / "state" / "rotator.lock"

@@ -70,8 +70,8 @@ def test_a_store_that_is_a_directory_is_one_clear_error(tmp_path, keyring):
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only files anyway")
-def test_a_read_only_store_is_one_clear_error_for_a_writer(tmp_path, store, keyring):
-    store.close()
+def test_a_read_only_store_is_one_clear_error_for_a_writer(tmp_path, sqlite_store, keyring):
+    sqlite_store.close()
     (tmp_path / "state" / "rotator.db").chmod(0o400)
     with (
         pytest.raises(StoreError, match="read-only"),
@@ -80,8 +80,8 @@ def test_a_read_only_store_is_one_clear_error_for_a_writer(tmp_path, store, keyr
         writer.history.log("x", "y", "ok")
 
 
-def test_the_full_damage_check_runs_only_when_asked(tmp_path, store, keyring, monkeypatch):
-    store.close()
+def test_the_full_damage_check_runs_only_when_asked(tmp_path, sqlite_store, keyring, monkeypatch):
+    sqlite_store.close()
     statements: list[str] = []
     real = SqliteDatabase.execute
 
@@ -100,13 +100,7 @@ def test_the_full_damage_check_runs_only_when_asked(tmp_path, store, keyring, mo
     assert [s for s in statements if "quick_check" in s] == ["PRAGMA quick_check(1)"]
 
 
-def _tamper(tmp_path, sql):
-    db = sqlite3.connect(tmp_path / "state" / "rotator.db", isolation_level=None)
-    db.execute(sql)
-    db.close()
-
-
-def test_a_hand_edited_timestamp_is_one_clear_error_naming_the_column(tmp_path, store):
+def test_a_hand_edited_timestamp_is_one_clear_error_naming_the_column(backend, store):
     store.connections.add(
         "prod",
         "",
@@ -114,7 +108,7 @@ def test_a_hand_edited_timestamp_is_one_clear_error_naming_the_column(tmp_path, 
         "personal",
         None,
     )
-    _tamper(tmp_path, "UPDATE connections SET token_set_at = 'yesterday-ish'")
+    backend.sql("UPDATE connections SET token_set_at = 'yesterday-ish'")
     with pytest.raises(StoreCorrupt) as caught:
         store.connections.get("prod")
     message = str(caught.value)
@@ -123,15 +117,15 @@ def test_a_hand_edited_timestamp_is_one_clear_error_naming_the_column(tmp_path, 
     assert "\n" not in message
 
 
-def test_a_timestamp_without_a_zone_is_refused_rather_than_guessed(tmp_path, store):
+def test_a_timestamp_without_a_zone_is_refused_rather_than_guessed(backend, store):
     store.history.log("e", "s", "ok")
-    _tamper(tmp_path, "UPDATE audit_log SET at = '2026-01-01T00:00:00'")
+    backend.sql("UPDATE audit_log SET at = '2026-01-01T00:00:00'")
     with pytest.raises(StoreCorrupt, match=r"audit_log row 1 \(at\)"):
         list(store.history.page())
 
 
-def test_a_hand_edited_json_column_is_one_clear_error(tmp_path, store):
+def test_a_hand_edited_json_column_is_one_clear_error(backend, store):
     store.history.log("e", "s", "ok", n=1)
-    _tamper(tmp_path, "UPDATE audit_log SET detail = '{not json'")
+    backend.sql("UPDATE audit_log SET detail = '{not json'")
     with pytest.raises(StoreCorrupt, match=r"audit_log row 1 \(detail\) holds '\{not json', not"):
         list(store.history.page())

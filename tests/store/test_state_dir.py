@@ -30,8 +30,8 @@ def test_a_readable_but_not_writable_directory_is_accepted_and_init_makes_it_pri
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
-def test_a_state_directory_others_can_write_to_is_refused(tmp_path, store, keyring, mode):
-    store.close()
+def test_a_state_directory_others_can_write_to_is_refused(tmp_path, sqlite_store, keyring, mode):
+    sqlite_store.close()
     state = tmp_path / "state"
     state.chmod(mode)
     before = sorted(p.name for p in state.iterdir())
@@ -44,8 +44,8 @@ def test_a_state_directory_others_can_write_to_is_refused(tmp_path, store, keyri
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a directory to another user")
-def test_a_state_directory_owned_by_another_user_is_refused(tmp_path, store, keyring):
-    store.close()
+def test_a_state_directory_owned_by_another_user_is_refused(tmp_path, sqlite_store, keyring):
+    sqlite_store.close()
     state = tmp_path / "state"
     os.chown(state, 12345, 12345)
     with pytest.raises(StoreUnsafe, match=r"belongs to uid 12345, not to this user \(uid 0\)"):

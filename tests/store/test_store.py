@@ -1,4 +1,3 @@
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -21,11 +20,14 @@ TOKEN_A = Secret("dop_v1_" + "a" * 64)
 TOKEN_B = Secret("dop_v1_" + "b" * 64)
 
 
-def test_a_new_store_is_private_and_at_the_current_schema(tmp_path, store):
+def test_a_new_store_file_is_private(tmp_path, sqlite_store):
     path = tmp_path / "state" / "rotator.db"
     assert path.stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_new_store_is_at_the_current_schema(backend, store):
+    assert backend.schema_version() == SCHEMA_VERSION
 
 
 def test_a_connection_starts_at_version_1_and_a_new_token_bumps_it(store):
@@ -48,18 +50,16 @@ def test_names_are_unique_and_unknown_names_are_clear_errors(store):
         store.connections.get("nope")
 
 
-def test_the_token_is_never_in_the_store_file_in_plaintext(tmp_path, store):
+def test_the_token_is_never_in_the_store_in_plaintext(backend, store):
     store.connections.add("prod", "", TOKEN_A, "personal", None)
-    raw = b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir() if p.is_file())
-    assert TOKEN_A.reveal().encode() not in raw
+    assert TOKEN_A.reveal().encode() not in backend.contents()
 
 
-def test_ciphertexts_swapped_between_records_are_refused(tmp_path, store):
+def test_ciphertexts_swapped_between_records_are_refused(backend, store):
     a = store.connections.add("a", "", TOKEN_A, "personal", None)
     b = store.connections.add("b", "", TOKEN_B, "personal", None)
-    db = sqlite3.connect(tmp_path / "state" / "rotator.db", isolation_level=None)
-    sealed = dict(db.execute("SELECT name, token_sealed FROM connections"))
-    db.execute("UPDATE connections SET token_sealed = ? WHERE name = 'a'", (sealed["b"],))
+    sealed = dict(backend.sql("SELECT name, token_sealed FROM connections"))
+    backend.sql("UPDATE connections SET token_sealed = ? WHERE name = 'a'", (sealed["b"],))
     with pytest.raises(RecordTampered, match="connection 'a'"):
         store.connections.open_token(a)
     assert store.connections.open_token(b) == TOKEN_B
@@ -77,7 +77,7 @@ def test_a_validation_that_learned_nothing_keeps_what_was_known(store):
     assert (later.status, later.account_email) == ("unknown", "ops@example.com")
 
 
-def test_a_second_writer_process_is_told_the_store_is_in_use(tmp_path, store, keyring):
+def test_a_second_writer_process_is_told_the_store_is_in_use(tmp_path, sqlite_store, keyring):
     with pytest.raises(StoreLocked, match=r"in use by another process \(pid \d+"):
         Store.open(tmp_path / "state", keyring, writer=True)
     code = (
@@ -97,10 +97,10 @@ def test_a_second_writer_process_is_told_the_store_is_in_use(tmp_path, store, ke
         assert reader.connections.all() == []
 
 
-def test_the_wrong_master_key_is_refused_before_anything_is_read(tmp_path, store):
+def test_the_wrong_master_key_is_refused_before_anything_is_read(backend, store):
     store.close()
     with pytest.raises(MasterKeyError, match="does not open this store"):
-        Store.open(tmp_path / "state", ring(), writer=False)
+        backend.open(ring(), writer=False)
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, not a database" * 100])
@@ -112,7 +112,8 @@ def test_a_file_that_is_not_a_rotator_store_is_refused(tmp_path, keyring, conten
         Store.open(state, keyring, writer=False)
 
 
-def test_a_truncated_store_is_refused(tmp_path, store, keyring):
+def test_a_truncated_store_is_refused(tmp_path, sqlite_store, keyring):
+    store = sqlite_store
     for i in range(50):
         store.connections.add(f"c{i}", "x" * 500, TOKEN_A, "personal", None)
     store.close()
@@ -123,16 +124,14 @@ def test_a_truncated_store_is_refused(tmp_path, store, keyring):
         Store.open(tmp_path / "state", keyring, writer=False)
 
 
-def test_a_store_from_a_newer_rotator_is_refused(tmp_path, store, keyring):
+def test_a_store_from_a_newer_rotator_is_refused(backend, store, keyring):
     store.close()
-    sqlite3.connect(tmp_path / "state" / "rotator.db").execute(
-        f"PRAGMA user_version = {SCHEMA_VERSION + 1}"
-    )
+    backend.set_schema_version(SCHEMA_VERSION + 1)
     with pytest.raises(StoreCorrupt, match="upgrade rotator"):
-        Store.open(tmp_path / "state", keyring, writer=False)
+        backend.open(keyring, writer=False)
 
 
-def test_resealing_moves_every_record_to_the_new_key_atomically(tmp_path, store, keyring):
+def test_resealing_moves_every_record_to_the_new_key_atomically(backend, store, keyring):
     store.connections.add("a", "", TOKEN_A, "personal", None)
     store.connections.add("b", "", TOKEN_B, "personal", None)
     new = ring()
@@ -140,20 +139,20 @@ def test_resealing_moves_every_record_to_the_new_key_atomically(tmp_path, store,
     assert store.sealed_key_ids() == {new.primary.key_id}
     store.close()
     with pytest.raises(MasterKeyError):
-        Store.open(tmp_path / "state", keyring, writer=False)
-    with Store.open(tmp_path / "state", new, writer=False) as reopened:
+        backend.open(keyring, writer=False)
+    with backend.open(new, writer=False) as reopened:
         assert reopened.connections.open_token(reopened.connections.get("a")) == TOKEN_A
 
 
-def test_a_tampered_record_stops_a_reseal_before_anything_changes(tmp_path, store):
+def test_a_tampered_record_stops_a_reseal_before_anything_changes(backend, store):
     store.connections.add("a", "", TOKEN_A, "personal", None)
     store.connections.add("b", "", TOKEN_B, "personal", None)
-    db = sqlite3.connect(tmp_path / "state" / "rotator.db", isolation_level=None)
-    db.execute("UPDATE connections SET token_sealed = token_sealed || 'x' WHERE name = 'b'")
-    before = sorted(db.execute("SELECT token_sealed FROM connections"))
+    backend.sql("UPDATE connections SET token_sealed = token_sealed || 'x' WHERE name = 'b'")
+    before = sorted(backend.sql("SELECT token_sealed FROM connections"))
     with pytest.raises(RecordTampered):
         store.reseal_all(ring())
-    assert sorted(db.execute("SELECT token_sealed FROM connections")) == before
+    assert sorted(backend.sql("SELECT token_sealed FROM connections")) == before
+    assert store.sealed_key_ids() == {store.keyring.primary.key_id}
 
 
 def test_every_change_is_in_the_audit_log_without_the_token(store):
@@ -170,11 +169,9 @@ def test_every_change_is_in_the_audit_log_without_the_token(store):
     assert entries[1].detail["version"] == 2
 
 
-def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(tmp_path, keyring):
-    state = tmp_path / "state"
-    with Store.create(state, keyring) as store:
+def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(backend, keyring):
+    with backend.create(keyring) as store:
         store.connections.add("prod", "", TOKEN_A, "personal", None)
-    db = sqlite3.connect(state / "rotator.db", isolation_level=None)
     later = (
         "scope_reports",
         "alert_outbox",
@@ -184,12 +181,9 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(tmp_path, keyri
         "policy_keys",
     )
     for table in later:
-        db.execute(f"DROP TABLE {table}")
-    db.execute("PRAGMA user_version = 1")
-    db.close()
-    with Store.open(state, keyring, writer=False) as reader:
+        backend.sql(f"DROP TABLE {table}")
+    backend.set_schema_version(1)
+    with backend.open(keyring, writer=False) as reader:
         assert reader.connections.get("prod").version == 1
-    db = sqlite3.connect(state / "rotator.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert set(later) <= tables
+    assert backend.schema_version() == SCHEMA_VERSION
+    assert set(later) <= backend.tables()

@@ -1,1 +1,1 @@
-"""Helpers the tests share (the layering check, and later clocks, stores, ports, receivers)."""
+"""Helpers the tests share: the layering check, a real PostgreSQL, a hostile-peer proxy, ..."""
