@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from rotator.sandbox import Sandbox
+from tests.support.reloading_service import file_world  # noqa: F401 (a fixture for every test)
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # The reduced official spec is kept in the repository (tests/spec/, with its

@@ -247,9 +247,14 @@ class FileSink(Sink):
     def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
         """Write the file, reload, check; put the file back as it was on any failure."""
         fields = keys.fields()
-        hidden = _hidden(fields)
         content = self._render(fields, context)
         old = self._read(self.path)
+        # What a child might echo: the new secrets, and the old ones in the files it may read.
+        hidden = _hidden(fields) + [
+            secret
+            for known in (content, old, self._read(self.previous))
+            for secret in self._secrets_in(known)
+        ]
         unchanged = old == content and self._owned_as_wanted()
         if unchanged and self.config.check is not None and self._check_once(fields):
             return self._confirmed(content, reloaded=False)  # a repeated push: already served
@@ -326,6 +331,18 @@ class FileSink(Sink):
             return render(self.config.format, values, header=header)
         except FormatError as exc:
             raise SinkError(self.label, str(exc)) from None
+
+    def _secrets_in(self, content: bytes | None) -> list[str]:
+        """The secret values a file of this sink holds (for redaction)."""
+        if content is None:
+            return []
+        values = parse(self.config.format, content, template=self._template)
+        if self.config.format == "template":
+            secret = {name for name in values if KNOWN_FIELDS.get(name)}
+        else:
+            fields = self.config.output_fields.items()
+            secret = {name for name, field in fields if KNOWN_FIELDS.get(field)} | {"auth"}
+        return [value for name, value in values.items() if name in secret and value]
 
     def _held(self, content: bytes) -> str | None:
         values = parse(self.config.format, content, template=self._template)
@@ -492,7 +509,7 @@ class FileSink(Sink):
         except OSError as exc:
             raise SinkError(self.label, f"cannot run {what} {shown}: {exc.strerror}") from None
         output = finished.output.strip()
-        for secret in hidden:
+        for secret in sorted(set(hidden), key=len, reverse=True):
             output = output.replace(secret, "[secret]")
         if output:
             log.debug("file %s: %s said: %s", self.path, what, one_line(output)[:1000])

@@ -34,7 +34,6 @@ from rotator.sinks.vault import VaultSinkConfig
 from tests.hostile import HOSTILE, hostile_server
 from tests.sinks.test_app_platform_support import make_app_sink  # noqa: F401 (a fixture)
 from tests.sinks.vault_server import new_pair
-from tests.support.reloading_service import file_world  # noqa: F401 (a fixture)
 
 
 @dataclass
