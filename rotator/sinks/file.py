@@ -226,7 +226,7 @@ class FileSink(Sink):
         lines = []
         if self.config.keep_previous:
             lines.append(
-                f"keep the current {self.path} as {self.previous} until the old key is revoked"
+                f"keep the current file as {self.previous.name} until the old key is revoked"
             )
         owner = f", owner {self.config.owner}" if self.config.owner is not None else ""
         group = f", group {self.config.group}" if self.config.group is not None else ""
@@ -415,8 +415,8 @@ class FileSink(Sink):
         return fill(self.config.check, quoted)
 
     def _check_shown(self, values: dict[str, str]) -> str:
-        if isinstance(self.config.check, str):
-            return self._check_url({**self._non_secret(""), **values})
+        if isinstance(self.config.check, str):  # shown as written, placeholders filled in
+            return fill(self.config.check, {**self._non_secret(""), **values})
         return " ".join(
             fill(part, {**self._non_secret(""), **values}) for part in self._check_argv or []
         )
