@@ -25,6 +25,11 @@ again) and a :class:`~rotator.errors.SinkError` says why in one line.
 Secrets reach the file only: a child gets no secret in its argv or its
 environment (only ``PATH``, ``LANG`` and ``ROTATOR_FILE``), and its output is
 capped and stripped of every secret value before it is shown.
+
+This module holds the config table and the push's decisions;
+:mod:`~rotator.sinks.file_format` renders and reads back the four formats
+(pure functions) and :mod:`~rotator.sinks.file_os` writes the files and runs
+``reload`` and ``check`` within their bounds.
 """
 
 from __future__ import annotations
@@ -34,21 +39,17 @@ import grp
 import logging
 import os
 import pwd
-import shutil
 import stat
 import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
-import httpx
 from pydantic import Field, field_validator, model_validator
 
-from rotator import httpguard
-from rotator.configtypes import Duration, NonEmpty, ReadableFile, seconds
+from rotator.configtypes import Duration, NonEmpty, ReadableFile
 from rotator.durations import format_duration
 from rotator.errors import SinkError
-from rotator.logs import one_line
 from rotator.secret import Secret
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
 from rotator.sinks.file_format import (
@@ -58,18 +59,16 @@ from rotator.sinks.file_format import (
     KNOWN_FIELDS,
     Format,
     FormatError,
-    fill,
     parse,
     placeholders,
     render,
 )
 from rotator.sinks.file_os import (
     NotPlain,
-    child_env,
+    Proof,
     plain_or_absent,
     read_nofollow,
     remove,
-    run_bounded,
     write_atomically,
 )
 
@@ -195,8 +194,17 @@ class FileSink(Sink):
         self._mode = int(config.mode, 8)
         self._uid = _resolve(label, config.owner, "owner")
         self._gid = _resolve(label, config.group, "group")
-        self._sleep, self._monotonic = deps.sleep, deps.monotonic
-        self._interval = min(deps.poll_interval, 0.5)
+        self.proof = Proof(
+            label,
+            config.path,
+            reload=config.reload,
+            reload_timeout=config.reload_timeout,
+            check=config.check,
+            check_timeout=config.check_timeout,
+            sleep=deps.sleep,
+            monotonic=deps.monotonic,
+            interval=min(deps.poll_interval, 0.5),
+        )
 
     # -- the contract ------------------------------------------------------------
 
@@ -214,11 +222,8 @@ class FileSink(Sink):
             raise SinkError(self.label, f"only root may give the file to owner {self.config.owner}")
         if self._gid not in (-1, *os.getgroups(), os.getegid()) and os.geteuid() != 0:
             raise SinkError(self.label, f"rotator is not in group {self.config.group}")
-        for what, argv in (("reload", self.config.reload), ("check", self._check_argv)):
-            if argv is not None:
-                self._executable(what, argv[0])
-        if isinstance(self.config.check, str):
-            self._get(self._check_url(self._non_secret(self.holds() or "")), probe=True)
+        self.proof.prove_commands()
+        self.proof.probe({"access_key": self.holds() or ""})
 
     def describe_push(self, access_key: str, context: PushContext) -> list[str]:
         """What a push would write and run: field names, never values."""
@@ -238,7 +243,7 @@ class FileSink(Sink):
             within = format_duration(self.config.reload_timeout)
             lines.append(f"run {' '.join(self.config.reload)} (within {within})")
         if self.config.check is not None:
-            shown = self._check_shown({"access_key": access_key})
+            shown = self.proof.shown({"access_key": access_key})
             lines.append(
                 f"wait until {shown} passes (within {format_duration(self.config.check_timeout)})"
             )
@@ -256,7 +261,12 @@ class FileSink(Sink):
             for secret in self._secrets_in(known)
         ]
         unchanged = old == content and self._owned_as_wanted()
-        if unchanged and self.config.check is not None and self._check_once(fields):
+        values = {name: value for name, value in fields.items() if isinstance(value, str)}
+        if (
+            unchanged
+            and self.config.check is not None
+            and self.proof.check_once(values, hidden, timeout=10.0)
+        ):
             return self._confirmed(content, reloaded=False)  # a repeated push: already served
         before = old
         if unchanged:
@@ -268,8 +278,8 @@ class FileSink(Sink):
             log.info("file %s: wrote access key %s (%s)", self.path, keys.access_key, self._names())
         reloaded = False
         try:
-            reloaded = self._reload(hidden)
-            self._wait_for_check(fields)
+            reloaded = self.proof.reload(hidden)
+            self.proof.wait(values, hidden)
         except SinkError as error:
             if before is not None:
                 self._write(self.path, before)  # the old key stays in force
@@ -280,7 +290,9 @@ class FileSink(Sink):
             else:
                 raise
             if reloaded:
-                self._reload(hidden, quiet=True)  # best effort: the consumer back on the old key
+                self.proof.reload(
+                    hidden, quiet=True
+                )  # best effort: the consumer back on the old key
             message = str(error).removeprefix(f"sink {self.label}: ")
             raise SinkError(
                 self.label, f"{message}; {self.path} was {undone}", transient=error.transient
@@ -399,129 +411,6 @@ class FileSink(Sink):
         # Out of space or an interrupted call may pass; a permission or a path will not.
         transient = exc.errno in (28, 4, 11, 5)  # ENOSPC, EINTR, EAGAIN, EIO
         return SinkError(self.label, f"{what}: {exc.strerror or exc}", transient=transient)
-
-    # -- reload and check ---------------------------------------------------------
-
-    @property
-    def _check_argv(self) -> list[str] | None:
-        return self.config.check if isinstance(self.config.check, list) else None
-
-    def _non_secret(self, access_key: str) -> dict[str, str]:
-        return {name: access_key if name == "access_key" else "" for name in KNOWN_FIELDS}
-
-    def _check_url(self, values: dict[str, str]) -> str:
-        assert isinstance(self.config.check, str)
-        quoted = {name: urllib.parse.quote(value, safe="") for name, value in values.items()}
-        return fill(self.config.check, quoted)
-
-    def _check_shown(self, values: dict[str, str]) -> str:
-        if isinstance(self.config.check, str):  # shown as written, placeholders filled in
-            return fill(self.config.check, {**self._non_secret(""), **values})
-        return " ".join(
-            fill(part, {**self._non_secret(""), **values}) for part in self._check_argv or []
-        )
-
-    def _reload(self, hidden: list[str], *, quiet: bool = False) -> bool:
-        """Run ``reload``; True when it ran and exited 0. *quiet*: failures only logged."""
-        if not self.config.reload:
-            return False
-        try:
-            self._run("reload", self.config.reload, seconds(self.config.reload_timeout), hidden)
-        except SinkError as error:
-            if not quiet:
-                raise
-            log.warning("file %s: reloading with the old file failed: %s", self.path, error)
-            return False
-        return True
-
-    def _values(self, fields: dict[str, str | Secret]) -> dict[str, str]:
-        plain = {name: value for name, value in fields.items() if isinstance(value, str)}
-        return {**self._non_secret(""), **plain}
-
-    def _check_once(self, fields: dict[str, str | Secret], timeout: float = 10.0) -> bool:
-        """One attempt at ``check``; True when it passed."""
-        values = self._values(fields)
-        if isinstance(self.config.check, str):
-            try:
-                status = self._get(self._check_url(values), timeout=timeout)
-            except SinkError:
-                return False
-            return 200 <= status < 300
-        argv = [fill(part, values) for part in self._check_argv or []]
-        try:
-            self._run("check", argv, timeout, _hidden(fields))
-        except SinkError as error:
-            if not error.transient:
-                raise
-            return False
-        return True
-
-    def _wait_for_check(self, fields: dict[str, str | Secret]) -> None:
-        if self.config.check is None:
-            return
-        limit = seconds(self.config.check_timeout)
-        ends = self._monotonic() + limit
-        while True:
-            left = ends - self._monotonic()
-            if self._check_once(fields, timeout=max(min(left, 10.0), 0.05)):
-                return
-            if self._monotonic() + self._interval >= ends:
-                shown = self._check_shown(self._values(fields))
-                raise SinkError(
-                    self.label,
-                    f"check {shown} did not pass within "
-                    f"{format_duration(self.config.check_timeout)}: the consumer does not "
-                    "show it uses the new value",
-                    transient=True,
-                )
-            self._sleep(self._interval)
-
-    def _get(self, url: str, *, timeout: float = 10.0, probe: bool = False) -> int:
-        """GET *url* (bounded in time and size); its status. Transport failures: SinkError."""
-        shown = url.split("?", 1)[0]
-        try:
-            with httpguard.guarded_client(timeout=timeout) as client:
-                request = client.build_request("GET", url)
-                answer = httpguard.fetch(
-                    client, request, deadline=httpguard.Deadline(timeout), max_body=65536
-                )
-        except httpx.HTTPError as exc:
-            why = one_line(str(exc).split("\n", 1)[0])[:200] or type(exc).__name__
-            raise SinkError(
-                self.label, f"check URL {shown} is not reachable: {why}", transient=True
-            ) from None
-        if probe:
-            log.debug("file %s: check URL %s answered %s", self.path, shown, answer.status_code)
-        return answer.status_code
-
-    def _executable(self, what: str, program: str) -> None:
-        found = shutil.which(program, path=child_env(self.path)["PATH"])
-        if found is None:
-            raise SinkError(
-                self.label, f"{what} command {program} is not an executable found on PATH"
-            )
-
-    def _run(self, what: str, argv: list[str], timeout: float, hidden: list[str]) -> None:
-        """Run *argv* with no secret in reach; exit 0, or a SinkError naming what it said."""
-        shown = " ".join(argv)
-        try:
-            finished = run_bounded(argv, timeout=timeout, env=child_env(self.path))
-        except OSError as exc:
-            raise SinkError(self.label, f"cannot run {what} {shown}: {exc.strerror}") from None
-        output = finished.output.strip()
-        for secret in sorted(set(hidden), key=len, reverse=True):
-            output = output.replace(secret, "[secret]")
-        if output:
-            log.debug("file %s: %s said: %s", self.path, what, one_line(output)[:1000])
-        if finished.code is None:
-            raise SinkError(
-                self.label, f"{what} {shown} did not finish within {timeout:g}s", transient=True
-            )
-        if finished.code != 0:
-            said = f": {one_line(output.splitlines()[-1])[:200]}" if output else ""
-            raise SinkError(
-                self.label, f"{what} {shown} exited {finished.code}{said}", transient=True
-            )
 
     def _confirmed(self, content: bytes, *, reloaded: bool) -> Confirmation:
         detail = {

@@ -1,22 +1,39 @@
-"""The ``file`` sink's dealings with the operating system: files written with care, children run
-within bounds.
+"""The ``file`` sink's dealings with the host: files written with care, and the proof that the
+consumer took the new value (``reload`` and ``check``, children run within bounds).
 
-Every function raises ``OSError`` (or returns what happened); the sink turns
-that into its one-line :class:`~rotator.errors.SinkError`.
+The file functions raise ``OSError`` (or :class:`NotPlain`), which the sink
+turns into its one-line :class:`~rotator.errors.SinkError`; :class:`Proof`
+raises that SinkError itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
+import shutil
 import signal
 import stat
 import subprocess
 import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
+
+import httpx
+
+from rotator import httpguard
+from rotator.configtypes import seconds
+from rotator.durations import format_duration
+from rotator.errors import SinkError
+from rotator.logs import one_line
+from rotator.sinks.file_format import KNOWN_FIELDS, fill
+
+log = logging.getLogger(__name__)
 
 MAX_FILE = 1024 * 1024  # the most of an existing file read back
 OUTPUT_CAP = 4096  # the most of a child's output kept
@@ -151,3 +168,149 @@ def _drain(stream: IO[bytes], kept: bytearray) -> None:
         while chunk := os.read(fd, 65536):
             if len(kept) < OUTPUT_CAP:
                 kept += chunk[: OUTPUT_CAP - len(kept)]
+
+
+class Proof:
+    """A file sink's ``reload`` and ``check``: the proof its consumer took the new value.
+
+    *values* everywhere are the credential's non-secret fields (what a check
+    may name); *hidden* the secret values to strip from what a child says.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        path: Path,
+        *,
+        reload: list[str] | None,
+        reload_timeout: timedelta,
+        check: str | list[str] | None,
+        check_timeout: timedelta,
+        sleep: Callable[[float], None],
+        monotonic: Callable[[], float],
+        interval: float,
+    ) -> None:
+        self.label, self.path = label, path
+        self.reload_argv, self.reload_timeout = reload, reload_timeout
+        self.check, self.check_timeout = check, check_timeout
+        self._sleep, self._monotonic, self._interval = sleep, monotonic, interval
+
+    @staticmethod
+    def values(plain: Mapping[str, str]) -> dict[str, str]:
+        """Every non-secret field a check may name, those not given left empty."""
+        return {**{name: "" for name, secret in KNOWN_FIELDS.items() if not secret}, **plain}
+
+    def prove_commands(self) -> None:
+        """The commands are found on the children's PATH (config check)."""
+        for what, argv in (("reload", self.reload_argv), ("check", self._check_argv)):
+            if argv and shutil.which(argv[0], path=child_env(self.path)["PATH"]) is None:
+                raise SinkError(
+                    self.label, f"{what} command {argv[0]} is not an executable found on PATH"
+                )
+
+    def probe(self, values: Mapping[str, str]) -> None:
+        """A check URL answers at all (config check): any HTTP status will do."""
+        if isinstance(self.check, str):
+            status = self._get(self._check_url(values), timeout=10.0)
+            log.debug("file %s: check URL answered %s", self.path, status)
+
+    def shown(self, values: Mapping[str, str]) -> str:
+        """The check as written, its placeholders filled in (for messages and dry runs)."""
+        if isinstance(self.check, str):
+            return fill(self.check, self.values(values))
+        return " ".join(fill(part, self.values(values)) for part in self._check_argv or [])
+
+    def reload(self, hidden: list[str], *, quiet: bool = False) -> bool:
+        """Run ``reload``; True when it ran and exited 0. *quiet*: a failure is only logged."""
+        if not self.reload_argv:
+            return False
+        try:
+            self._run("reload", self.reload_argv, seconds(self.reload_timeout), hidden)
+        except SinkError as error:
+            if not quiet:
+                raise
+            log.warning("file %s: reloading with the old file failed: %s", self.path, error)
+            return False
+        return True
+
+    def check_once(self, values: Mapping[str, str], hidden: list[str], timeout: float) -> bool:
+        """One attempt at ``check``; True when it passed."""
+        if isinstance(self.check, str):
+            try:
+                status = self._get(self._check_url(values), timeout=timeout)
+            except SinkError:
+                return False
+            return 200 <= status < 300
+        argv = [fill(part, self.values(values)) for part in self._check_argv or []]
+        try:
+            self._run("check", argv, timeout, hidden)
+        except SinkError as error:
+            if not error.transient:
+                raise
+            return False
+        return True
+
+    def wait(self, values: Mapping[str, str], hidden: list[str]) -> None:
+        """Repeat ``check`` until it passes; a transient SinkError once ``check_timeout`` ends."""
+        if self.check is None:
+            return
+        ends = self._monotonic() + seconds(self.check_timeout)
+        while True:
+            left = ends - self._monotonic()
+            if self.check_once(values, hidden, timeout=max(min(left, 10.0), 0.05)):
+                return
+            if self._monotonic() + self._interval >= ends:
+                raise SinkError(
+                    self.label,
+                    f"check {self.shown(values)} did not pass within "
+                    f"{format_duration(self.check_timeout)}: the consumer does not "
+                    "show it uses the new value",
+                    transient=True,
+                )
+            self._sleep(self._interval)
+
+    @property
+    def _check_argv(self) -> list[str] | None:
+        return self.check if isinstance(self.check, list) else None
+
+    def _check_url(self, values: Mapping[str, str]) -> str:
+        assert isinstance(self.check, str)
+        plain = self.values(values)
+        return fill(self.check, {k: urllib.parse.quote(v, safe="") for k, v in plain.items()})
+
+    def _get(self, url: str, *, timeout: float) -> int:
+        """GET *url* (bounded in time and size); its status. Transport failures: SinkError."""
+        shown = url.split("?", 1)[0]
+        try:
+            with httpguard.guarded_client(timeout=timeout) as client:
+                request = client.build_request("GET", url)
+                deadline = httpguard.Deadline(timeout)
+                answer = httpguard.fetch(client, request, deadline=deadline, max_body=65536)
+        except httpx.HTTPError as exc:
+            why = one_line(str(exc).split("\n", 1)[0])[:200] or type(exc).__name__
+            raise SinkError(
+                self.label, f"check URL {shown} is not reachable: {why}", transient=True
+            ) from None
+        return answer.status_code
+
+    def _run(self, what: str, argv: list[str], timeout: float, hidden: list[str]) -> None:
+        """Run *argv* with no secret in reach; exit 0, or a SinkError naming what it said."""
+        shown = " ".join(argv)
+        try:
+            finished = run_bounded(argv, timeout=timeout, env=child_env(self.path))
+        except OSError as exc:
+            raise SinkError(self.label, f"cannot run {what} {shown}: {exc.strerror}") from None
+        output = finished.output.strip()
+        for secret in sorted(set(hidden), key=len, reverse=True):
+            output = output.replace(secret, "[secret]")
+        if output:
+            log.debug("file %s: %s said: %s", self.path, what, one_line(output)[:1000])
+        if finished.code is None:
+            raise SinkError(
+                self.label, f"{what} {shown} did not finish within {timeout:g}s", transient=True
+            )
+        if finished.code != 0:
+            said = f": {one_line(output.splitlines()[-1])[:200]}" if output else ""
+            raise SinkError(
+                self.label, f"{what} {shown} exited {finished.code}{said}", transient=True
+            )
