@@ -88,8 +88,8 @@ class FileSinkConfig(SinkConfig):
     template: str | None = None
     template_file: ReadableFile | None = None
     mode: Annotated[str, Field(pattern=r"^0?[0-7]{3}$")] = "0600"
-    owner: str | int | None = None
-    group: str | int | None = None
+    owner: NonEmpty | Annotated[int, Field(ge=0)] | None = None  # a name or an id
+    group: NonEmpty | Annotated[int, Field(ge=0)] | None = None
     keep_previous: bool = True
     reload: Argv | None = None
     reload_timeout: Duration = timedelta(seconds=30)

@@ -337,6 +337,7 @@ def test_check_refuses_a_directory_rotator_cannot_write(file_world):
         ({"reload": "systemctl reload myapp"}, "reload"),
         ({"reload": []}, "reload"),
         ({"colour": "blue"}, "colour"),
+        ({"owner": -1}, "owner"),
     ],
 )
 def test_a_wrong_table_is_refused_when_the_config_is_read(file_world, change, problem):
