@@ -289,10 +289,8 @@ class FileSink(Sink):
                 undone = "removed again"
             else:
                 raise
-            if reloaded:
-                self.proof.reload(
-                    hidden, quiet=True
-                )  # best effort: the consumer back on the old key
+            if reloaded:  # best effort: the consumer back on the old key
+                self.proof.reload(hidden, quiet=True)
             message = str(error).removeprefix(f"sink {self.label}: ")
             raise SinkError(
                 self.label, f"{message}; {self.path} was {undone}", transient=error.transient
