@@ -157,8 +157,11 @@ def run_bounded(argv: list[str], *, timeout: float, env: dict[str, str]) -> Fini
             os.killpg(child.pid, signal.SIGKILL)
         child.wait()
         code = None
-    reader.join(2.0)  # a grandchild that left the group may still hold the pipe
-    child.stdout.close()
+    reader.join(2.0)
+    if not reader.is_alive():
+        child.stdout.close()
+    # else a grandchild that left the group still holds the pipe: leave the reader its
+    # descriptor (closing it under a blocked read could hand it a reused number).
     return Finished(code, kept.decode(errors="replace"))
 
 
