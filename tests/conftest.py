@@ -11,6 +11,7 @@ import pytest
 
 from rotator.sandbox import Sandbox
 from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 (fixtures)
+from tests.support.reloading_service import file_world  # noqa: F401 (a fixture for every test)
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # The reduced official spec is kept in the repository (tests/spec/, with its

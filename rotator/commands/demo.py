@@ -24,6 +24,7 @@ from rotator.services.context import Context
 
 if TYPE_CHECKING:
     from rotator.sandbox import Sandbox
+    from rotator.sandbox.consumer import Consumer
 
 ROTATOR_SCOPES = [
     "account:read",
@@ -88,7 +89,12 @@ class Walkthrough:
 
 
 def _write_config(
-    walk: Walkthrough, app_id: str, receiver: AlertReceiver, vault: OpenBao | None, workdir: Path
+    walk: Walkthrough,
+    app_id: str,
+    receiver: AlertReceiver,
+    vault: OpenBao | None,
+    workdir: Path,
+    service: Consumer,
 ) -> None:
     secret_file = workdir / "webhook-secret"
     secret_file.write_text(receiver.secret + "\n")
@@ -125,6 +131,13 @@ app_id = "{app_id}"
 component = "web"
 access_key_env = "SPACES_KEY"
 secret_key_env = "SPACES_SECRET"
+
+[[policies.sinks]]
+type = "file"
+path = "{service.env_file}"
+reload = {json.dumps(service.reload_command())}
+check = "{service.url}?expect={{access_key}}"
+check_timeout = "20s"
 {vault_sink}
 [[alerts]]
 type = "webhook"
@@ -174,6 +187,32 @@ def _show_keys(
     return env.get("SPACES_KEY"), (stored or {}).get("access_key")
 
 
+def _service(sandbox: Sandbox, workdir: Path) -> Consumer:
+    """The operator's own service: reads ``srv/media.env`` (holding the demo key) on SIGHUP."""
+    from rotator.sandbox.consumer import Consumer
+
+    env_file = workdir / "srv" / "media.env"
+    env_file.parent.mkdir(mode=0o700)
+    key = next(k for k in sandbox.spaces_keys() if k["name"] == "demo-media")
+    env_file.write_text(
+        f"SPACES_ACCESS_KEY={key['access_key']}\nSPACES_SECRET_KEY={key['secret_key']}\n"
+    )
+    env_file.chmod(0o600)
+    return Consumer(env_file)
+
+
+def _show_service(walk: Walkthrough, service: Consumer, when: str) -> str | None:
+    held = service.held()
+    secret = dict(
+        line.split("=", 1) for line in service.env_file.read_text().splitlines() if "=" in line
+    ).get("SPACES_SECRET_KEY")
+    walk.say(
+        f"{when}: the service (pid {service.pid}) serves SPACES_ACCESS_KEY={held}; "
+        f"{service.env_file.name} holds SPACES_SECRET_KEY={fingerprint(secret)}"
+    )
+    return held
+
+
 def demo(args: argparse.Namespace, ctx: Context) -> int:
     """Audit, alert and rotate against a local sandbox; exit 0 when all went as expected."""
     from rotator.sandbox import Sandbox
@@ -193,8 +232,9 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
                 except RuntimeError as exc:
                     ctx.stdout.write(f"note: {exc}; the Vault sink is skipped\n")
             app_id = sandbox.app_ids()[0]
+            service = running.enter_context(_service(sandbox, workdir))
             walk = Walkthrough(ctx, workdir, sandbox.url)
-            _write_config(walk, app_id, receiver, vault, workdir)
+            _write_config(walk, app_id, receiver, vault, workdir, service)
 
             walk.step("A local DigitalOcean sandbox stands in for the real API")
             walk.say(f"sandbox on {sandbox.url} (loopback only; no account, no network)")
@@ -205,6 +245,10 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
                 "sink is skipped"
             )
             walk.say(f"webhook receiver on {receiver.url} (checks every signature)")
+            walk.say(
+                f"a service (pid {service.pid}) reading {service.env_file.name} at start and on "
+                f"SIGHUP, telling which key it holds on {service.url}"
+            )
             healthy = sandbox.add_token(ROTATOR_SCOPES, name="rotator-prod")
             broad = sandbox.add_token(["api:write"], name="ci-full-access")
             revoked = sandbox.add_token(["account:read"], name="old-laptop")
@@ -266,8 +310,12 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
             walk.step("What the operators' webhook received")
             seen = _show_alerts(walk, receiver, 0)
 
-            walk.step("Rotate the Spaces key behind the app" + (" and Vault" if vault else ""))
+            walk.step(
+                "Rotate the Spaces key behind the app, a reloading service"
+                + (" and Vault" if vault else "")
+            )
             before_app, _ = _show_keys(walk, sandbox, app_id, vault, "before")
+            _show_service(walk, service, "before")
             walk.run("rotate", "media", "--dry-run")
             result = json.loads(walk.run("rotate", "media", "--json"))
             walk.say(
@@ -275,6 +323,12 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
                 + ", ".join(f"{s['name']} {s['status']}" for s in result.get("sinks", []))
             )
             after_app, after_vault = _show_keys(walk, sandbox, app_id, vault, "after")
+            after_service = _show_service(walk, service, "after")
+            previous = service.env_file.with_name(service.env_file.name + ".previous")
+            walk.say(
+                f"{previous.name} keeps the old key until it is revoked: "
+                f"{before_app is not None and before_app in previous.read_text()}"
+            )
             live = {key["access_key"] for key in sandbox.spaces_keys()}
             walk.say(
                 f"old key {before_app} still alive for the 1h grace period: "
@@ -284,6 +338,7 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
                 after_app != result.get("new_access_key")
                 or after_app == before_app
                 or (vault and after_vault != after_app)
+                or after_service != after_app
             ):
                 walk.surprises.append("a sink does not serve the new key")
             seen = _show_alerts(walk, receiver, seen)

@@ -328,6 +328,11 @@ class PolicyRotation:
             return False
         self.records.record_revoke(self.policy.name, previous, already_gone=not deleted)
         self.notify(KeyRevoked(self.policy.name, previous))
+        for sink in self.sinks:
+            try:
+                sink.after_revoke(previous)
+            except RotatorError as exc:  # a leftover copy of a dead key: worth a warning only
+                log.warning("policy %s: %s", self.policy.name, exc)
         log.info(
             "policy %s: revoked previous key %s",
             self.policy.name,

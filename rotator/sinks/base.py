@@ -24,6 +24,9 @@ owns the control flow; a sink only answers four questions:
 - :meth:`Sink.holds`: which access key does the sink serve right now, if it
   can tell? (crash recovery, status, tests)
 
+and may hear one thing: :meth:`Sink.after_revoke`, the previous key is gone
+(a sink that kept a copy of it for a rollback removes it; a no-op by default).
+
 ``push`` must be safe to repeat: after a crash the state machine pushes the
 same pair again, and a sink that already serves it simply confirms.
 A sink never logs, returns or raises the secret key.
@@ -150,6 +153,9 @@ class Sink(ABC):
     @abstractmethod
     def holds(self) -> str | None:
         """The access key the sink serves now, or None when it cannot tell."""
+
+    def after_revoke(self, access_key: str) -> None:  # noqa: B027 (a deliberate no-op default)
+        """The old ``access_key`` was deleted: drop any copy of it kept for a rollback."""
 
     def close(self) -> None:  # noqa: B027 (a deliberate no-op default)
         """Release connections (sinks holding none need not override this)."""

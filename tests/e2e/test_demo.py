@@ -24,9 +24,13 @@ def test_the_demo_walks_through_audit_alerts_and_rotation_and_cleans_up(tmp_path
         "rotation_succeeded",
         "confirmed",
         "still alive for the 1h grace period: True",
+        "media.env.previous keeps the old key until it is revoked: True",
         "demo finished",
     ):
         assert expected in out, expected
     assert "Traceback" not in out + result.stderr
+    served = [line for line in out.splitlines() if "the service (pid" in line and "serves" in line]
+    before, after = (line.split("SPACES_ACCESS_KEY=")[1].split(";")[0] for line in served)
+    assert before != after and f"SPACES_KEY={after}" in out  # the app and the service agree
     workdir = next(line.split()[-1] for line in out.splitlines() if "state directory:" in line)
     assert not (tmp_path / workdir).exists()

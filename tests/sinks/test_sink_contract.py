@@ -8,11 +8,14 @@ hostile servers that prove no third-party exception leaves it untranslated).
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ from rotator.settings import parse_config
 from rotator.sinks import SINK_TYPES, SINKS, SinkDeps
 from rotator.sinks.app_platform import AppPlatformSinkConfig
 from rotator.sinks.base import Confirmation, PushContext, Sink, SinkConfig
+from rotator.sinks.file import FileSinkConfig
 from rotator.sinks.vault import VaultSinkConfig
 from tests.hostile import HOSTILE, hostile_server
 from tests.sinks.test_app_platform_support import make_app_sink  # noqa: F401 (a fixture)
@@ -66,9 +70,15 @@ def vault_harness(request: pytest.FixtureRequest) -> Harness:
     return Harness(sink, served)
 
 
+def file_harness(request: pytest.FixtureRequest) -> Harness:
+    world = request.getfixturevalue("file_world")
+    return Harness(world.sink(), world.served)
+
+
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest], Harness]] = {
     "app_platform": app_platform_harness,
     "vault": vault_harness,
+    "file": file_harness,
 }
 
 
@@ -136,6 +146,12 @@ EXAMPLE_TABLES: dict[str, dict[str, Any]] = {
         "mount": "secret",
         "path": "media/spaces",
         "token_file": "/run/credentials/rotator.service/vault-token",
+    },
+    "file": {
+        "type": "file",
+        "path": "/etc/myapp/spaces.env",
+        "reload": ["systemctl", "reload", "myapp"],
+        "check": "http://127.0.0.1:8080/healthz?key={access_key}",
     },
 }
 
@@ -206,11 +222,26 @@ def _vault_at(url: str, stack: list[Callable[[], None]]) -> Sink:
     return config.build(SinkDeps(policy="media"))
 
 
+def _file_at(url: str, stack: list[Callable[[], None]]) -> Sink:
+    # The server a file sink talks to is its consumer's check URL.
+    directory = Path(tempfile.mkdtemp(prefix="rotator-file-sink-"))
+    stack.append(lambda: shutil.rmtree(directory, ignore_errors=True))
+    table = {
+        **EXAMPLE_TABLES["file"],
+        "path": str(directory / "app.env"),
+        "check": url + "/key?expect={access_key}",
+        "check_timeout": timedelta(seconds=0.3),
+    }
+    del table["reload"]
+    return FileSinkConfig.model_validate(table).build(SinkDeps(poll_interval=0.05))
+
+
 # How to point each sink type at a server by URL; None says, on purpose, that
 # the type talks to no server (a local file), so the hostile servers do not apply.
 AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink] | None] = {
     "app_platform": _app_platform_at,
     "vault": _vault_at,
+    "file": _file_at,
 }
 
 
