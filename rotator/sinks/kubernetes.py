@@ -178,7 +178,7 @@ class KubernetesSinkConfig(SinkConfig):
             access = self.access()
         except ConfigError as exc:
             raise ConfigError(exc.source, [f"sink {label}: {p}" for p in exc.problems]) from exc
-        api = KubernetesAPI(label, access, timeout=seconds(self.timeout), clock=deps.monotonic)
+        api = KubernetesAPI(label, access, timeout=seconds(self.timeout))
         workloads = []
         for item in self.restart:
             kind, _, name = item.partition("/")
