@@ -82,10 +82,13 @@ def segment(value: str) -> str:
 
 
 def _tls_failure(exc: BaseException) -> bool:
+    visited: set[int] = set()
     seen: BaseException | None = exc
-    while seen is not None:
+    # httpguard re-raises an error from itself, so the chain can loop.
+    while seen is not None and id(seen) not in visited:
         if isinstance(seen, ssl.SSLError):
             return True
+        visited.add(id(seen))
         seen = seen.__cause__ or seen.__context__
     return False
 

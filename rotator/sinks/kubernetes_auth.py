@@ -20,7 +20,8 @@ Two sources, both read only when a sink is built, never at import time:
   never turns TLS verification off.
 
 ``KUBECONFIG`` and every other environment variable are ignored: only the
-file named in the config is read.
+file named in the config is read. A server must be ``https://``; plain
+``http://`` is accepted only on loopback (``kubectl proxy``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import certifi
 import yaml
@@ -41,6 +43,7 @@ import yaml
 from rotator.errors import ConfigError
 from rotator.secret import Secret
 
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 # kubeconfig entries that would run a program, fetch a token, or weaken TLS.
@@ -191,8 +194,14 @@ def from_kubeconfig(path: Path, context: str | None = None) -> ClusterAccess:
                 ],
             )
     server = cluster.get("server")
-    if not isinstance(server, str) or not server.startswith("https://"):
-        raise ConfigError("config", [f"{where}: the cluster's server must be an https:// URL"])
+    if not isinstance(server, str) or not _acceptable_server(server):
+        raise ConfigError(
+            "config",
+            [
+                f"{where}: the cluster's server must be an https:// URL "
+                "(http:// only on loopback, as `kubectl proxy` serves)"
+            ],
+        )
     base = path.parent
     ca_pem = _bytes(cluster, "certificate-authority", base, where)
     token: Secret | None = None
@@ -221,6 +230,14 @@ def from_kubeconfig(path: Path, context: str | None = None) -> ClusterAccess:
         client_cert=client_cert,
         client_key=client_key,
     )
+
+
+def _acceptable_server(server: str) -> bool:
+    """https://, or plain http:// to a loopback address (``kubectl proxy``)."""
+    parts = urlsplit(server)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in LOOPBACK
 
 
 def _named(document: Mapping[str, Any], plural: str, key: str, name: str, where: str) -> Any:

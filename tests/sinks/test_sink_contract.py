@@ -8,11 +8,14 @@ hostile servers that prove no third-party exception leaves it untranslated).
 
 from __future__ import annotations
 
+import json
 import socket
+import tempfile
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +29,16 @@ from rotator.settings import parse_config
 from rotator.sinks import SINK_TYPES, SINKS, SinkDeps
 from rotator.sinks.app_platform import AppPlatformSinkConfig
 from rotator.sinks.base import Confirmation, PushContext, Sink, SinkConfig
+from rotator.sinks.kubernetes import KubernetesSinkConfig
 from rotator.sinks.vault import VaultSinkConfig
 from tests.hostile import HOSTILE, hostile_server
+from tests.sinks.kubernetes_support import (  # noqa: F401 (fixtures)
+    NAMESPACE,
+    SECRET,
+    clock,
+    cluster,
+    make_k8s_sink,
+)
 from tests.sinks.test_app_platform_support import make_app_sink  # noqa: F401 (a fixture)
 from tests.sinks.vault_server import new_pair
 
@@ -66,9 +77,23 @@ def vault_harness(request: pytest.FixtureRequest) -> Harness:
     return Harness(sink, served)
 
 
+def kubernetes_harness(request: pytest.FixtureRequest) -> Harness:
+    fake = request.getfixturevalue("cluster")
+    sink = request.getfixturevalue("make_k8s_sink")()
+
+    def served() -> tuple[str, str] | None:
+        data = fake.secret_data(NAMESPACE, SECRET)
+        if data is None:
+            return None
+        return data["SPACES_ACCESS_KEY"], data["SPACES_SECRET_KEY"]
+
+    return Harness(sink, served)
+
+
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest], Harness]] = {
     "app_platform": app_platform_harness,
     "vault": vault_harness,
+    "kubernetes": kubernetes_harness,
 }
 
 
@@ -136,6 +161,13 @@ EXAMPLE_TABLES: dict[str, dict[str, Any]] = {
         "mount": "secret",
         "path": "media/spaces",
         "token_file": "/run/credentials/rotator.service/vault-token",
+    },
+    "kubernetes": {
+        "type": "kubernetes",
+        "namespace": "media",
+        "secret": "app-spaces",
+        "restart": ["deployment/web"],
+        "in_cluster": True,
     },
 }
 
@@ -206,11 +238,34 @@ def _vault_at(url: str, stack: list[Callable[[], None]]) -> Sink:
     return config.build(SinkDeps(policy="media"))
 
 
+def _kubernetes_at(url: str, stack: list[Callable[[], None]]) -> Sink:
+    directory = tempfile.TemporaryDirectory(prefix="k8s-contract-")
+    stack.append(directory.cleanup)
+    kubeconfig = Path(directory.name) / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "clusters": [{"name": "c", "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {"token": "k8s-hostile-test-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    table = {**EXAMPLE_TABLES["kubernetes"], "timeout": timedelta(seconds=2)}
+    del table["in_cluster"]
+    config = KubernetesSinkConfig.model_validate(
+        {**table, "kubeconfig": str(kubeconfig), "rollout_timeout": timedelta(seconds=0.2)}
+    )
+    return config.build(SinkDeps(policy="media", poll_interval=0.02))
+
+
 # How to point each sink type at a server by URL; None says, on purpose, that
 # the type talks to no server (a local file), so the hostile servers do not apply.
 AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink] | None] = {
     "app_platform": _app_platform_at,
     "vault": _vault_at,
+    "kubernetes": _kubernetes_at,
 }
 
 
