@@ -84,9 +84,12 @@ def segment(value: str) -> str:
 def _tls_failure(exc: BaseException) -> bool:
     visited: set[int] = set()
     seen: BaseException | None = exc
-    # httpguard re-raises an error from itself, so the chain can loop.
+    # httpguard re-raises an error from itself, which loops the chain and hides
+    # the ssl error; httpx keeps OpenSSL's "[SSL: ...]" text in its message.
     while seen is not None and id(seen) not in visited:
-        if isinstance(seen, ssl.SSLError):
+        if isinstance(seen, ssl.SSLError) or (
+            isinstance(seen, httpx.ConnectError) and "[SSL" in str(seen)
+        ):
             return True
         visited.add(id(seen))
         seen = seen.__cause__ or seen.__context__

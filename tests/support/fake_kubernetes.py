@@ -297,11 +297,15 @@ class FakeKubernetes:
         role = next(d for d in documents if d and d.get("kind") == "Role")
         return self.grant(token, role["rules"])
 
-    def kubeconfig(self, path: Path, token: str, *, namespace: str = "default") -> Path:
-        """Write a kubeconfig that reaches this server with ``token`` and trusts its CA."""
+    def kubeconfig(
+        self, path: Path, token: str, *, namespace: str = "default", ca_pem: bytes | None = None
+    ) -> Path:
+        """Write a kubeconfig that reaches this server with ``token`` and trusts its CA
+        (or ``ca_pem``)."""
         cluster: dict[str, Any] = {"server": self.url}
         if self.tls:
-            cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
+            trusted = ca_pem or self.ca_pem
+            cluster["certificate-authority-data"] = base64.b64encode(trusted).decode()
         document = {
             "apiVersion": "v1",
             "kind": "Config",
