@@ -198,16 +198,16 @@ def test_a_rollout_that_never_completes_fails_transiently_after_the_timeout(
     cluster, make_k8s_sink, clock
 ):
     cluster.add_workload("Deployment", NAMESPACE, "stuck", mode="stuck")
-    sink = make_k8s_sink(restart=["deployment/stuck"], rollout_timeout="10m")
+    sink = make_k8s_sink(restart=["deployment/stuck"], rollout_timeout="1m")
 
     with pytest.raises(SinkError) as e:
         sink.push(NEW_PAIR, CONTEXT)
 
     message = str(e.value)
-    assert "rollout not complete after 600s: deployment/stuck (1 of 2 replicas updated)" in message
+    assert "rollout not complete after 60s: deployment/stuck (1 of 2 replicas updated)" in message
     assert "the old key stays valid" in message
     assert e.value.transient
-    assert sum(clock.slept) == pytest.approx(600)
+    assert sum(clock.slept) == pytest.approx(60)
     assert max(clock.slept) <= 5.0  # polled at most every poll_interval
     # The Secret holds the new pair; a later push only waits again, no second restart.
     generation = cluster.workload("deployments", NAMESPACE, "stuck")["metadata"]["generation"]

@@ -78,11 +78,14 @@ class Schemas:
 
     def __init__(self, path: Path = DEFINITIONS) -> None:
         self.document = json.loads(path.read_text())
+        self._validators: dict[str, jsonschema.Draft202012Validator] = {}
 
     def errors(self, kind: str, body: Any) -> list[str]:
         """Every way ``body`` breaks the schema of ``kind`` (empty: valid)."""
-        schema = {**self.document, "$ref": f"#/$defs/{KINDS[kind]}"}
-        validator = jsonschema.Draft202012Validator(schema)
+        validator = self._validators.get(kind)
+        if validator is None:
+            schema = {**self.document, "$ref": f"#/$defs/{KINDS[kind]}"}
+            validator = self._validators[kind] = jsonschema.Draft202012Validator(schema)
         return [
             f"{kind} {'/'.join(str(p) for p in error.absolute_path)}: {error.message}"
             for error in validator.iter_errors(body)
@@ -407,6 +410,13 @@ class FakeKubernetes:
             self._settle(kind, body)
             self.workloads[(resource, namespace, name)] = body
             self.rollouts[(resource, namespace, name)] = Rollout(mode)
+
+    def settle(self, resource: str, namespace: str, name: str) -> None:
+        """Let a workload's rollout finish (an operator fixed it); later ones run normally."""
+        with self._lock:
+            body = self.workloads[(resource, namespace, name)]
+            self.rollouts[(resource, namespace, name)] = Rollout("normal")
+            self._settle(body["kind"], body)
 
     # -------------------------------------------------------------- reading
 
