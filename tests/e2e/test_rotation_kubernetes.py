@@ -60,7 +60,7 @@ def media(initialised, sandbox, cluster, receiver, tmp_path):
         initialised.config.write_text(
             "[digitalocean]\nretries = 1\n"
             f'[[alerts]]\ntype = "webhook"\nname = "ops"\nurl = "{receiver.url}/hook"\n'
-                f'secret_file = "{secret_file}"\n'
+            f'secret_file = "{secret_file}"\n'
             + media_policy(app_id, more_sinks=kubernetes_sink(str(kubeconfig), **sink))
         )
 
