@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,18 @@ def test_kubeconfig_from_the_environment_is_never_read(tmp_path, monkeypatch):
     config = KubernetesSinkConfig.model_validate(BASE)
     with pytest.raises(ConfigError, match="sink kubernetes:media/app-spaces: in-cluster"):
         config.build(SinkDeps())
+
+
+def test_the_commented_example_in_the_example_config_parses():
+    example = Path(__file__).parents[2] / "config" / "rotator.example.toml"
+    lines = example.read_text().splitlines()
+    start = lines.index('# type = "kubernetes"') - 1
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("# "):
+            break
+        block.append(line[2:])
+    table = tomllib.loads("\n".join(block))["policies"]["sinks"][0]
+    config = parse(**table)
+    assert config.in_cluster and config.restart == ["deployment/web"]
+    assert config.keys == DEFAULT_KEYS
