@@ -556,7 +556,7 @@ class KubernetesSink(Sink):
         ends = monotonic() + self.rollout_timeout
         pending = list(self.restart)
         while True:
-            waiting: list[str] = []
+            waiting: list[tuple[Workload, str]] = []
             for workload in pending:
                 state = rollout.progress(workload, rollout.read(self._api, workload))
                 if state.failed:
@@ -566,16 +566,17 @@ class KubernetesSink(Sink):
                         "but the pods may not, so the old key stays valid",
                     )
                 if not state.done:
-                    waiting.append(f"{workload} ({state.why})")
-            pending = [w for w in pending if any(text.startswith(f"{w} ") for text in waiting)]
-            if not pending:
+                    waiting.append((workload, state.why))
+            if not waiting:
                 return
+            pending = [workload for workload, _ in waiting]
             left = ends - monotonic()
             if left <= 0:
+                still = "; ".join(f"{workload} ({why})" for workload, why in waiting)
                 raise SinkError(
                     self.label,
-                    f"rollout not complete after {self.rollout_timeout:g}s: "
-                    f"{'; '.join(waiting)}; the old key stays valid and the next run waits again",
+                    f"rollout not complete after {self.rollout_timeout:g}s: {still}; "
+                    "the old key stays valid and the next run waits again",
                     transient=True,
                 )
             sleep(max(min(self._deps.poll_interval, left), 0.0))
