@@ -16,9 +16,10 @@ from typing import Final
 from rotator.sinks.app_platform import AppPlatformSink
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
 from rotator.sinks.file import FileSink
+from rotator.sinks.kubernetes import KubernetesSink
 from rotator.sinks.vault import VaultSink
 
-SINKS: Final[tuple[type[Sink], ...]] = (AppPlatformSink, VaultSink, FileSink)
+SINKS: Final[tuple[type[Sink], ...]] = (AppPlatformSink, VaultSink, FileSink, KubernetesSink)
 
 # type (as in the config's `type = ...`) → the sink class
 SINK_TYPES: Final[Mapping[str, type[Sink]]] = MappingProxyType({sink.type: sink for sink in SINKS})

@@ -8,6 +8,7 @@ hostile servers that prove no third-party exception leaves it untranslated).
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import tempfile
@@ -30,8 +31,16 @@ from rotator.sinks import SINK_TYPES, SINKS, SinkDeps
 from rotator.sinks.app_platform import AppPlatformSinkConfig
 from rotator.sinks.base import Confirmation, PushContext, Sink, SinkConfig
 from rotator.sinks.file import FileSinkConfig
+from rotator.sinks.kubernetes import KubernetesSinkConfig
 from rotator.sinks.vault import VaultSinkConfig
 from tests.hostile import HOSTILE, hostile_server
+from tests.sinks.kubernetes_support import (  # noqa: F401 (fixtures)
+    NAMESPACE,
+    SECRET,
+    clock,
+    cluster,
+    make_k8s_sink,
+)
 from tests.sinks.test_app_platform_support import make_app_sink  # noqa: F401 (a fixture)
 from tests.sinks.vault_server import new_pair
 
@@ -75,10 +84,24 @@ def file_harness(request: pytest.FixtureRequest) -> Harness:
     return Harness(world.sink(), world.served)
 
 
+def kubernetes_harness(request: pytest.FixtureRequest) -> Harness:
+    fake = request.getfixturevalue("cluster")
+    sink = request.getfixturevalue("make_k8s_sink")()
+
+    def served() -> tuple[str, str] | None:
+        data = fake.secret_data(NAMESPACE, SECRET)
+        if data is None:
+            return None
+        return data["SPACES_ACCESS_KEY"], data["SPACES_SECRET_KEY"]
+
+    return Harness(sink, served)
+
+
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest], Harness]] = {
     "app_platform": app_platform_harness,
     "vault": vault_harness,
     "file": file_harness,
+    "kubernetes": kubernetes_harness,
 }
 
 
@@ -152,6 +175,13 @@ EXAMPLE_TABLES: dict[str, dict[str, Any]] = {
         "path": "/etc/myapp/spaces.env",
         "reload": ["systemctl", "reload", "myapp"],
         "check": "http://127.0.0.1:8080/healthz?key={access_key}",
+    },
+    "kubernetes": {
+        "type": "kubernetes",
+        "namespace": "media",
+        "secret": "app-spaces",
+        "restart": ["deployment/web"],
+        "in_cluster": True,
     },
 }
 
@@ -236,12 +266,35 @@ def _file_at(url: str, stack: list[Callable[[], None]]) -> Sink:
     return FileSinkConfig.model_validate(table).build(SinkDeps(poll_interval=0.05))
 
 
+def _kubernetes_at(url: str, stack: list[Callable[[], None]]) -> Sink:
+    directory = tempfile.TemporaryDirectory(prefix="k8s-contract-")
+    stack.append(directory.cleanup)
+    kubeconfig = Path(directory.name) / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "clusters": [{"name": "c", "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {"token": "k8s-hostile-test-token"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    table = {**EXAMPLE_TABLES["kubernetes"], "timeout": timedelta(seconds=2)}
+    del table["in_cluster"]
+    config = KubernetesSinkConfig.model_validate(
+        {**table, "kubeconfig": str(kubeconfig), "rollout_timeout": timedelta(seconds=0.2)}
+    )
+    return config.build(SinkDeps(policy="media", poll_interval=0.02))
+
+
 # How to point each sink type at a server by URL; None says, on purpose, that
 # the type talks to no server (a local file), so the hostile servers do not apply.
 AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink] | None] = {
     "app_platform": _app_platform_at,
     "vault": _vault_at,
     "file": _file_at,
+    "kubernetes": _kubernetes_at,
 }
 
 

@@ -41,6 +41,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rotator.durations",
         "rotator.logs",
         "rotator.output",
+        "rotator.httpguard",  # deadlines and body caps for every HTTP client
         "rotator",  # the package itself: its version only
     ),
 }
