@@ -8,7 +8,9 @@ hostile servers that prove no third-party exception leaves it untranslated).
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from rotator.settings import parse_config
 from rotator.sinks import SINK_TYPES, SINKS, SinkDeps
 from rotator.sinks.app_platform import AppPlatformSinkConfig
 from rotator.sinks.base import Confirmation, PushContext, Sink, SinkConfig
+from rotator.sinks.github_actions import GitHubActionsSinkConfig
 from rotator.sinks.vault import VaultSinkConfig
 from tests.hostile import HOSTILE, hostile_server
 from tests.sinks.test_app_platform_support import make_app_sink  # noqa: F401 (a fixture)
@@ -66,9 +69,24 @@ def vault_harness(request: pytest.FixtureRequest) -> Harness:
     return Harness(sink, served)
 
 
+def github_actions_harness(request: pytest.FixtureRequest) -> Harness:
+    github = request.getfixturevalue("github")
+    sink = request.getfixturevalue("make_github_sink")()
+
+    def served() -> tuple[str, str] | None:
+        pair = (
+            github.value("acme/app", "SPACES_ACCESS_KEY"),
+            github.value("acme/app", "SPACES_SECRET_KEY"),
+        )
+        return None if pair == (None, None) else pair
+
+    return Harness(sink, served)
+
+
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest], Harness]] = {
     "app_platform": app_platform_harness,
     "vault": vault_harness,
+    "github_actions": github_actions_harness,
 }
 
 
@@ -136,6 +154,12 @@ EXAMPLE_TABLES: dict[str, dict[str, Any]] = {
         "mount": "secret",
         "path": "media/spaces",
         "token_file": "/run/credentials/rotator.service/vault-token",
+    },
+    "github_actions": {
+        "type": "github_actions",
+        "repository": "acme/app",
+        "environment": "production",
+        "token_file": "/run/credentials/rotator.service/github-token",
     },
 }
 
@@ -206,11 +230,22 @@ def _vault_at(url: str, stack: list[Callable[[], None]]) -> Sink:
     return config.build(SinkDeps(policy="media"))
 
 
+def _github_actions_at(url: str, stack: list[Callable[[], None]]) -> Sink:
+    handle, name = tempfile.mkstemp(prefix="rotator-github-token-")
+    os.write(handle, b"github_pat_" + b"0" * 40 + b"\n")
+    os.close(handle)
+    stack.append(lambda: os.unlink(name))
+    table = {**EXAMPLE_TABLES["github_actions"], "api_url": url, "token_file": name}
+    config = GitHubActionsSinkConfig.model_validate({**table, "timeout": timedelta(seconds=2)})
+    return config.build(SinkDeps(policy="media"))
+
+
 # How to point each sink type at a server by URL; None says, on purpose, that
 # the type talks to no server (a local file), so the hostile servers do not apply.
 AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink] | None] = {
     "app_platform": _app_platform_at,
     "vault": _vault_at,
+    "github_actions": _github_actions_at,
 }
 
 
