@@ -170,7 +170,7 @@ class GitHubHTTP:
             raise SinkError(
                 self.label, self._describe_transport(exc, action), transient=not _tls_failure(exc)
             ) from exc
-        except ValueError as exc:  # a URL httpx cannot send to
+        except (ValueError, httpx.InvalidURL) as exc:  # a URL httpx cannot send to
             raise SinkError(self.label, f"cannot send to {self.address}: {exc}") from exc
         status = response.status_code
         if 300 <= status < 400:

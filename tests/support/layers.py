@@ -39,6 +39,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rotator.durations",
         "rotator.logs",
         "rotator.output",
+        "rotator.httpguard",
         "rotator",  # the package itself: its version only
     ),
 }
