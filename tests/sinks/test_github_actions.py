@@ -147,6 +147,13 @@ def test_a_write_github_never_answered_for_is_not_confirmed(github, make_github_
     assert "found nothing" in str(caught.value) or "404" in str(caught.value)
 
 
+def test_confirmation_uses_githubs_clock_so_skew_does_not_matter(github, make_github_sink, context):
+    behind = github.now() - timedelta(hours=3)  # GitHub's clock far behind rotator's
+    github.now = lambda: behind
+    confirmation = make_github_sink().push(new_pair(), context)
+    assert confirmation.detail["updated_at"] == behind.isoformat()
+
+
 def test_holds_cannot_tell_because_github_never_returns_values(github, make_github_sink, context):
     sink = make_github_sink()
     sink.push(new_pair(), context)
@@ -199,11 +206,17 @@ def test_a_failing_github_is_transient(github, make_github_sink, context, status
     assert caught.value.transient and f"failed ({status})" in str(caught.value)
 
 
-def test_a_rate_limit_is_transient(github, make_github_sink, context):
+def test_a_rate_limit_is_transient_whether_github_answers_429_or_403(
+    github, make_github_sink, context
+):
     github.fail_next = [429]
     with pytest.raises(SinkError) as caught:
         make_github_sink().check()
     assert caught.value.transient and "rate limiting" in str(caught.value)
+    github.rate_limit_next = True  # 403 with X-RateLimit-Remaining: 0
+    with pytest.raises(SinkError) as limited:
+        make_github_sink().push(new_pair(), context)
+    assert limited.value.transient and "rate limiting rotator (403)" in str(limited.value)
 
 
 def test_an_unreachable_github_is_transient_and_the_push_works_once_it_is_back(

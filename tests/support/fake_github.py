@@ -136,6 +136,7 @@ class FakeGitHub:
         self.fail_next: list[int] = []
         self.fail_puts: list[int] = []
         self.drop_writes = False
+        self.rate_limit_next = False  # answer the next request 403 with the limit spent
         self._rotate_before_put: set[str] = set()
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -220,14 +221,19 @@ class FakeGitHub:
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
-        status, answer = self._serve(handler.command, handler.path, dict(handler.headers), body)
+        remaining = "4999"
+        if self.rate_limit_next:
+            self.rate_limit_next, remaining = False, "0"
+            status, answer = 403, _error(403, "API rate limit exceeded for user ID 1.")
+        else:
+            status, answer = self._serve(handler.command, handler.path, dict(handler.headers), body)
         content = json.dumps(answer).encode() if answer is not None else b""
         headers = {
             "Date": format_datetime(self.now(), usegmt=True),
             "X-GitHub-Api-Version-Selected": "2022-11-28",
             "X-GitHub-Request-Id": secrets.token_hex(8).upper(),
             "X-RateLimit-Limit": "5000",
-            "X-RateLimit-Remaining": "4999",
+            "X-RateLimit-Remaining": remaining,
             "Content-Length": str(len(content)),
         }
         if answer is not None:
