@@ -58,8 +58,6 @@ SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 ORGANIZATION_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"
 DEFAULT_SECRETS = {"SPACES_ACCESS_KEY": "access_key", "SPACES_SECRET_KEY": "secret_key"}
-# Fields whose value is no secret and may be shown in a dry run.
-PUBLIC_FIELDS = frozenset({"access_key", "key_id", "username", "host", "port", "database"})
 
 FieldName = Annotated[str, Field(min_length=1, pattern=r"^[a-z][a-z0-9_]*$")]
 
