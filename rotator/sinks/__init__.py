@@ -16,10 +16,17 @@ from typing import Final
 from rotator.sinks.app_platform import AppPlatformSink
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
 from rotator.sinks.file import FileSink
+from rotator.sinks.github_actions import GitHubActionsSink
 from rotator.sinks.kubernetes import KubernetesSink
 from rotator.sinks.vault import VaultSink
 
-SINKS: Final[tuple[type[Sink], ...]] = (AppPlatformSink, VaultSink, FileSink, KubernetesSink)
+SINKS: Final[tuple[type[Sink], ...]] = (
+    AppPlatformSink,
+    VaultSink,
+    FileSink,
+    KubernetesSink,
+    GitHubActionsSink,
+)
 
 # type (as in the config's `type = ...`) → the sink class
 SINK_TYPES: Final[Mapping[str, type[Sink]]] = MappingProxyType({sink.type: sink for sink in SINKS})

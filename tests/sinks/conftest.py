@@ -13,6 +13,7 @@ from vault_server import KV1_MOUNT, STRICT_MOUNT, BaoServer, find_bao, new_pair
 
 from rotator.sinks import KeyPair, PushContext, SinkDeps
 from rotator.sinks.vault import VaultSink, VaultSinkConfig
+from tests.sinks.github_support import github, make_github_sink, token_file  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ hostile servers that prove no third-party exception leaves it untranslated).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import tempfile
@@ -31,6 +32,7 @@ from rotator.sinks import SINK_TYPES, SINKS, SinkDeps
 from rotator.sinks.app_platform import AppPlatformSinkConfig
 from rotator.sinks.base import Confirmation, PushContext, Sink, SinkConfig
 from rotator.sinks.file import FileSinkConfig
+from rotator.sinks.github_actions import GitHubActionsSinkConfig
 from rotator.sinks.kubernetes import KubernetesSinkConfig
 from rotator.sinks.vault import VaultSinkConfig
 from tests.hostile import HOSTILE, hostile_server
@@ -97,11 +99,26 @@ def kubernetes_harness(request: pytest.FixtureRequest) -> Harness:
     return Harness(sink, served)
 
 
+def github_actions_harness(request: pytest.FixtureRequest) -> Harness:
+    github = request.getfixturevalue("github")
+    sink = request.getfixturevalue("make_github_sink")()
+
+    def served() -> tuple[str, str] | None:
+        pair = (
+            github.value("acme/app", "SPACES_ACCESS_KEY"),
+            github.value("acme/app", "SPACES_SECRET_KEY"),
+        )
+        return None if pair == (None, None) else pair
+
+    return Harness(sink, served)
+
+
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest], Harness]] = {
     "app_platform": app_platform_harness,
     "vault": vault_harness,
     "file": file_harness,
     "kubernetes": kubernetes_harness,
+    "github_actions": github_actions_harness,
 }
 
 
@@ -182,6 +199,12 @@ EXAMPLE_TABLES: dict[str, dict[str, Any]] = {
         "secret": "app-spaces",
         "restart": ["deployment/web"],
         "in_cluster": True,
+    },
+    "github_actions": {
+        "type": "github_actions",
+        "repository": "acme/app",
+        "environment": "production",
+        "token_file": "/run/credentials/rotator.service/github-token",
     },
 }
 
@@ -288,6 +311,16 @@ def _kubernetes_at(url: str, stack: list[Callable[[], None]]) -> Sink:
     return config.build(SinkDeps(policy="media", poll_interval=0.02))
 
 
+def _github_actions_at(url: str, stack: list[Callable[[], None]]) -> Sink:
+    handle, name = tempfile.mkstemp(prefix="rotator-github-token-")
+    os.write(handle, b"github_pat_" + b"0" * 40 + b"\n")
+    os.close(handle)
+    stack.append(lambda: os.unlink(name))
+    table = {**EXAMPLE_TABLES["github_actions"], "api_url": url, "token_file": name}
+    config = GitHubActionsSinkConfig.model_validate({**table, "timeout": timedelta(seconds=2)})
+    return config.build(SinkDeps(policy="media"))
+
+
 # How to point each sink type at a server by URL; None says, on purpose, that
 # the type talks to no server (a local file), so the hostile servers do not apply.
 AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink] | None] = {
@@ -295,6 +328,7 @@ AT_URL: dict[str, Callable[[str, list[Callable[[], None]]], Sink] | None] = {
     "vault": _vault_at,
     "file": _file_at,
     "kubernetes": _kubernetes_at,
+    "github_actions": _github_actions_at,
 }
 
 

@@ -44,6 +44,7 @@ def test_the_example_config_is_valid_and_documents_every_section():
     assert {sink.type for policy in config.policies for sink in policy.sinks} == {
         "app_platform",
         "vault",
+        "github_actions",
     }
     assert {alert.type for alert in config.alerts} == {"webhook", "slack"}
 
@@ -195,4 +196,5 @@ def test_every_file_a_table_reads_is_listed_with_its_location_and_written_paths_
         "alerts[0].secret_file",
         "alerts[1].url_file",
         "policies[0].sinks[1].token_file",
+        "policies[0].sinks[2].token_file",
     ]
