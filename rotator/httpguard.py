@@ -40,7 +40,7 @@ import math
 import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import httpcore
 import httpx
@@ -179,14 +179,22 @@ def fetch(
         try:
             response = http.send(request, stream=True, follow_redirects=False)
         except httpx.RequestError as exc:
-            raise _why(exc, effective, request) from exc
+            _reraise(exc, effective, request)
         try:
             body = _read_capped(response, effective, max_body, request)
         except httpx.RequestError as exc:
-            raise _why(exc, effective, request) from exc
+            _reraise(exc, effective, request)
         finally:
             response.close()
     return _with_body(response, body, request)
+
+
+def _reraise(exc: httpx.RequestError, deadline: Deadline, request: httpx.Request) -> NoReturn:
+    """Raise what *exc* really means, chained to it; never an exception as its own cause."""
+    meaning = _why(exc, deadline, request)
+    if meaning is exc:
+        raise exc
+    raise meaning from exc
 
 
 def _why(exc: httpx.RequestError, deadline: Deadline, request: httpx.Request) -> httpx.RequestError:
