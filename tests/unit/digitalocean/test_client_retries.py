@@ -290,9 +290,9 @@ def test_the_timeout_is_passed_on_each_request_so_a_shared_client_keeps_its_own(
     with httpx.Client(timeout=99.0) as shared:
         make_client(http=shared, timeout=3.5).request("GET", "/v2/account")
 
-    # The client's 3.5 s, not the shared client's 99 s (less the few microseconds
-    # of its total deadline already spent).
-    assert 3.4 < route.calls.last.request.extensions["timeout"]["read"] <= 3.5
+    # The client's 3.5 s, not the shared client's 99 s (less what its total
+    # deadline has already spent, which a loaded machine makes more than microseconds).
+    assert 0 < route.calls.last.request.extensions["timeout"]["read"] <= 3.5
 
 
 def test_a_timeout_message_names_the_configured_timeout(
