@@ -28,8 +28,7 @@ from rotator.sinks.app_platform import AppPlatformSinkConfig
 from rotator.sinks.base import Confirmation, PushContext, Sink, SinkConfig
 from rotator.sinks.vault import VaultSinkConfig
 from tests.hostile import HOSTILE, hostile_server
-from tests.sinks.test_app_platform_support import make_app_sink  # noqa: F401 (a fixture)
-from tests.sinks.vault_server import new_pair
+from tests.sinks.vault_support import new_pair
 
 
 @dataclass
