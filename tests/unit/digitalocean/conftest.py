@@ -11,6 +11,7 @@ from rotator.digitalocean.budget import RateBudget
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.secret import Secret
+from tests.support.clock import FakeClock
 
 API = "https://api.digitalocean.com"
 OAUTH = "https://cloud.digitalocean.com"
@@ -19,24 +20,9 @@ CANARY = "dop_v1_" + "c0ffee" * 10 + "cafe"
 START = 1_700_000_000.0
 
 
-class FakeTime:
-    """A clock that moves only when something sleeps, and remembers every sleep."""
-
-    def __init__(self, start: float = START) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
@@ -50,14 +36,14 @@ MakeClient = Callable[..., DigitalOceanClient]
 
 
 @pytest.fixture
-def make_client(fake_time: FakeTime) -> Iterator[MakeClient]:
+def make_client(fake_time: FakeClock) -> Iterator[MakeClient]:
     """Build clients with the canary token, fake time and jitter fixed at its maximum."""
     made: list[DigitalOceanClient] = []
 
     def make(**overrides: object) -> DigitalOceanClient:
         options: dict[str, object] = {
             "sleep": fake_time.sleep,
-            "clock": fake_time.clock,
+            "clock": fake_time.seconds,
             "rng": lambda: 1.0,
             "retry": RetryPolicy(),
             "budget": RateBudget(),
