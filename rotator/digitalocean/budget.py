@@ -240,14 +240,11 @@ class RateBudget:
         ``retry-after`` (or ``ratelimit-reset``) blocks the token until then.
         """
         with self._lock:
-            token = self._tokens.get(ticket.key)
+            # The server saw the request (if at all) before now; a 429 was
+            # refused before it counted, so its slot is free again.
+            token = self._settle(ticket, now if status == 429 else now + MINUTE)
             if token is None:
                 return
-            token.in_flight = max(0, token.in_flight - 1)
-            if token.minute_owner[ticket._slot] == ticket._serial:
-                # The server saw the request (if at all) before now; a 429 was
-                # refused before it counted, so its slot is free again.
-                token.minute_free[ticket._slot] = now if status == 429 else now + MINUTE
             report = _report(headers or {})
             if report is not None:
                 limit, remaining, reset = report
@@ -278,12 +275,17 @@ class RateBudget:
         reservation.
         """
         with self._lock:
-            token = self._tokens.get(ticket.key)
-            if token is None:
-                return
-            token.in_flight = max(0, token.in_flight - 1)
-            if token.minute_owner[ticket._slot] == ticket._serial:
-                token.minute_free[ticket._slot] = ticket.start
+            self._settle(ticket, ticket.start)
+
+    def _settle(self, ticket: Ticket, free_at: float) -> _Token | None:
+        """Under the lock: *ticket*'s request is over, its minute slot free from *free_at*."""
+        token = self._tokens.get(ticket.key)
+        if token is None:
+            return None
+        token.in_flight = max(0, token.in_flight - 1)
+        if token.minute_owner[ticket._slot] == ticket._serial:
+            token.minute_free[ticket._slot] = free_at
+        return token
 
     # -- what it knows --------------------------------------------------------------
 
