@@ -7,9 +7,8 @@ import respx
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import RateLimited, ServerError, TransportError, Unprocessable
+from tests.digitalocean.client_support import API, START, MakeClient
 from tests.support.clock import FakeClock
-
-from .conftest import API, START, MakeClient
 
 ACCOUNT = {"account": {"email": "sammy@example.com", "uuid": "u-1", "status": "active"}}
 TOO_MANY = {"id": "too_many_requests", "message": "API rate limit exceeded."}

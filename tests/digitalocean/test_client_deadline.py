@@ -9,9 +9,8 @@ import respx
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import DigitalOceanError, RateLimited, TransportError
 from rotator.httpguard import BodyTooLarge, DeadlineExceeded
+from tests.digitalocean.client_support import API, MakeClient
 from tests.support.clock import FakeClock
-
-from .conftest import API, MakeClient
 
 
 @pytest.fixture

@@ -10,9 +10,8 @@ from rotator.digitalocean.account import LACKS_ACCOUNT_READ, Validation, validat
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.tokens import LEGACY_WARNING
 from rotator.secret import Secret
+from tests.digitalocean.client_support import API, OAUTH, MakeClient
 from tests.support.clock import FakeClock
-
-from .conftest import API, OAUTH, MakeClient
 
 ACCOUNT_URL = f"{API}/v2/account"
 TOKEN_INFO_URL = f"{OAUTH}/v1/oauth/token/info"

@@ -8,9 +8,8 @@ from rotator.digitalocean.budget import RateBudget, RateWait, not_before
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import RateLimited
+from tests.digitalocean.client_support import API, START, MakeClient
 from tests.support.clock import FakeClock
-
-from .conftest import API, START, MakeClient
 
 
 def limited(remaining: int, reset_in: float, limit: int = 250) -> httpx.Response:

@@ -1,8 +1,8 @@
-"""Shared pieces for the DigitalOcean client's unit tests: no network, no sleeping."""
+"""Fixtures for the DigitalOcean client's tests: respx in front of the API, fake time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import respx
@@ -11,13 +11,8 @@ from rotator.digitalocean.budget import RateBudget
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.secret import Secret
+from tests.digitalocean.client_support import CANARY, START, MakeClient
 from tests.support.clock import FakeClock
-
-API = "https://api.digitalocean.com"
-OAUTH = "https://cloud.digitalocean.com"
-# A well-formed token nobody holds; tests search every output for it.
-CANARY = "dop_v1_" + "c0ffee" * 10 + "cafe"
-START = 1_700_000_000.0
 
 
 @pytest.fixture
@@ -30,9 +25,6 @@ def api() -> Iterator[respx.MockRouter]:
     """respx in front of the API and OAuth hosts; an unmocked request fails the test."""
     with respx.mock(assert_all_called=True, assert_all_mocked=True) as router:
         yield router
-
-
-MakeClient = Callable[..., DigitalOceanClient]
 
 
 @pytest.fixture
