@@ -3,7 +3,7 @@
 import pytest
 
 from rotator.sandbox.ports import free_port
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 ALL = ROTATION_SCOPES
 

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from rotator.sandbox.ports import free_port
-from tests.e2e.conftest import ROTATION_SCOPES, Rotator, assert_one_line_error, media_policy
+from tests.support.cli import ROTATION_SCOPES, Rotator, assert_one_line_error, media_policy
 from tests.support.postgres import PASSWORD, PostgresCluster
 
 SCOPES = ["account:read"]

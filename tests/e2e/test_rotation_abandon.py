@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from tests.e2e.conftest import ROTATION_SCOPES, assert_one_line_error, media_policy
+from tests.support.cli import ROTATION_SCOPES, assert_one_line_error, media_policy
 
 SETTINGS = '[digitalocean]\nretries = 1\ntimeout = "2s"\n'
 

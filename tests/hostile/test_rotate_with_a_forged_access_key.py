@@ -16,7 +16,7 @@ import re
 import pytest
 
 from rotator.sandbox.openbao import OpenBao
-from tests.e2e.conftest import ROTATION_SCOPES, Rotator, assert_one_line_error, media_policy
+from tests.support.cli import ROTATION_SCOPES, Rotator, assert_one_line_error, media_policy
 from tests.support.proxy import HostileProxy
 
 ACCESS_KEY_FIELD = r'"access_key":\s*"[A-Z0-9]+"'
