@@ -18,19 +18,25 @@ class FakeClock:
     """
 
     def __init__(self, start: datetime | float = START) -> None:
-        self._seconds = start.timestamp() if isinstance(start, datetime) else float(start)
+        # Two views kept in step, each exact for its own callers: a datetime
+        # (microseconds, as rotator computes due times) and epoch seconds (a float,
+        # as the HTTP client adds up its sleeps).
+        if isinstance(start, datetime):
+            self._moment, self._seconds = start, start.timestamp()
+        else:
+            self._moment, self._seconds = datetime.fromtimestamp(start, UTC), float(start)
         self.sleeps: list[float] = []
 
     def __call__(self) -> datetime:
-        return self.moment
+        return self._moment
 
     @property
     def moment(self) -> datetime:
-        return datetime.fromtimestamp(self._seconds, UTC)
+        return self._moment
 
     @moment.setter
     def moment(self, moment: datetime) -> None:
-        self._seconds = moment.timestamp()
+        self._moment, self._seconds = moment, moment.timestamp()
 
     now = moment
 
@@ -39,10 +45,14 @@ class FakeClock:
 
     def advance(self, span: timedelta | float = 0.0, **parts: float) -> datetime:
         """Move on by *span* (a timedelta, or seconds) plus ``timedelta(**parts)``."""
-        seconds = span.total_seconds() if isinstance(span, timedelta) else span
-        self._seconds += seconds + timedelta(**parts).total_seconds()
-        return self.moment
+        step = (span if isinstance(span, timedelta) else timedelta(seconds=span)) + timedelta(
+            **parts
+        )
+        self._moment += step
+        self._seconds += span if isinstance(span, int | float) else span.total_seconds()
+        self._seconds += timedelta(**parts).total_seconds()
+        return self._moment
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self._seconds += seconds
+        self.advance(seconds)
