@@ -181,7 +181,10 @@ def clock_time(unix_time: float) -> str:
     """``14:05 UTC`` for a Unix time (rounded up to the minute: never too early)."""
     if not math.isfinite(unix_time):
         return "an unknown time"
-    moment = datetime.fromtimestamp(math.ceil(unix_time / 60.0) * 60.0, UTC)
+    try:
+        moment = datetime.fromtimestamp(math.ceil(unix_time / 60.0) * 60.0, UTC)
+    except (OverflowError, OSError, ValueError):  # past what a datetime holds (a hostile reset)
+        return "an unknown time"
     return moment.strftime("%H:%M UTC")
 
 
