@@ -1,4 +1,5 @@
-"""Fixtures every test directory shares: the DigitalOcean sandbox, its spec, PostgreSQL."""
+"""Fixtures every test directory shares: the DigitalOcean sandbox, its spec, and (from
+:mod:`tests.support.fixtures`) the clock, the store, the receiver, OpenBao, PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 import pytest
 
 from rotator.sandbox import Sandbox
-from tests.support.postgres import postgres_cluster, postgres_url  # noqa: F401 (fixtures)
 from tests.support.reloading_service import file_world  # noqa: F401 (a fixture for every test)
+
+pytest_plugins = ["tests.support.fixtures"]
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # The reduced official spec is kept in the repository (tests/spec/, with its

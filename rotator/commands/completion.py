@@ -259,7 +259,7 @@ SHELLS: dict[str, Callable[[Node], str]] = {"bash": bash, "zsh": zsh, "fish": fi
 
 def script(shell: str) -> str:
     """The completion script for *shell*, from rotator's own parser."""
-    from rotator.cli import build_parser  # the same layer; imported on use, no cycle
+    from rotator.cli.parser import build_parser  # the same layer; imported on use, no cycle
 
     return SHELLS[shell](command_tree(build_parser()))
 

@@ -16,15 +16,18 @@ import shlex
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rotator.commands.demo_support import AlertReceiver, OpenBao, find_bao
+from rotator.alerts.webhook import SIGNATURE_HEADER, verify_signature
 from rotator.services.context import Context
 
 if TYPE_CHECKING:
     from rotator.sandbox import Sandbox
     from rotator.sandbox.consumer import Consumer
+    from rotator.sandbox.openbao import OpenBao
+    from rotator.sandbox.receiver import Receiver
 
 ROTATOR_SCOPES = [
     "account:read",
@@ -91,13 +94,14 @@ class Walkthrough:
 def _write_config(
     walk: Walkthrough,
     app_id: str,
-    receiver: AlertReceiver,
+    receiver: Receiver,
+    secret: str,
     vault: OpenBao | None,
     workdir: Path,
     service: Consumer,
 ) -> None:
     secret_file = workdir / "webhook-secret"
-    secret_file.write_text(receiver.secret + "\n")
+    secret_file.write_text(secret + "\n")
     secret_file.chmod(0o600)
     vault_sink = (
         f"""
@@ -142,16 +146,17 @@ check_timeout = "20s"
 [[alerts]]
 type = "webhook"
 name = "ops"
-url = "{receiver.url}"
+url = "{receiver.url}/hooks/rotator"
 secret_file = "{secret_file}"
 """)
 
 
-def _show_alerts(walk: Walkthrough, receiver: AlertReceiver, seen: int) -> int:
-    for alert in receiver.alerts[seen:]:
+def _show_alerts(walk: Walkthrough, receiver: Receiver, seen: int) -> int:
+    alerts = [request.json() for request in receiver.requests]
+    for alert in alerts[seen:]:
         state = "RESOLVED " if alert.get("resolved") else ""
         walk.say(f"[{alert['severity']}] {state}{alert['event']}: {alert['title']}")
-    if len(receiver.alerts) == seen:
+    if len(alerts) == seen:
         walk.say("(no new alerts)")
     walk.say(
         f"every signature checked against the shared secret: "
@@ -159,7 +164,7 @@ def _show_alerts(walk: Walkthrough, receiver: AlertReceiver, seen: int) -> int:
     )
     if not receiver.all_signed:
         walk.surprises.append("an alert arrived with a bad signature")
-    return len(receiver.alerts)
+    return len(alerts)
 
 
 def _show_keys(
@@ -174,7 +179,8 @@ def _show_keys(
         f"{when}: other variables unchanged: "
         f"{', '.join(sorted(set(env) - {'SPACES_KEY', 'SPACES_SECRET'}))}"
     )
-    stored = vault.read("media/spaces") if vault else None
+    version = vault.read("secret", "media/spaces") if vault else None
+    stored = version["data"] if version else None
     if vault:
         if stored:
             walk.say(
@@ -216,6 +222,8 @@ def _show_service(walk: Walkthrough, service: Consumer, when: str) -> str | None
 def demo(args: argparse.Namespace, ctx: Context) -> int:
     """Audit, alert and rotate against a local sandbox; exit 0 when all went as expected."""
     from rotator.sandbox import Sandbox
+    from rotator.sandbox.openbao import OpenBao, find_bao
+    from rotator.sandbox.receiver import Receiver
 
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="rotator-demo-"))
@@ -224,7 +232,13 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
     try:
         with contextlib.ExitStack() as running:
             sandbox = running.enter_context(Sandbox(deployment_step_seconds=0.2))
-            receiver = running.enter_context(AlertReceiver(secret=f"demo-{time.time_ns()}"))
+            secret = f"demo-{time.time_ns()}"
+
+            def signed(headers: Mapping[str, str], body: bytes) -> bool:
+                header = headers.get(SIGNATURE_HEADER.lower(), "")
+                return verify_signature(secret, header, body, now=time.time())
+
+            receiver = running.enter_context(Receiver(status=204, reply=b"", verify=signed))
             vault = None
             if bao is not None:
                 try:
@@ -234,7 +248,7 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
             app_id = sandbox.app_ids()[0]
             service = running.enter_context(_service(sandbox, workdir))
             walk = Walkthrough(ctx, workdir, sandbox.url)
-            _write_config(walk, app_id, receiver, vault, workdir, service)
+            _write_config(walk, app_id, receiver, secret, vault, workdir, service)
 
             walk.step("A local DigitalOcean sandbox stands in for the real API")
             walk.say(f"sandbox on {sandbox.url} (loopback only; no account, no network)")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rotator.digitalocean.client import DigitalOceanClient, json_object
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import UUID, api_path, checked
 from rotator.errors import DigitalOceanError
 

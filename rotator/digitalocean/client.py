@@ -21,6 +21,11 @@ Every wait is bounded (see :mod:`rotator.httpguard`): one attempt may take
 sends; the whole request, retries, backoff and pacing included, ends by the
 retry policy's ``deadline``; and an answer body larger than ``max_body``
 (8 MiB) is refused while it streams, never held whole.
+
+How an answer or a failure becomes rotator's error is :mod:`.failures`. The
+class stays one piece past the usual module size on purpose: the order of
+budget, pacing, retries, deadline and pagination within one request is the
+client's contract, and it reads best in one place.
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ from rotator.digitalocean.budget import (
     refused_error,
     set_not_before,
 )
+from rotator.digitalocean.failures import (
+    api_error,
+    describe_failure,
+    json_object,
+    transport_error,
+)
 from rotator.digitalocean.models import Account, TokenInfo
 from rotator.digitalocean.retry import (
     IDEMPOTENT_METHODS,
@@ -56,12 +67,9 @@ from rotator.digitalocean.retry import (
 )
 from rotator.digitalocean.stats import ClientStats
 from rotator.errors import (
-    APIError,
     DigitalOceanError,
     InvalidTokenFormat,
     RateLimited,
-    TransportError,
-    api_error_for_status,
 )
 from rotator.logs import one_line
 from rotator.secret import Secret
@@ -83,9 +91,6 @@ _TOKEN_INFO_RETRY = RetryPolicy(attempts=1)
 # Visible ASCII only: anything else cannot go in a header, and httpx's error
 # for a bad header value would quote the token.
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
-_MESSAGE_LIMIT = 500
-# How h11 words a malformed answer (as opposed to a connection closed early).
-_NOT_HTTP = re.compile(r"(?i)illegal|malformed|invalid|unexpected|not .*http|bad ")
 
 
 class DigitalOceanClient:
@@ -340,7 +345,7 @@ class DigitalOceanClient:
                     method, url, path, params, json, attempt, ticket, overall.within(self._timeout)
                 )
             except httpx.RequestError as exc:
-                failure = _describe(exc, self._timeout)
+                failure = describe_failure(exc, self._timeout)
                 delay = min(policy.backoff(attempt, self._rng), budget)
                 # Another attempt only if the wait leaves it some time before the deadline.
                 out_of_time = budget <= 0 or delay >= overall.remaining()
@@ -349,7 +354,7 @@ class DigitalOceanClient:
                         failure += f"; gave up after {attempt} attempts"
                         if out_of_time and not final:
                             failure += f" within the {policy.deadline:g}s deadline"
-                    raise _transport_error(exc, failure, method, path) from exc
+                    raise transport_error(exc, failure, method, path) from exc
                 why = failure
             else:
                 if response.is_success:
@@ -368,7 +373,9 @@ class DigitalOceanClient:
                     delay = min(policy.backoff(attempt, self._rng), budget)
                     fits = budget > 0 and delay < left
                 if final or not fits or not may_retry_status(status, idempotent=idempotent):
-                    error = self._api_error(response, method, path, attempt, retry_after=wait)
+                    error = api_error(
+                        response, method, path, attempt, retry_after=wait, hide=self._token
+                    )
                     if isinstance(error, RateLimited) and wait is not None:
                         self._name_reset(error, self._clock() + wait)
                     raise error
@@ -420,7 +427,7 @@ class DigitalOceanClient:
                 "%s %s: %s (attempt %d, token %s)",
                 method,
                 path,
-                _describe(exc, self._timeout),
+                describe_failure(exc, self._timeout),
                 attempt,
                 self.fingerprint,
             )
@@ -481,44 +488,6 @@ class DigitalOceanClient:
             return seconds
         return 0.0
 
-    def _api_error(
-        self,
-        response: httpx.Response,
-        method: str,
-        path: str,
-        attempts: int,
-        *,
-        retry_after: float | None,
-    ) -> APIError:
-        """The typed error for a non-2xx answer, scrubbed of the token."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
-        message = self._scrub(body.get("message")) or response.reason_phrase
-        if attempts > 1:
-            message += f" (gave up after {attempts} attempts)"
-        request_id = self._scrub(body.get("request_id")) or self._scrub(
-            response.headers.get("x-request-id")
-        )
-        details: dict[str, Any] = {
-            "error_id": self._scrub(body.get("id")),
-            "request_id": request_id,
-            "method": method,
-            "path": path,
-        }
-        error_class = api_error_for_status(response.status_code)
-        if error_class is RateLimited:
-            return RateLimited(response.status_code, message, retry_after=retry_after, **details)
-        return error_class(response.status_code, message, **details)
-
-    def _scrub(self, value: object) -> str | None:
-        """Server text fit for an error: a string, bounded, without the token."""
-        if not isinstance(value, str) or not value:
-            return None
-        return one_line(value.replace(self._token.reveal(), "[token]")[:_MESSAGE_LIMIT])
-
     def _same_origin(self, link: str, path: str) -> str:
         """*link* made absolute, if it stays on the API's scheme, host and port."""
         try:
@@ -540,75 +509,8 @@ class DigitalOceanClient:
         return str(target)
 
 
-def json_object(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
-    """The body of an answer as a JSON object, or a DigitalOceanError saying why not."""
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise DigitalOceanError(f"the answer to {method} {path} is not JSON") from exc
-    if not isinstance(body, dict):
-        raise DigitalOceanError(f"the answer to {method} {path} is not a JSON object")
-    return body
-
-
 def _next_link(body: Mapping[str, Any]) -> str | None:
     links = body.get("links")
     pages = links.get("pages") if isinstance(links, dict) else None
     link = pages.get("next") if isinstance(pages, dict) else None
     return link if isinstance(link, str) and link else None
-
-
-def _transport_error(
-    exc: httpx.RequestError, failure: str, method: str, path: str
-) -> DigitalOceanError:
-    """The rotator error for a request that got no usable answer."""
-    if isinstance(exc, httpguard.BodyTooLarge):
-        # An answer came, and it is unusable: not a transport failure, never retried.
-        return DigitalOceanError(f"{failure} ({method} {path})")
-    return TransportError(failure, method=method, path=path)
-
-
-def _describe(exc: httpx.RequestError, timeout: float) -> str:
-    """A short, secret-free account of an httpx failure (never its own text)."""
-    after = f"after {timeout:g}s"
-    if isinstance(exc, httpguard.DeadlineExceeded):
-        return f"no complete answer within {exc.seconds:g}s (the server answers too slowly)"
-    if isinstance(exc, httpguard.Cancelled):
-        return "given up: the process is stopping"
-    if isinstance(exc, httpguard.BodyTooLarge):
-        return (
-            f"the answer is larger than {httpguard.describe_size(exc.limit)}; "
-            "refused without reading the rest"
-        )
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"connecting timed out {after}"
-    if isinstance(exc, httpx.ReadTimeout):
-        return f"timed out {after} waiting for the answer"
-    if isinstance(exc, httpx.WriteTimeout):
-        return f"timed out {after} sending the request"
-    if isinstance(exc, httpx.PoolTimeout):
-        return f"timed out {after} waiting for a free connection"
-    if isinstance(exc, httpx.ConnectError):
-        text = str(exc).lower()
-        if "refused" in text:
-            return "connection refused"
-        if "name" in text or "resolution" in text or "address" in text:
-            return "could not resolve the host"
-        return "could not connect"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        if _NOT_HTTP.search(str(exc)):
-            return "the answer is not valid HTTP"
-        return "connection dropped before the answer was complete"
-    if isinstance(exc, httpx.NetworkError):
-        return "connection dropped"
-    if isinstance(exc, httpx.ProxyError):
-        return "the proxy refused the request"
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return "unsupported URL scheme"
-    if isinstance(exc, httpx.LocalProtocolError):
-        return "the request could not be sent"
-    if isinstance(exc, httpx.TooManyRedirects):
-        return "too many redirects"
-    if isinstance(exc, httpx.DecodingError):
-        return "the answer could not be decoded"
-    return f"request failed ({type(exc).__name__})"

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rotator.digitalocean.client import DigitalOceanClient, json_object
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import (
     ACCESS_KEY,
     BUCKET,

@@ -59,18 +59,8 @@ def initialise(ctx: Context) -> Initialised:
         created_key = True
     keyring = ctx.keyring()
     existed = settings.store_path.exists()
-    with Store.create(settings.state_dir, keyring, now=ctx.now) as store:
-        if not existed:
-            store.history.log("store_created", "store", "ok", key_id=keyring.primary.key_id)
-    source = "ROTATOR_MASTER_KEY" if settings.master_key else str(settings.master_key_file)
-    return Initialised(
-        settings.state_dir,
-        source,
-        created_key,
-        keyring.primary.key_id,
-        str(settings.store_path),
-        existed,
-    )
+    store = Store.create(settings.state_dir, keyring, now=ctx.now)
+    return _initialised(ctx, store, keyring, created_key, created=not existed)
 
 
 def _initialise_postgres(ctx: Context) -> Initialised:
@@ -95,17 +85,20 @@ def _initialise_postgres(ctx: Context) -> Initialised:
                 f"restore that key (into {settings.master_key_file}, or ROTATOR_MASTER_KEY)"
             ) from None
         raise
+    return _initialised(ctx, store, keyring, created_key, created=store.created)
+
+
+def _initialised(
+    ctx: Context, store: Store, keyring: Keyring, created_key: bool, *, created: bool
+) -> Initialised:
+    """Close the new (or existing) *store*, logging its creation, and say what ``init`` did."""
+    settings = ctx.settings
     with store:
-        if store.created:
+        if created:
             store.history.log("store_created", "store", "ok", key_id=keyring.primary.key_id)
     source = "ROTATOR_MASTER_KEY" if settings.master_key else str(settings.master_key_file)
     return Initialised(
-        settings.state_dir,
-        source,
-        created_key,
-        keyring.primary.key_id,
-        store.where,
-        not store.created,
+        settings.state_dir, source, created_key, keyring.primary.key_id, store.where, not created
     )
 
 

@@ -21,6 +21,10 @@ or by rotator for another policy, is refused.
 The token needs, on the secret's paths, ``read``, ``create`` and ``update``
 on ``<mount>/data/<path>`` and ``read`` and ``update`` on
 ``<mount>/metadata/<path>``; :meth:`VaultSink.check` verifies exactly that.
+
+The module is a little past the usual size on purpose: a sink plugin is one
+file (its config model, its check, its dry-run text and its push), and the
+Vault API itself is :mod:`.vault_client` over :mod:`.vault_http`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures for alert tests: a real receiver, a store on disk, an HTTP client, channels."""
+"""Fixtures for alert tests: an HTTP client and channels pointing at the shared ``receiver``."""
 
 from __future__ import annotations
 
@@ -6,36 +6,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from alerts_support import SIGNING_SECRET, SLACK_PATH, WEBHOOK_PATH, Clock, Receiver
+from alerts_support import SIGNING_SECRET, SLACK_PATH, WEBHOOK_PATH
 
 from rotator.alerts import SlackChannel, WebhookChannel
-from rotator.crypto import Keyring, MasterKey
 from rotator.secret import Secret
-from rotator.store import Store
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def key_text() -> Secret:
-    return MasterKey.generate_text()
-
-
-@pytest.fixture
-def store(tmp_path, key_text, clock) -> Iterator[Store]:
-    keyring = Keyring(MasterKey.from_text(key_text, "test"))
-    with Store.create(tmp_path / "state", keyring, now=clock) as opened:
-        yield opened
 
 
 @pytest.fixture

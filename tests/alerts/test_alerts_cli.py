@@ -7,9 +7,10 @@ import sys
 import time
 
 import pytest
-from alerts_support import CANARIES, SIGNING_SECRET, SLACK_PATH, WEBHOOK_PATH, Receiver
+from alerts_support import CANARIES, SIGNING_SECRET, SLACK_PATH, WEBHOOK_PATH
 
 from rotator.alerts import verify_signature
+from rotator.sandbox.receiver import Receiver
 
 
 class Cli:

@@ -196,7 +196,8 @@ CRASHING_CHILD = textwrap.dedent(
     from datetime import timedelta
     import httpx
     sys.path.insert(0, sys.argv[3])
-    from alerts_support import Clock, token_alert
+    from tests.alerts.alerts_support import token_alert
+    from tests.support.clock import FakeClock
     from rotator.alerts import Dispatcher, WebhookChannel
     from rotator.crypto import Keyring, MasterKey
     from rotator.secret import Secret
@@ -207,7 +208,8 @@ CRASHING_CHILD = textwrap.dedent(
     store = Store.open(Path(sys.argv[1]), keyring, writer=True)
     channel = WebhookChannel("ops", sys.argv[2], Secret("z" * 16))
     with httpx.Client() as http:
-        dispatcher = Dispatcher(store, [channel], http, now=Clock(), reminder=timedelta(hours=1))
+        clock = FakeClock()
+        dispatcher = Dispatcher(store, [channel], http, now=clock, reminder=timedelta(hours=1))
         assert dispatcher.raise_condition(token_alert())
         os._exit(9)  # die before any flush: no close, no cleanup
     """
@@ -226,7 +228,7 @@ def test_an_alert_queued_just_before_a_crash_is_delivered_after_a_restart(
             CRASHING_CHILD,
             str(state_dir),
             receiver.url + WEBHOOK_PATH,
-            os.path.dirname(__file__),
+            os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
         ],
         env={**os.environ, "KEY": key_text.reveal()},
         capture_output=True,

@@ -12,7 +12,6 @@ import json
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ import pytest
 from rotator.cli import build_parser
 from rotator.engine.health import listen_address
 from rotator.errors import ConfigError
+from rotator.sandbox.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -303,10 +303,7 @@ def test_the_healthcheck_passes_when_healthz_answers(health_server):
 
 
 def test_the_healthcheck_fails_when_nothing_listens():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        free_port = probe.getsockname()[1]
-    assert run_healthcheck(free_port) != 0
+    assert run_healthcheck(free_port()) != 0
 
 
 def test_the_build_context_leaves_out_local_state_and_tooling():

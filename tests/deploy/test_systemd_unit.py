@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from rotator.sandbox.ports import free_port
 from rotator.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -264,13 +265,6 @@ def test_a_tls_handshake_works_under_the_units_memory_limits(tmp_path):
     # memory (cffi's ffi.callback would, and nothing rotator uses calls it).
     result = confined(sys.executable, "-c", TLS_HANDSHAKE, cwd=tmp_path)
     assert result.stdout.split() == ["TLSv1.3", "ping"], result.stderr[-2000:]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def daemon_available() -> bool:

@@ -6,16 +6,8 @@ import time
 import pytest
 
 from rotator.alerts.webhook import verify_signature
-from tests.alerts.alerts_support import Receiver
 
 SECRET = "whsec-e2e-4b1d0c9a8f7e"
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture

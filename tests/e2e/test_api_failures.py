@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import assert_one_line_error
+from tests.support.cli import assert_one_line_error
 
 SCOPES = ["account:read"]
 

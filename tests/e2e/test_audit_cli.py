@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import assert_one_line_error
+from tests.support.cli import assert_one_line_error
 
 NEEDED = ["account:read", "spaces_key:read", "spaces_key:create_credentials", "spaces_key:delete"]
 COMPANIONS = ["spaces:read", "regions:read", "sizes:read", "actions:read"]

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from rotator.crypto import MasterKey
-from tests.e2e.conftest import assert_one_line_error
+from tests.support.cli import assert_one_line_error
 
 SCOPES = ["account:read"]
 

@@ -3,7 +3,7 @@
 import json
 import time
 
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 SCOPES = ["account:read", "spaces_key:read"]
 

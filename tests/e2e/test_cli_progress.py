@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from rotator.sandbox import Sandbox
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 
 @pytest.fixture

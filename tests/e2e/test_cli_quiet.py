@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 # What a log line of the plain format starts with: "2026-12-05 08:14:03,123 INFO ..."
 LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2},\d{3} (DEBUG|INFO|WARNING|ERROR) ")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 # Anything that looks like a time of day after a date, in any of the usual spellings.
 ANY_TIME = re.compile(

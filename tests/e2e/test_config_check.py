@@ -1,10 +1,9 @@
 """`rotator config check` asks DigitalOcean and the sinks about each policy, reading only."""
 
-import socket
-
 import pytest
 
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from rotator.sandbox.ports import free_port
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 ALL = ROTATION_SCOPES
 
@@ -87,9 +86,7 @@ timeout = "2s"
 def test_an_unreachable_vault_is_a_note_not_an_error_like_digitalocean(checked, sandbox, tmp_path):
     token_file = tmp_path / "vault-token"
     token_file.write_text("s.some-token\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    url = f"http://127.0.0.1:{free_port()}"
     config = media_policy(sandbox.app_ids()[0], more_sinks=_vault_sink(url, str(token_file)))
     result = checked(config)
     assert result.code == 0, result.output

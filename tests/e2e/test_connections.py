@@ -2,7 +2,7 @@
 
 import json
 
-from tests.e2e.conftest import assert_one_line_error
+from tests.support.cli import assert_one_line_error
 
 GOOD_SCOPES = ["account:read", "spaces_key:read"]
 

@@ -7,11 +7,11 @@ included, may show it.
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
-from tests.e2e.conftest import ROTATION_SCOPES, Rotator, assert_one_line_error, media_policy
+from rotator.sandbox.ports import free_port
+from tests.support.cli import ROTATION_SCOPES, Rotator, assert_one_line_error, media_policy
 from tests.support.postgres import PASSWORD, PostgresCluster
 
 SCOPES = ["account:read"]
@@ -22,12 +22,6 @@ def on_postgres(rotator: Rotator, postgres_url: str) -> Rotator:
     rotator.env["ROTATOR_DATABASE_URL"] = postgres_url
     rotator.env["ROTATOR_LOG_LEVEL"] = "DEBUG"  # the chattiest logs are the riskiest
     return rotator
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])  # nothing listens once it is closed
 
 
 def _never_shows_the_password(run: Rotator) -> None:
@@ -111,7 +105,7 @@ def test_a_server_that_is_down_is_one_error_line_without_the_password(
 ):
     run = on_postgres
     assert run("init").code == 0
-    url = postgres_cluster.url("rotator", port=_closed_port())
+    url = postgres_cluster.url("rotator", port=free_port())
     result = run("connection", "list", env={"ROTATOR_DATABASE_URL": url})
     assert_one_line_error(result, 1, "cannot connect to", "127.0.0.1", '"rotator"')
     _never_shows_the_password(run)

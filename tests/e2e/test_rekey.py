@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.e2e.conftest import assert_one_line_error
+from tests.support.cli import assert_one_line_error
 
 SCOPES = ["account:read"]
 

@@ -6,19 +6,10 @@ import copy
 import json
 
 import httpx
-import pytest
 
-from tests.alerts.alerts_support import Receiver
-from tests.e2e.conftest import ROTATION_SCOPES, assert_one_line_error, media_policy
+from tests.support.cli import ROTATION_SCOPES, assert_one_line_error, media_policy
 
 SETTINGS = '[digitalocean]\nretries = 1\ntimeout = "2s"\n'
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 def delete_app(sandbox, app_id: str) -> None:

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 
 def file_table(file_world) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from rotator.alerts.webhook import verify_signature
 from tests.alerts.alerts_support import Receiver
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy
 from tests.support.fake_github import FakeGitHub
 
 WEBHOOK_SECRET = "whsec-github-e2e-9a8b7c6d"

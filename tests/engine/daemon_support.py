@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from rotator.sandbox import Sandbox
-from tests.e2e.conftest import ROTATION_SCOPES, Rotator, media_policy
+from tests.support.cli import ROTATION_SCOPES, Rotator, media_policy
 
 SCOPES = ROTATION_SCOPES
 

@@ -7,6 +7,7 @@ import pytest
 
 from rotator.engine.health import Endpoints, HealthServer, Heartbeat, listen_address
 from rotator.errors import ConfigError
+from tests.support.clock import FakeClock
 
 
 @pytest.mark.parametrize(
@@ -75,31 +76,23 @@ def test_a_port_in_use_is_one_clear_error():
         first.stop()
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_loop_idling_as_planned_is_never_late_and_a_silent_one_is():
-    clock = FakeClock()
-    heartbeat = Heartbeat(clock)
+    clock = FakeClock(1000.0)
+    heartbeat = Heartbeat(clock.seconds)
     heartbeat.idle(600)
-    clock.now += 590
+    clock.advance(590)
     assert heartbeat.overdue() == 0
-    clock.now += 20
+    clock.advance(20)
     assert heartbeat.overdue() == 10
     heartbeat.beat()
     assert heartbeat.overdue() == 0
-    clock.now += 301
+    clock.advance(301)
     assert heartbeat.overdue() == 301
 
 
 def test_healthz_turns_503_once_the_loop_is_later_than_stale_after_and_recovers():
-    clock = FakeClock()
-    heartbeat = Heartbeat(clock)
+    clock = FakeClock(1000.0)
+    heartbeat = Heartbeat(clock.seconds)
     server = HealthServer(
         "127.0.0.1",
         0,
@@ -110,9 +103,9 @@ def test_healthz_turns_503_once_the_loop_is_later_than_stale_after_and_recovers(
     server.start()
     try:
         with httpx.Client(base_url=server.url) as client:
-            clock.now += 300
+            clock.advance(300)
             assert client.get("/healthz").status_code == 200
-            clock.now += 1
+            clock.advance(1)
             answer = client.get("/healthz")
             assert answer.status_code == 503
             assert answer.text == (

@@ -15,7 +15,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rotator.alerts.base import Alert
 from rotator.alerts.outbox import Outbox
-from rotator.crypto import Keyring, MasterKey
 from rotator.digitalocean.spaces import Grant
 from rotator.digitalocean.stats import ClientStats, status_class
 from rotator.engine.jobs.base import Summary
@@ -23,6 +22,7 @@ from rotator.engine.metrics import DaemonMetrics
 from rotator.secret import Secret
 from rotator.store import Store, ValidationRecord
 from rotator.store.readings import open_read_only, read_store
+from tests.support.clock import FakeClock
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PROD_TOKEN = Secret("dop_v1_" + "a" * 64)
@@ -131,24 +131,9 @@ class Policy:
     grace: timedelta = timedelta(hours=1)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock):
-    keyring = Keyring(MasterKey.from_text(MasterKey.generate_text(), "test"))
-    with Store.create(tmp_path / "state", keyring, now=clock) as opened:
-        yield opened
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 def scrape_store(store: Store, policies: list[Policy], stats: ClientStats | None = None) -> str:
@@ -164,7 +149,7 @@ def scrape_store(store: Store, policies: list[Policy], stats: ClientStats | None
     return metrics.render()
 
 
-def rotate(store: Store, clock: Clock, policy: str, *, finish: bool) -> None:
+def rotate(store: Store, clock: FakeClock, policy: str, *, finish: bool) -> None:
     records = store.rotations
     records.adopt(policy, f"OLD{policy.upper()}")
     record = records.begin(

@@ -17,20 +17,10 @@ from rotator.engine.scheduler import Scheduler
 from rotator.secret import Secret
 from rotator.services.context import Context
 from rotator.store import Store, ValidationRecord
+from tests.support.clock import FakeClock
 
 START = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-
-
-class FakeClock:
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, span: timedelta) -> None:
-        self.now += span
 
 
 class Ledger:
@@ -78,7 +68,7 @@ def drive(scheduler: Scheduler, clock: FakeClock, span: timedelta) -> None:
 
 
 def test_a_job_runs_once_its_first_item_is_due_and_not_before():
-    clock = FakeClock()
+    clock = FakeClock(START)
     ledger = Ledger(["a", "b"])
     ledger.last = {"a": START - timedelta(minutes=30), "b": START - timedelta(minutes=50)}
     scheduler = scheduler_for(ledger, clock)
@@ -96,7 +86,7 @@ def test_a_job_runs_once_its_first_item_is_due_and_not_before():
 def test_a_restart_neither_repeats_work_done_nor_skips_work_due_while_it_was_down():
     names = [f"connection-{n}" for n in range(20)]
     ledger = Ledger(names)
-    clock = FakeClock()
+    clock = FakeClock(START)
     drive(scheduler_for(ledger, clock), clock, 3 * HOUR)
     stopped_at = clock()
     clock.advance(timedelta(minutes=50))  # down while some items fell due
@@ -141,7 +131,7 @@ def test_jitter_spreads_a_herd_of_connections_over_the_whole_interval():
 
 
 def test_the_next_run_is_looked_at_again_by_recheck_and_never_spins():
-    clock = FakeClock()
+    clock = FakeClock(START)
     calls: list[datetime] = []
     scheduler = Scheduler(clock)
     # An item that stays due whatever the work does (it keeps failing, say).
@@ -157,7 +147,7 @@ def test_the_next_run_is_looked_at_again_by_recheck_and_never_spins():
 
 
 def test_once_runs_each_due_job_in_the_order_they_were_added():
-    clock = FakeClock()
+    clock = FakeClock(START)
     order: list[str] = []
     scheduler = Scheduler(clock)
     scheduler.add("validate", lambda now: now, lambda now: order.append("validate"))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from rotator.sandbox import Sandbox
-from tests.e2e.conftest import Rotator
+from tests.support.cli import Rotator
 from tests.support.proxy import HostileProxy
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import ROTATION_SCOPES, Rotator, media_policy
+from tests.support.cli import ROTATION_SCOPES, Rotator, media_policy
 
 CREATED = "2020-01-02T03:04:05Z"
 

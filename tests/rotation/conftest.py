@@ -15,6 +15,7 @@ from rotator.secret import Secret
 from rotator.settings import PolicyConfig
 from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink
 from rotator.store import Store
+from tests.support.clock import FakeClock
 
 GRANTS = [{"bucket": "media", "permission": "readwrite"}]
 SCOPES = ["spaces_key:read", "spaces_key:create_credentials", "spaces_key:delete"]
@@ -48,17 +49,9 @@ class MemorySink(Sink):
         return self.pair.access_key if self.pair else None
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-
 @pytest.fixture
 def world(tmp_path, sandbox):
-    clock = Clock()
+    clock = FakeClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     keyring = Keyring(MasterKey.from_text(MasterKey.generate_text(), "test"))
     store = Store.create(tmp_path / "state", keyring, now=clock)
     original = sandbox.add_spaces_key("media-original", GRANTS)

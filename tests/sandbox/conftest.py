@@ -8,14 +8,14 @@ import httpx
 import pytest
 
 from rotator.sandbox import Sandbox
-from tests.sandbox.helpers import FakeClock
+from tests.support.clock import FakeClock
 
 MakeClient = Callable[..., httpx.Client]
 
 
 @pytest.fixture
 def fake_clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_800_000_000.0)
 
 
 @pytest.fixture

@@ -5,19 +5,6 @@ from __future__ import annotations
 import httpx
 
 
-class FakeClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def assert_error(response: httpx.Response, status: int, error_id: str) -> None:
     """DigitalOcean's error shape: status, ``{"id","message","request_id"}``, ``x-request-id``."""
     assert response.status_code == status, response.text

@@ -8,7 +8,8 @@ import pytest
 
 from rotator.sandbox import Sandbox
 from rotator.sandbox.seed import DEMO_COMPONENT
-from tests.sandbox.helpers import FakeClock, assert_error
+from tests.sandbox.helpers import assert_error
+from tests.support.clock import FakeClock
 
 APP_SCOPES = ["app:read", "app:update"]
 
@@ -143,7 +144,7 @@ def test_unparseable_json_is_a_bad_request(app_id, apps):
 
 
 def test_an_update_walks_the_deployment_through_its_phases(fake_clock: FakeClock, client_for):
-    with Sandbox(clock=fake_clock, deployment_step_seconds=10) as box:
+    with Sandbox(clock=fake_clock.seconds, deployment_step_seconds=10) as box:
         client = client_for(APP_SCOPES, target=box)
         app_id = box.app_ids()[0]
         spec = client.get(f"/v2/apps/{app_id}").json()["app"]["spec"]
@@ -168,7 +169,7 @@ def test_an_update_walks_the_deployment_through_its_phases(fake_clock: FakeClock
 
 
 def test_the_running_env_changes_only_when_the_deployment_is_active(fake_clock, client_for):
-    with Sandbox(clock=fake_clock, deployment_step_seconds=10) as box:
+    with Sandbox(clock=fake_clock.seconds, deployment_step_seconds=10) as box:
         client = client_for(APP_SCOPES, target=box)
         app_id = box.app_ids()[0]
         spec = client.get(f"/v2/apps/{app_id}").json()["app"]["spec"]
@@ -208,7 +209,7 @@ def test_a_failed_deployment_leaves_the_running_env_unchanged(sandbox, app_id, a
 
 
 def test_an_update_during_a_deployment_supersedes_the_running_one(fake_clock, client_for):
-    with Sandbox(clock=fake_clock, deployment_step_seconds=10) as box:
+    with Sandbox(clock=fake_clock.seconds, deployment_step_seconds=10) as box:
         client = client_for(APP_SCOPES, target=box)
         app_id = box.app_ids()[0]
         spec = client.get(f"/v2/apps/{app_id}").json()["app"]["spec"]
@@ -274,7 +275,7 @@ def test_the_app_truth_holds_plaintext_secrets_for_tests(sandbox, app_id):
 
 
 def test_deployment_progress_follows_the_phase(fake_clock, client_for):
-    with Sandbox(clock=fake_clock, deployment_step_seconds=10) as box:
+    with Sandbox(clock=fake_clock.seconds, deployment_step_seconds=10) as box:
         client = client_for(APP_SCOPES, target=box)
         app_id = box.app_ids()[0]
         spec = client.get(f"/v2/apps/{app_id}").json()["app"]["spec"]

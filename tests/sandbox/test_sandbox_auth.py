@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from rotator.sandbox import Sandbox
-from tests.sandbox.helpers import FakeClock, assert_error
+from tests.sandbox.helpers import assert_error
+from tests.support.clock import FakeClock
 
 
 def test_a_valid_personal_token_reads_the_account(sandbox, client_for):
@@ -52,7 +53,7 @@ def test_a_revoked_token_is_unauthorized(sandbox, client_for):
 
 
 def test_an_expired_token_is_unauthorized(fake_clock, client_for):
-    with Sandbox(clock=fake_clock) as box:
+    with Sandbox(clock=fake_clock.seconds) as box:
         token = box.add_token(["account:read"], expires_in_seconds=60)
         client = client_for(token=token, target=box)
         assert client.get("/v2/account").status_code == 200
@@ -95,7 +96,7 @@ def test_token_info_needs_no_scope_but_a_valid_token(sandbox, client_for):
 
 
 def test_token_info_counts_down_an_expiring_oauth_token(fake_clock, client_for):
-    with Sandbox(clock=fake_clock, seed=False) as box:
+    with Sandbox(clock=fake_clock.seconds, seed=False) as box:
         token = box.add_token(["account:read"], kind="oauth", expires_in_seconds=3600)
         fake_clock.advance(600)
         info = client_for(token=token, target=box).get("/v1/oauth/token/info").json()
@@ -151,6 +152,6 @@ def test_unknown_scopes_and_kinds_are_refused_when_minting(sandbox):
 
 def test_helpers_use_the_clock_they_are_given():
     clock = FakeClock(1_000.0)
-    with Sandbox(clock=clock, seed=False) as box:
+    with Sandbox(clock=clock.seconds, seed=False) as box:
         box.add_token(["account:read"])
         assert box.snapshot()["tokens"][0]["created_at"] == 1_000.0

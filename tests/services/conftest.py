@@ -4,35 +4,25 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from rotator.cli import main
 from rotator.services.context import Context
+from tests.support.clock import FakeClock
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.moment = START
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, span: timedelta) -> None:
-        self.moment += span
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def make_context(tmp_path: Path, clock: Clock) -> Callable[..., Context]:
+def make_context(tmp_path: Path, clock: FakeClock) -> Callable[..., Context]:
     """A Context on the fake clock, for a config (written now) and an initialised store."""
 
     def make(config: str = "", **environ: str) -> Context:

@@ -7,23 +7,19 @@ import pytest
 from rotator.errors import SinkError
 from rotator.sandbox import Sandbox
 from rotator.sinks import SinkDeps
-from tests.sinks.test_app_platform_support import (
+from tests.sinks.app_platform_support import (
     CANARY,
     CONTEXT,
     NEW_ACCESS,
     NEW_PAIR,
     OLD_ACCESS,
     OLD_SECRET,
-    api_for,
     deployments,
-    make_app_sink,
     media_spec,
     sent,
     stored_spec,
     with_pair,
 )
-
-__all__ = ["api_for", "make_app_sink"]  # fixtures used below
 
 
 def test_a_component_push_is_confirmed_once_the_app_runs_the_new_pair(sandbox, make_app_sink):

@@ -10,16 +10,13 @@ import pytest
 
 from rotator.errors import SinkError
 from tests.contract import Recorder, in_spec, request_errors, response_errors
-from tests.sinks.test_app_platform_support import (
+from tests.sinks.app_platform_support import (
     CANARY,
     CONTEXT,
     NEW_ACCESS,
     NEW_PAIR,
-    make_app_sink,
     media_spec,
 )
-
-__all__ = ["make_app_sink"]  # a fixture used below
 
 
 @pytest.fixture

@@ -11,23 +11,19 @@ import pytest
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import SinkError
 from rotator.sandbox import Sandbox
-from tests.sinks.test_app_platform_support import (
+from tests.sinks.app_platform_support import (
     CANARY,
     CONTEXT,
     NEW_ACCESS,
     NEW_PAIR,
     OLD_ACCESS,
     OLD_SECRET,
-    api_for,
     deployments,
-    make_app_sink,
     media_spec,
     sent,
     stored_spec,
     with_pair,
 )
-
-__all__ = ["api_for", "make_app_sink"]  # fixtures used below
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from rotator.secret import Secret
 from rotator.settings import parse_config
 from rotator.sinks import KeyPair, PushContext, SinkDeps
 from rotator.sinks.file import FileSinkConfig
-from tests.sinks.vault_server import new_pair
+from tests.sinks.vault_support import new_pair
 
 CONTEXT = PushContext("media", "file-0001", datetime(2026, 11, 23, tzinfo=UTC))
 

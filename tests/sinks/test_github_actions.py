@@ -8,7 +8,6 @@ import logging
 from datetime import timedelta
 
 import pytest
-from vault_server import new_pair
 
 from rotator.errors import RotatorError, SinkError
 from rotator.secret import Secret
@@ -16,6 +15,7 @@ from rotator.settings import parse_config
 from rotator.sinks.base import KeyPair
 from rotator.sinks.github_actions import GitHubActionsSinkConfig
 from tests.sinks.github_support import openapi, spec_problems, write_token
+from tests.sinks.vault_support import new_pair
 
 NAMES = ("SPACES_ACCESS_KEY", "SPACES_SECRET_KEY")
 

@@ -22,7 +22,7 @@ from tests.sinks.kubernetes_support import (
     cluster,
     make_k8s_sink,
 )
-from tests.sinks.vault_server import new_pair
+from tests.sinks.vault_support import new_pair
 
 __all__ = ["clock", "cluster", "make_k8s_sink"]  # fixtures used below
 

@@ -43,8 +43,7 @@ from tests.sinks.kubernetes_support import (  # noqa: F401 (fixtures)
     cluster,
     make_k8s_sink,
 )
-from tests.sinks.test_app_platform_support import make_app_sink  # noqa: F401 (a fixture)
-from tests.sinks.vault_server import new_pair
+from tests.sinks.vault_support import new_pair
 
 
 @dataclass

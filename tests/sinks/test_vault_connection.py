@@ -6,9 +6,9 @@ import logging
 import secrets
 
 import pytest
-from vault_server import closed_port
 
 from rotator.errors import SinkError
+from rotator.sandbox.ports import free_port
 
 
 def _writer_rules(mount: str, path: str) -> str:
@@ -128,7 +128,7 @@ def test_approle_inside_a_namespace(vault, make_sink, kv_path, pair, context):
 def test_vault_and_proxy_environment_variables_are_ignored(
     vault, make_sink, kv_path, tmp_path, monkeypatch, pair, context
 ):
-    dead = f"http://127.0.0.1:{closed_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     home = tmp_path / "home"
     home.mkdir()
     (home / ".vault-token").write_text("s.from-the-token-helper")

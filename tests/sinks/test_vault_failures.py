@@ -11,13 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from vault_server import closed_port, new_pair
 
 from rotator.errors import SinkError
+from rotator.sandbox.ports import free_port
 from rotator.secret import Secret
 from rotator.sinks import KeyPair, SinkDeps
 from rotator.sinks.vault import VaultSink, VaultSinkConfig
 from rotator.sinks.vault_client import SecretVersion, TokenLogin, VaultClient
+from tests.sinks.vault_support import new_pair
 
 READ_ONLY_RULES = """
 path "secret/data/{path}" {{ capabilities = ["read"] }}
@@ -49,7 +50,7 @@ def test_a_sealed_vault_is_a_clear_failure(fresh_vault, pair, context):
 
 
 def test_an_unreachable_vault_is_a_clear_failure(make_sink, pair, context):
-    port = closed_port()
+    port = free_port()
     sink = make_sink(url=f"http://127.0.0.1:{port}")
 
     with pytest.raises(SinkError, match=f"cannot reach Vault at 127.0.0.1:{port}") as pushed:
@@ -257,7 +258,7 @@ def _tls_error() -> httpx.ConnectError:
 )
 def test_every_httpx_error_becomes_one_clean_line(error):
     # Every exception httpx can raise has a translation that names the server.
-    port = closed_port()
+    port = free_port()
     client = VaultClient("probe", f"http://127.0.0.1:{port}", TokenLogin(Secret(TOKEN)))
     try:
         message = client.describe_transport(error, "writing secret/data/x")
@@ -272,7 +273,7 @@ def test_every_httpx_error_becomes_one_clean_line(error):
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 409, 412, 429, 500, 501, 502, 503])
 def test_every_vault_error_status_becomes_one_clean_line(status):
     # Vault's own error text is scrubbed of the token before it is quoted.
-    port = closed_port()  # so the status lookups some translations make fail fast
+    port = free_port()  # so the status lookups some translations make fail fast
     client = VaultClient("probe", f"http://127.0.0.1:{port}", TokenLogin(Secret(TOKEN)))
     try:
         message = client.describe_status(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from vault_server import KV1_MOUNT, STRICT_MOUNT, new_pair
 
 from rotator.errors import SinkError
 from rotator.sinks import SINK_TYPES, SinkDeps, build_sink
 from rotator.sinks.vault import VaultSink, VaultSinkConfig
+from tests.sinks.vault_support import KV1_MOUNT, STRICT_MOUNT, new_pair
 
 
 @pytest.mark.parametrize("mount", ["secret", STRICT_MOUNT])

@@ -1,4 +1,4 @@
-"""Fixtures for the store's tests: a keyring, and a fresh store on each backend.
+"""Fixtures for the store's tests: a fresh store on each backend (``keyring`` is shared).
 
 ``backend`` (and ``store``, built on it) run every test that takes them
 twice: on SQLite in a temporary state directory and on a fresh database of
@@ -12,15 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from store_support import Backend, PostgresBackend, SqliteBackend, ring
 
-from rotator.crypto import Keyring
 from rotator.store import Store
-
-
-@pytest.fixture
-def keyring() -> Keyring:
-    return ring()
+from tests.support.stores import Backend, PostgresBackend, SqliteBackend
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -8,21 +8,14 @@ import pytest
 
 from rotator.settings import FileConfig
 from rotator.store.history import PRUNE_BATCH
+from tests.support.clock import FakeClock
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock(START)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import threading
 import time
 
 import pytest
-from store_support import PostgresBackend, ring
 
 from rotator.crypto import Keyring, MasterKey
 from rotator.errors import (
@@ -26,6 +25,7 @@ from rotator.store import SCHEMA_VERSION, Store
 from rotator.store.postgres_url import DatabaseUrl
 from rotator.store.postgresql import to_driver_sql
 from tests.support.postgres import PASSWORD
+from tests.support.stores import PostgresBackend, ring
 
 TOKEN_A = Secret("dop_v1_" + "a" * 64)
 TOKEN_B = Secret("dop_v1_" + "b" * 64)

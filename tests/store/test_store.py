@@ -3,7 +3,6 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from store_support import ring
 
 from rotator.errors import (
     ConnectionExists,
@@ -15,6 +14,7 @@ from rotator.errors import (
 )
 from rotator.secret import Secret
 from rotator.store import SCHEMA_VERSION, Store, ValidationRecord
+from tests.support.stores import ring
 
 TOKEN_A = Secret("dop_v1_" + "a" * 64)
 TOKEN_B = Secret("dop_v1_" + "b" * 64)

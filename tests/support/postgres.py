@@ -16,7 +16,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+
+from rotator.sandbox.ports import free_port
 
 START_SECONDS = 60  # the most we wait for the server to start or stop
 ROLE = "rotator"
@@ -44,12 +45,6 @@ def server_bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresCluster:
     """One PostgreSQL server in a directory of its own, stopped by :meth:`stop`."""
 
@@ -59,7 +54,7 @@ class PostgresCluster:
         self.root = Path(tempfile.mkdtemp(prefix="rotator-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self._numbers = count(1)
         if self.as_root:
             account = pwd.getpwnam("postgres")

@@ -22,8 +22,7 @@ from rotator.errors import (
     Unprocessable,
 )
 from rotator.secret import Secret
-
-from .conftest import API, CANARY, OAUTH, MakeClient
+from tests.digitalocean.client_support import API, CANARY, OAUTH, MakeClient
 
 ACCOUNT = {
     "account": {

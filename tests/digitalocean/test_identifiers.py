@@ -12,8 +12,7 @@ from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.identifiers import api_path, segment
 from rotator.digitalocean.models import Account, TokenInfo
 from rotator.errors import DigitalOceanError
-
-from .conftest import API, CANARY
+from tests.digitalocean.client_support import API, CANARY
 
 APP = "4f6c71e2-1e90-4762-9fee-6cc4a0a9f2cf"
 HOSTILE_ACCESS_KEYS = [

@@ -1,4 +1,4 @@
-"""Shared pieces for the App Platform sink tests: an app, a sink factory, sandbox readers.
+"""Shared pieces for the App Platform sink tests: an app, sandbox readers (fixtures: conftest).
 
 No tests here; the sink tests import from this module.
 """
@@ -6,19 +6,14 @@ No tests here; the sink tests import from this module.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-import pytest
-
-from rotator.digitalocean.client import DigitalOceanClient
-from rotator.digitalocean.retry import RetryPolicy
 from rotator.sandbox import Sandbox
 from rotator.secret import Secret
-from rotator.sinks import KeyPair, PushContext, SinkDeps, build_sink
-from rotator.sinks.app_platform import AppPlatformSink, AppPlatformSinkConfig
+from rotator.sinks import KeyPair, PushContext
+from rotator.sinks.app_platform import AppPlatformSink
 
 APP_SCOPES = ["app:read", "app:update"]
 OLD_ACCESS = "DO00OLDACCESSKEY0001"
@@ -117,69 +112,3 @@ def sent(sandbox: Sandbox, method: str) -> list[dict[str, Any]]:
 
 
 MakeAppSink = Callable[..., AppPlatformSink]
-
-
-@pytest.fixture
-def make_app_sink(sandbox: Sandbox) -> Iterator[MakeAppSink]:
-    """``make_app_sink(app_id, component=..., scopes=..., **deps)``: a sink from the registry.
-
-    Deployments take 0.15 s in the sandbox fixture, so polls are every 20 ms
-    and every wait is bounded by a few seconds.
-    """
-    clients: list[DigitalOceanClient] = []
-
-    def make(
-        app_id: str,
-        *,
-        component: str | None = "web",
-        scopes: list[str] | None = None,
-        http: httpx.Client | None = None,
-        retry: RetryPolicy | None = None,
-        target: Sandbox | None = None,
-        deploy_timeout: float = 5.0,
-        **deps: Any,
-    ) -> AppPlatformSink:
-        box = target or sandbox
-        client = DigitalOceanClient(
-            Secret(box.add_token(APP_SCOPES if scopes is None else scopes)),
-            api_url=box.url,
-            oauth_url=box.url,
-            http=http,
-            retry=retry or RetryPolicy(base_delay=0.01, max_delay=0.05),
-        )
-        clients.append(client)
-        config = AppPlatformSinkConfig(
-            type="app_platform",
-            app_id=app_id,
-            component=component,
-            access_key_env="SPACES_KEY",
-            secret_key_env="SPACES_SECRET",
-            deploy_timeout=timedelta(seconds=deploy_timeout),
-        )
-        options: dict[str, Any] = {"poll_interval": 0.02, **deps}
-        sink = build_sink(config, SinkDeps(digitalocean=client, **options))
-        assert isinstance(sink, AppPlatformSink)
-        return sink
-
-    yield make
-    for client in clients:
-        client.close()
-
-
-@pytest.fixture
-def api_for(sandbox: Sandbox) -> Iterator[Callable[[Sandbox | None], httpx.Client]]:
-    """Plain httpx clients with an app token, to act as someone else on the same app."""
-    made: list[httpx.Client] = []
-
-    def make(box: Sandbox | None = None) -> httpx.Client:
-        target = box or sandbox
-        token = target.add_token(APP_SCOPES)
-        client = httpx.Client(
-            base_url=target.url, headers={"Authorization": f"Bearer {token}"}, timeout=10
-        )
-        made.append(client)
-        return client
-
-    yield make
-    for client in made:
-        client.close()

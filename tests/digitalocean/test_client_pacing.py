@@ -8,8 +8,8 @@ from rotator.digitalocean.budget import RateBudget, RateWait, not_before
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.errors import RateLimited
-
-from .conftest import API, START, FakeTime, MakeClient
+from tests.digitalocean.client_support import API, START, MakeClient
+from tests.support.clock import FakeClock
 
 
 def limited(remaining: int, reset_in: float, limit: int = 250) -> httpx.Response:
@@ -25,7 +25,7 @@ def limited(remaining: int, reset_in: float, limit: int = 250) -> httpx.Response
 
 
 def test_a_token_with_plenty_of_budget_is_never_slowed(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").mock(return_value=limited(4000, 600, limit=5000))
 
@@ -36,7 +36,7 @@ def test_a_token_with_plenty_of_budget_is_never_slowed(
 
 
 def test_a_token_running_low_spends_its_last_calls_without_waiting_then_stops(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     # Each answer reports one call fewer left, with the reset 3,000 s after START.
     answers = [limited(remaining, 3000) for remaining in (4, 3, 2, 1, 0)]
@@ -57,7 +57,7 @@ def test_a_token_running_low_spends_its_last_calls_without_waiting_then_stops(
 
 
 def test_a_spent_token_waits_for_the_reset_before_calling_again(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").mock(side_effect=[limited(0, 25), limited(249, 85)])
 
@@ -68,7 +68,7 @@ def test_a_spent_token_waits_for_the_reset_before_calling_again(
 
 
 def test_a_request_whose_wait_exceeds_the_retry_budget_is_never_sent(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").mock(side_effect=[limited(0, 3000), limited(0, 2990)])
     client = make_client(retry=RetryPolicy(max_total_wait=20.0))
@@ -84,11 +84,11 @@ def test_a_request_whose_wait_exceeds_the_retry_budget_is_never_sent(
 
 
 def test_a_command_wide_wait_is_shared_by_all_its_requests(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     # Every answer says the token is spent and a slot frees 12 s later.
     api.get(f"{API}/v2/account").mock(
-        side_effect=lambda request: limited(0, fake_time.now - START + 12)
+        side_effect=lambda request: limited(0, fake_time.seconds() - START + 12)
     )
     client = make_client(rate_wait=RateWait(30.0))
 
@@ -103,7 +103,7 @@ def test_a_command_wide_wait_is_shared_by_all_its_requests(
 
 
 def test_a_client_that_may_never_wait_refuses_at_once_with_the_time_to_come_back(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").mock(return_value=limited(0, 45))
     client = make_client(rate_wait=RateWait.never())
@@ -118,7 +118,7 @@ def test_a_client_that_may_never_wait_refuses_at_once_with_the_time_to_come_back
 
 
 def test_requests_of_admitted_work_use_the_calls_reserved_for_it(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     budget = RateBudget()
     api.get(f"{API}/v2/account").mock(
@@ -144,7 +144,7 @@ def test_requests_of_admitted_work_use_the_calls_reserved_for_it(
 
 
 def test_one_pacer_shared_by_two_clients_of_the_same_token_paces_them_together(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").mock(side_effect=[limited(0, 30), limited(249, 90)])
     budget = RateBudget()
@@ -157,7 +157,7 @@ def test_one_pacer_shared_by_two_clients_of_the_same_token_paces_them_together(
 
 
 def test_token_info_on_the_oauth_host_does_not_feed_the_api_pacer(
-    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeTime
+    api: respx.MockRouter, client: DigitalOceanClient, fake_time: FakeClock
 ) -> None:
     api.get("https://cloud.digitalocean.com/v1/oauth/token/info").mock(return_value=limited(0, 500))
     api.get(f"{API}/v2/account").mock(return_value=limited(4000, 600, limit=5000))
@@ -169,7 +169,7 @@ def test_token_info_on_the_oauth_host_does_not_feed_the_api_pacer(
 
 
 def test_a_429_asking_longer_than_the_wait_left_is_raised_at_once_naming_the_reset(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     route = api.get(f"{API}/v2/account").respond(
         429,
@@ -191,7 +191,7 @@ def test_a_429_asking_longer_than_the_wait_left_is_raised_at_once_naming_the_res
 
 
 def test_a_429_within_the_wait_is_waited_for_once_through_the_budget(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").mock(
         side_effect=[
@@ -212,7 +212,7 @@ def test_a_429_within_the_wait_is_waited_for_once_through_the_budget(
 
 
 def test_a_wait_cut_short_gives_the_requests_place_back(
-    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeTime
+    api: respx.MockRouter, make_client: MakeClient, fake_time: FakeClock
 ) -> None:
     api.get(f"{API}/v2/account").mock(return_value=limited(0, 20))
     budget = RateBudget(requests_per_hour=200)

@@ -13,8 +13,7 @@ import respx
 from rotator.digitalocean.account import validate
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.errors import DigitalOceanError
-
-from .conftest import API, CANARY, OAUTH
+from tests.digitalocean.client_support import API, CANARY, OAUTH
 
 HEX = CANARY.removeprefix("dop_v1_")
 

@@ -1,8 +1,8 @@
-"""Shared pieces for the DigitalOcean client's unit tests: no network, no sleeping."""
+"""Fixtures for the DigitalOcean client's tests: respx in front of the API, fake time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import respx
@@ -11,32 +11,13 @@ from rotator.digitalocean.budget import RateBudget
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.secret import Secret
-
-API = "https://api.digitalocean.com"
-OAUTH = "https://cloud.digitalocean.com"
-# A well-formed token nobody holds; tests search every output for it.
-CANARY = "dop_v1_" + "c0ffee" * 10 + "cafe"
-START = 1_700_000_000.0
-
-
-class FakeTime:
-    """A clock that moves only when something sleeps, and remembers every sleep."""
-
-    def __init__(self, start: float = START) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.digitalocean.client_support import CANARY, START, MakeClient
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> FakeClock:
+    return FakeClock(START)
 
 
 @pytest.fixture
@@ -46,18 +27,15 @@ def api() -> Iterator[respx.MockRouter]:
         yield router
 
 
-MakeClient = Callable[..., DigitalOceanClient]
-
-
 @pytest.fixture
-def make_client(fake_time: FakeTime) -> Iterator[MakeClient]:
+def make_client(fake_time: FakeClock) -> Iterator[MakeClient]:
     """Build clients with the canary token, fake time and jitter fixed at its maximum."""
     made: list[DigitalOceanClient] = []
 
     def make(**overrides: object) -> DigitalOceanClient:
         options: dict[str, object] = {
             "sleep": fake_time.sleep,
-            "clock": fake_time.clock,
+            "clock": fake_time.seconds,
             "rng": lambda: 1.0,
             "retry": RetryPolicy(),
             "budget": RateBudget(),
