@@ -8,7 +8,6 @@ import time
 import pytest
 
 from rotator.alerts.webhook import verify_signature
-from tests.alerts.alerts_support import Receiver
 from tests.support.cli import ROTATION_SCOPES, media_policy
 from tests.support.fake_github import FakeGitHub
 
@@ -27,13 +26,6 @@ def github():
         add()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def receiver():
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 def github_sinks(url: str, token_file: str) -> str:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from rotator.sinks.kubernetes import OWNER
-from tests.alerts.alerts_support import Receiver
 from tests.sinks.kubernetes_support import RBAC_FILE
 from tests.support.cli import ROTATION_SCOPES, media_policy
 from tests.support.fake_kubernetes import FakeKubernetes
@@ -26,13 +25,6 @@ def cluster() -> Iterator[FakeKubernetes]:
         fake.add_secret(NAMESPACE, SECRET, OTHER)
         yield fake
     assert fake.violations == []
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 def kubernetes_sink(
