@@ -19,16 +19,26 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rotator.engine.jobs.base import Job, Pass
+from rotator.engine.jobs.base import Pass
+from rotator.engine.jobs.concurrent import ConcurrentJob, Cost
 from rotator.services import due, rotate
 from rotator.settings import PolicyConfig
+
+ROTATE_CALLS = 10
+"""A rotation's calls: find and read the key, orphans, create, each sink's reads and writes."""
+REVOKE_CALLS = 2
+"""Delete the previous key (and a retry)."""
 
 
 def _policy(run: Pass, name: str) -> PolicyConfig:
     return next(p for p in run.settings.config.policies if p.name == name)
 
 
-class RotateJob(Job):
+def _fingerprint(run: Pass, name: str) -> str:
+    return run.store.connections.get(_policy(run, name).connection).fingerprint
+
+
+class RotateJob(ConcurrentJob):
     """Rotate each policy's Spaces key when it is due, resuming interrupted rotations first."""
 
     name = "rotate"
@@ -40,6 +50,9 @@ class RotateJob(Job):
 
     def interval(self, run: Pass, item: str) -> timedelta:
         return _policy(run, item).every
+
+    def cost(self, run: Pass, item: str) -> Cost:
+        return Cost(_fingerprint(run, item), ROTATE_CALLS)
 
     def in_flight(self, run: Pass) -> list[str]:
         """Policies with a rotation in flight (to resume before anything else)."""
@@ -78,13 +91,16 @@ class RotateJob(Job):
         return self._created[cache] + policy.every
 
 
-class RevokeJob(Job):
+class RevokeJob(ConcurrentJob):
     """Delete each policy's previous key once its grace period is over."""
 
     name = "revoke"
 
     def interval(self, run: Pass, item: str) -> timedelta:
         return _policy(run, item).every
+
+    def cost(self, run: Pass, item: str) -> Cost:
+        return Cost(_fingerprint(run, item), REVOKE_CALLS)
 
     def due_items(self, run: Pass) -> dict[str, datetime]:
         items = {}
