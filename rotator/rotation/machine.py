@@ -36,7 +36,7 @@ from rotator.digitalocean.spaces import (
     get_key,
     list_keys,
 )
-from rotator.errors import DigitalOceanError, NotFound, RotatorError, SinkError
+from rotator.errors import DigitalOceanError, NotFound, RateLimited, RotatorError, SinkError
 from rotator.events import (
     KeyRevoked,
     Notify,
@@ -205,6 +205,16 @@ class PolicyRotation:
             if failures:
                 raise SinkError(failures[0][0], failures[0][1])
             self.records.promote(record, self.policy.grace)
+        except RateLimited:
+            # Out of budget is not a failure: the rotation stays in flight, as it is,
+            # and resumes once the token's budget allows (the daemon defers it).
+            log.info(
+                "policy %s: rotation %s paused by the rate limit; it resumes later",
+                self.policy.name,
+                record.id,
+                extra={"policy": self.policy.name, "rotation_id": record.id},
+            )
+            raise
         except (RotatorError, OSError) as exc:
             return self._failed(record, result, exc)
         keys = self.records.policy_keys(self.policy.name)
@@ -278,6 +288,10 @@ class PolicyRotation:
                 with logs.fields(policy=self.policy.name, rotation_id=record.id, sink=sink.label):
                     confirmation = sink.push(pair, context)
             except RotatorError as exc:
+                if isinstance(exc.__cause__, RateLimited):
+                    # Refused for want of budget: nothing changed at the sink; not a failure.
+                    self.records.record_sink(record, sink.label, "pending", {})
+                    raise exc.__cause__ from None
                 message = str(exc)
                 self.records.record_sink(record, sink.label, "failed", {"error": message})
                 result.sinks.append(

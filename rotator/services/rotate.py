@@ -111,13 +111,47 @@ def abandon(
         )
 
 
+ROTATION_CALLS = 10
+"""The calls one rotation needs at most, admitted before it starts (retries aside)."""
+
+
 def rotate_now(
     ctx: Context, name: str, *, dry_run: bool = False, progress: Progress = no_progress
 ) -> RotationResult:
-    """``rotator rotate POLICY``: rotate now, or finish the interrupted rotation."""
+    """``rotator rotate POLICY``: rotate now, or finish the interrupted rotation.
+
+    The rotation's calls are admitted against its token's budget first
+    (waiting at most ``[digitalocean] max_wait``): one that cannot have them
+    does not start, and :class:`~rotator.errors.RateLimited` names the time
+    the budget resets. A rotation stopped half-way by a rate limit stays in
+    flight; ``rotator rotate`` resumes it.
+    """
     policy = ctx.policy(name)
     with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
-        return rotate(ctx, store, policy, notify, dry_run=dry_run, progress=progress)
+        if dry_run:
+            return rotate(ctx, store, policy, notify, dry_run=True, progress=progress)
+        with admitted(ctx, store, policy, ROTATION_CALLS):
+            return rotate(ctx, store, policy, notify, progress=progress)
+
+
+@contextlib.contextmanager
+def admitted(ctx: Context, store: Store, policy: PolicyConfig, calls: int) -> Iterator[None]:
+    """Hold *calls* of *policy*'s token's budget for the block, or raise RateLimited."""
+    from rotator.digitalocean.admission import admit
+    from rotator.digitalocean.budget import Refusal, refused_error
+
+    pool = ctx.client_pool()
+    token = store.connections.open_token(store.connections.get(policy.connection))
+    wait = ctx.settings.config.digitalocean.max_wait.total_seconds()
+    with pool(token) as client:
+        admission = admit(client, calls, max_delay=wait)
+        if admission.reservation is None:
+            refusal = Refusal(admission.key, admission.not_before)
+            raise refused_error(refusal, client.now())
+        if admission.delay > 0:
+            ctx.sleep(admission.delay)
+        with admission.reservation, pool.reserving(admission.reservation):
+            yield
 
 
 def abandon_now(ctx: Context, name: str, *, reason: str = ABANDON_REASON) -> Abandoned:
