@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from rotator.events import Notify, ignore
 from rotator.rotation import PolicyRotation, RotationResult
 from rotator.rotation.abandon import Abandoned, abandon_rotation
+from rotator.rotation.machine import WAITING
 from rotator.settings import PolicyConfig
 from rotator.sinks import SinkDeps, build_sink
 from rotator.sinks.base import Progress, no_progress
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ABANDON_REASON",
+    "WAITING",
     "Progress",
     "abandon",
     "abandon_now",
@@ -45,6 +47,8 @@ def policy_rotation(
     policy: PolicyConfig,
     notify: Notify = ignore,
     progress: Progress = no_progress,
+    *,
+    defer: bool = False,
 ) -> Iterator[PolicyRotation]:
     """A :class:`PolicyRotation` for *policy*; its client and sinks are closed on exit."""
     token = store.connections.open_token(store.connections.get(policy.connection))
@@ -63,6 +67,7 @@ def policy_rotation(
             lock_dir=ctx.settings.state_dir,
             notify=notify,
             progress=progress,
+            defer=defer,
         )
 
 
@@ -74,13 +79,18 @@ def rotate(
     *,
     dry_run: bool = False,
     progress: Progress = no_progress,
+    defer: bool = False,
 ) -> RotationResult:
     """Rotate *policy* now, or finish its interrupted rotation; a dry run changes nothing.
 
     *progress* hears each phase change of the wait (created key, PUT, the
-    deployment's phases, revoke scheduled); the CLI prints them.
+    deployment's phases, revoke scheduled); the CLI prints them. *defer* (the
+    daemon) returns ``waiting_for_deployment`` instead of waiting for a slow
+    sink; call again later to confirm it.
     """
-    with policy_rotation(ctx, store, policy, ignore if dry_run else notify, progress) as rotation:
+    with policy_rotation(
+        ctx, store, policy, ignore if dry_run else notify, progress, defer=defer
+    ) as rotation:
         return rotation.rotate(dry_run=dry_run)
 
 

@@ -281,13 +281,12 @@ class ConcurrentJob(Job):
             yield
 
     def _one(self, run: Pass, item: str) -> str:
-        try:
-            outcome = self.run_item(run, item)
-        except RateLimited as exc:
-            return self._rate_limited(run, item, exc)
         with self._lock:
             self._deferred.pop(item, None)
-        return outcome
+        try:
+            return self.run_item(run, item)
+        except RateLimited as exc:
+            return self._rate_limited(run, item, exc)
 
     def _rate_limited(self, run: Pass, item: str, exc: RateLimited) -> str:
         until = datetime.fromtimestamp(not_before(exc, run.context.now().timestamp()), UTC)

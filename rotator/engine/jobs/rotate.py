@@ -22,16 +22,25 @@ from datetime import datetime, timedelta
 from rotator.engine.jobs.base import Pass
 from rotator.engine.jobs.concurrent import ConcurrentJob, Cost
 from rotator.services import due, rotate
+from rotator.services.rotate import WAITING
 from rotator.settings import PolicyConfig
 
 ROTATE_CALLS = 10
 """A rotation's calls: find and read the key, orphans, create, each sink's reads and writes."""
+WAITING_CALLS = 2
+"""One look at a waiting rotation's deployment (and its successor after SUPERSEDED)."""
 REVOKE_CALLS = 2
 """Delete the previous key (and a retry)."""
 
 
 def _policy(run: Pass, name: str) -> PolicyConfig:
     return next(p for p in run.settings.config.policies if p.name == name)
+
+
+FIRST_LOOK = timedelta(seconds=1)
+"""The first pause before looking at a waiting rotation's deployment again."""
+LONGEST_LOOK = timedelta(seconds=30)
+"""Pauses double up to this between looks at a waiting rotation."""
 
 
 def _fingerprint(run: Pass, name: str) -> str:
@@ -45,6 +54,7 @@ class RotateJob(ConcurrentJob):
 
     def __init__(self) -> None:
         super().__init__()
+        self._looks: dict[str, int] = {}  # policy → looks at its waiting rotation so far
         # (policy, spaces_key) → the key's created_at in DigitalOcean, for never-rotated policies.
         self._created: dict[tuple[str, str], datetime] = {}
 
@@ -52,7 +62,9 @@ class RotateJob(ConcurrentJob):
         return _policy(run, item).every
 
     def cost(self, run: Pass, item: str) -> Cost:
-        return Cost(_fingerprint(run, item), ROTATE_CALLS)
+        record = run.store.rotations.in_flight(item)
+        waiting = record is not None and record.state == WAITING
+        return Cost(_fingerprint(run, item), WAITING_CALLS if waiting else ROTATE_CALLS)
 
     def in_flight(self, run: Pass) -> list[str]:
         """Policies with a rotation in flight (to resume before anything else)."""
@@ -77,7 +89,15 @@ class RotateJob(ConcurrentJob):
             first = self._first_due(run, policy)
             if first > run.now:
                 return "not_due"
-        result = rotate.rotate(run.context, run.store, policy, run.notify)
+        result = rotate.rotate(run.context, run.store, policy, run.notify, defer=True)
+        if result.status == WAITING and not result.error:
+            # Look again soon, then less and less often: a deployment takes minutes.
+            looks = self._looks.get(item, 0)
+            self._looks[item] = looks + 1
+            pause = min(FIRST_LOOK * 2**looks, LONGEST_LOOK)
+            self.defer(item, run.context.now() + pause)
+            return WAITING
+        self._looks.pop(item, None)
         return "failed" if result.error else result.status
 
     def _first_due(self, run: Pass, policy: PolicyConfig) -> datetime:
