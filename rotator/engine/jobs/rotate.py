@@ -55,6 +55,7 @@ class RotateJob(ConcurrentJob):
     def __init__(self) -> None:
         super().__init__()
         self._looks: dict[str, int] = {}  # policy → looks at its waiting rotation so far
+        self._started: set[str] = set()  # policies whose waiting rotation began here
         # (policy, spaces_key) → the key's created_at in DigitalOcean, for never-rotated policies.
         self._created: dict[tuple[str, str], datetime] = {}
 
@@ -89,8 +90,12 @@ class RotateJob(ConcurrentJob):
             first = self._first_due(run, policy)
             if first > run.now:
                 return "not_due"
-        result = rotate.rotate(run.context, run.store, policy, run.notify, defer=True)
+        fresh = run.store.rotations.in_flight(item) is None
+        # The loop never waits for a deployment; --once follows each to the end.
+        result = rotate.rotate(run.context, run.store, policy, run.notify, defer=not self.drain)
         if result.status == WAITING and not result.error:
+            if fresh:
+                self._started.add(item)
             # Look again soon, then less and less often: a deployment takes minutes.
             looks = self._looks.get(item, 0)
             self._looks[item] = looks + 1
@@ -98,7 +103,12 @@ class RotateJob(ConcurrentJob):
             self.defer(item, run.context.now() + pause)
             return WAITING
         self._looks.pop(item, None)
-        return "failed" if result.error else result.status
+        started_here = item in self._started
+        self._started.discard(item)
+        if result.error:
+            return "failed"
+        # A rotation this process started and waited for succeeded; it was not resumed.
+        return "succeeded" if started_here and result.status == "resumed" else result.status
 
     def _first_due(self, run: Pass, policy: PolicyConfig) -> datetime:
         """When a policy rotator never rotated is first due: its key's age from DigitalOcean."""
