@@ -81,7 +81,10 @@ def measure(size: int, limit: int, step: float, concurrency: int) -> dict[str, f
         reader.join(5)
         requests = [r for r in sandbox.requests() if r["path"].startswith("/v2")]
         statuses = Counter(int(r["status"]) for r in requests)
-        failed = sum(1 for line in lines if re.search(r"rotation \S+ failed", line))
+        failures = [line for line in lines if re.search(r"rotation \S+ failed", line)]
+        for line in failures:
+            print(line.rstrip(), file=sys.stderr)
+        failed = len(failures)
         calls = len(requests)
         deployment = 4 * step
         bound = max(calls / (limit / 60.0), deployment)
