@@ -155,6 +155,7 @@ class Daemon:
             if isinstance(job, ConcurrentJob):
                 job.pool = self.pool
                 job.drain = self.once
+                job.item_done = self._item_done
         try:
             with self._pass(check=True):  # a full damage check, once per start
                 for job in self.jobs:
@@ -286,6 +287,11 @@ class Daemon:
         self.notifier.status(f"running job {job.name}")
         job.run(self._view(now), only=only, finished=self._finished)
         self._progress()
+
+    def _item_done(self) -> None:
+        """A worker is free again: let the loop look for more work."""
+        self._settled.set()
+        self.lifecycle.nudge()
 
     def _finished(self, summary: Summary) -> None:
         """A job run's items are all done (on a worker, for concurrent jobs)."""

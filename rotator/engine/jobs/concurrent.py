@@ -80,6 +80,8 @@ class ConcurrentJob(Job):
         """The daemon's workers; None runs each item here, in turn (tests, tools)."""
         self.drain = False
         """``--once``: wait for every item, and for deferred ones, before returning."""
+        self.item_done: Callable[[], None] | None = None
+        """Told when any item ends (the daemon's loop then looks for more work)."""
         self._deferred: dict[str, datetime] = {}
         self._lock = threading.RLock()
 
@@ -214,8 +216,11 @@ class ConcurrentJob(Job):
         """Keep going until nothing is due (``--once``): wait for workers and deferrals."""
         deadline = time.monotonic() + DRAIN_DEADLINE.total_seconds()
         while time.monotonic() < deadline:
-            if self.pool is not None:
-                self.pool.wait(self.name)
+            if self.pool is not None and self.pool.running(self.name):
+                # A worker that frees up takes the next item at once, not after the slowest.
+                self.pool.wait_any(1.0)
+                self._dispatch(run, only, batch)
+                continue
             if not self._due_items_left(run, only):
                 return
             if self._dispatch(run, only, batch):
@@ -271,6 +276,8 @@ class ConcurrentJob(Job):
                 last = batch.open == 0
             if last:
                 self._close(batch)
+            if self.item_done is not None:
+                self.item_done()
 
     @contextmanager
     def _reserving(self, run: Pass, admission: Admission | None) -> Iterator[None]:
