@@ -9,6 +9,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli_startup
 import daemon_idle
+import fleet_audit
+import fleet_engine
 import metrics_scrape
 import rate_budget
 import validate_connections
@@ -20,6 +22,8 @@ def main() -> None:
     cli_startup.main([])
     rate_budget.main([])
     metrics_scrape.main([])
+    fleet_engine.main([])
+    fleet_audit.main([])
 
 
 if __name__ == "__main__":

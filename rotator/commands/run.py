@@ -12,7 +12,7 @@ from rotator.services.context import Context
 if TYPE_CHECKING:
     from rotator.engine.jobs.base import Summary
 
-DEFERRED = frozenset({"not_due"})
+DEFERRED = frozenset({"not_due", "deferred", "waiting_for_deployment"})
 """Outcomes of items looked at but left for later (not done, not failed)."""
 
 

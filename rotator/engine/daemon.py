@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
@@ -33,11 +34,13 @@ from rotator.durations import format_duration
 from rotator.engine.health import STALE_AFTER, Endpoints, HealthServer, Heartbeat, listen_address
 from rotator.engine.jobs.audit import AuditJob
 from rotator.engine.jobs.base import Job, Pass, Runtime, Summary
+from rotator.engine.jobs.concurrent import ConcurrentJob
 from rotator.engine.jobs.outbox import OutboxJob
 from rotator.engine.jobs.rotate import RevokeJob, RotateJob
 from rotator.engine.jobs.validate import ValidateJob
 from rotator.engine.lifecycle import HEARTBEAT_EVERY, Lifecycle, StopRequested
 from rotator.engine.metrics import DaemonMetrics
+from rotator.engine.pool import WorkerPool
 from rotator.engine.scheduler import RECHECK, DueFunction, Scheduler, Work
 from rotator.engine.sdnotify import Notifier
 from rotator.errors import RotatorError, StoreLocked, StoreNotInitialised
@@ -93,6 +96,9 @@ class Daemon:
             OutboxJob(),
         ]
         self.scheduler = Scheduler(self.clock)
+        self.pool: WorkerPool | None = None  # made at start, daemon.concurrency workers
+        self._finish_lock = threading.Lock()
+        self._settled = threading.Event()  # a worker finished a run: ask the jobs again
         self.failures = 0
         self.summaries: list[Summary] = []  # every job run, in order (``run --once --json``)
         self._runtime: Runtime | None = None
@@ -144,6 +150,12 @@ class Daemon:
             )
         )
         health = None if self.once else self._start_health()
+        self.pool = WorkerPool(self.ctx.settings.config.daemon.concurrency)
+        for job in self.jobs:
+            if isinstance(job, ConcurrentJob):
+                job.pool = self.pool
+                job.drain = self.once
+                job.item_done = self._item_done
         try:
             with self._pass(check=True):  # a full damage check, once per start
                 for job in self.jobs:
@@ -158,6 +170,8 @@ class Daemon:
             log.info("stopping: %s; anything in flight resumes at the next start", exc)
             return 0
         finally:
+            self.lifecycle.stop.set()  # the workers see it: their waits and requests end
+            self.pool.shutdown()
             self.lifecycle.disarm()
             if health is not None:
                 health.stop()
@@ -169,6 +183,10 @@ class Daemon:
             reloaded = self.lifecycle.reload.is_set()
             if reloaded:
                 self._reload()
+            settled = self._settled.is_set()
+            self._settled.clear()
+            if settled:
+                self._reschedule()
             idle = self.scheduler.idle_seconds
             # Only when something is due (a job's next run is at most RECHECK away): a
             # wake-up just to ping the watchdog need not open the store.
@@ -206,6 +224,18 @@ class Daemon:
             )
         else:
             self._store_failures = 0
+
+    def _reschedule(self) -> None:
+        """Ask every job when it is due next (items finished on the workers meanwhile)."""
+        if time.monotonic() < self._store_retry_at:
+            return
+        try:
+            with self._pass():
+                self.scheduler.reschedule()
+        except StopRequested:
+            raise
+        except Exception as exc:  # noqa: BLE001 (_tick reports and backs off on its own)
+            log.debug("cannot reschedule now: %s", exc)
 
     def _idle(self) -> float:
         idle = self.scheduler.idle_seconds
@@ -255,11 +285,22 @@ class Daemon:
 
     def _work(self, job: Job, now: datetime, only: Collection[str] | None = None) -> None:
         self.notifier.status(f"running job {job.name}")
-        summary = job.run(self._view(now), only=only)
-        self.metrics.job_ran(summary, time.time())
-        self.summaries.append(summary)
-        self.failures += summary.failed + (summary.error is not None)
+        job.run(self._view(now), only=only, finished=self._finished)
         self._progress()
+
+    def _item_done(self) -> None:
+        """A worker is free again: let the loop look for more work."""
+        self._settled.set()
+        self.lifecycle.nudge()
+
+    def _finished(self, summary: Summary) -> None:
+        """A job run's items are all done (on a worker, for concurrent jobs)."""
+        with self._finish_lock:
+            self.metrics.job_ran(summary, time.time())
+            self.summaries.append(summary)
+            self.failures += summary.failed + (summary.error is not None)
+        self._settled.set()
+        self.lifecycle.nudge()  # what was waiting on these items may be due now
 
     def _resume(self) -> None:
         """Finish rotations a stop or crash left in flight, before any other work."""

@@ -62,6 +62,7 @@ class Lifecycle:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self._wake = threading.Event()
+        self._owner = threading.current_thread()  # only its sleeps beat the heartbeat
         # A plain flag, not an Event: the SIGUSR2 handler reads it and must take no lock.
         self._done = False
         self._interrupt_lock = threading.Lock()
@@ -196,8 +197,13 @@ class Lifecycle:
             left = deadline - self._monotonic()
             if left <= 0:
                 return
-            self._heartbeat()
+            if threading.current_thread() is self._owner:  # a worker's wait proves nothing
+                self._heartbeat()
             self.stop.wait(min(left, self._heartbeat_every))
+
+    def nudge(self) -> None:
+        """Wake the loop now (a worker finished an item: something may be due)."""
+        self._wake.set()
 
     def wait(self, seconds: float) -> None:
         """Idle up to *seconds*; return early on a stop or reload request."""

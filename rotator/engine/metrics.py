@@ -66,7 +66,9 @@ _OUTCOME_METRICS = {
     "revoke": ("rotator_revocations_total", "outcome"),
     "outbox": ("rotator_alerts_total", "outcome"),
 }
-_NOTHING_DONE = "not_due"  # an item looked at and left alone: not a rotation or revocation
+# Items looked at and left for later: not a rotation or revocation (yet). "deferred":
+# its token's budget had no room; "waiting_for_deployment": a look at a deployment.
+_NOTHING_DONE = frozenset({"not_due", "deferred", "waiting_for_deployment"})
 
 
 class DaemonMetrics:
@@ -190,9 +192,9 @@ class DaemonMetrics:
         if metric is not None:
             name, label = metric
             for outcome, count in summary.outcomes.items():
-                if outcome != _NOTHING_DONE:
+                if outcome not in _NOTHING_DONE:
                     self.inc(name, count, **{label: outcome})
-        did_work = any(outcome != _NOTHING_DONE for outcome in summary.outcomes)
+        did_work = any(outcome not in _NOTHING_DONE for outcome in summary.outcomes)
         result = "failed" if not summary.ok else ("ok" if did_work else "idle")
         self.inc("rotator_job_runs_total", job=job, result=result)
         self.inc("rotator_job_failed_items_total", summary.failed, job=job)

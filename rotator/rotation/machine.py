@@ -10,6 +10,16 @@ process killed at any instant resumes correctly on the next ``rotate`` or
           is found by its planned name    both keys alive, retried later     revoked after
           and deleted before retrying                                        the grace period
 
+    pushing ──a sink answered Pending (deferred push)──▶ waiting_for_deployment
+    waiting_for_deployment ──every waiting sink confirmed──▶ succeeded
+
+A deferred rotation (the daemon's: ``defer=True``) does not wait for a slow
+sink: the sink says "accepted, confirm later" (:class:`~rotator.sinks.base.Pending`,
+e.g. a deployment id), the rotation records ``waiting_for_deployment`` with
+that detail in the sink's record and returns; a later :meth:`PolicyRotation.rotate`
+asks the sink to :meth:`~rotator.sinks.base.Sink.confirm` it. Without
+``defer`` (the CLI) a waiting sink is followed to the end.
+
 Guarantees: every sink always holds a key that exists (a key is deleted only
 after every sink confirmed its successor); no key rotator creates goes
 unrecorded (it is named ``rotator-<policy>-<rotation id>`` and cleaned up by
@@ -36,7 +46,7 @@ from rotator.digitalocean.spaces import (
     get_key,
     list_keys,
 )
-from rotator.errors import DigitalOceanError, NotFound, RotatorError, SinkError
+from rotator.errors import DigitalOceanError, NotFound, RateLimited, RotatorError, SinkError
 from rotator.events import (
     KeyRevoked,
     Notify,
@@ -48,10 +58,13 @@ from rotator.events import (
 )
 from rotator.rotation.result import RotationResult, SinkOutcome
 from rotator.settings import PolicyConfig
-from rotator.sinks.base import KeyPair, Progress, PushContext, Sink, no_progress
+from rotator.sinks.base import KeyPair, Pending, Progress, PushContext, Sink, no_progress
 from rotator.store import PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
+
+WAITING = "waiting_for_deployment"
+"""The state of a rotation whose pushes are accepted but not all confirmed yet."""
 
 
 def created_at(key: SpacesKey) -> datetime | None:
@@ -81,8 +94,10 @@ class PolicyRotation:
         lock_dir: Path,
         notify: Notify | None = None,
         progress: Progress = no_progress,
+        defer: bool = False,
     ) -> None:
         self.store = store
+        self.defer = defer
         self.records = store.rotations
         self.policy = policy
         self.client = client
@@ -106,6 +121,8 @@ class PolicyRotation:
             if record is None:
                 record = self._begin()
                 self.progress(f"policy {self.policy.name}: rotation {record.id} started")
+            elif record.state == WAITING and self.defer:
+                pass  # one more look at what it waits for: not news for the log
             else:
                 self.progress(
                     f"policy {self.policy.name}: resuming rotation {record.id} from {record.state}"
@@ -201,10 +218,30 @@ class PolicyRotation:
             if record.state == "created":
                 self.records.record_state(record, "pushing")
                 record = self.records.get(record.id)
+            if record.state == WAITING and not self.defer:
+                # Followed to the end now (the CLI): back to pushing, whatever happens.
+                self.records.record_state(record, "pushing")
+                record = self.records.get(record.id)
             failures = self._push_all(record, result)
             if failures:
                 raise SinkError(failures[0][0], failures[0][1])
+            waiting = [o for o in result.sinks if o.status == "waiting"]
+            if waiting:
+                if record.state != WAITING:
+                    self.records.record_state(record, WAITING)
+                result.status = WAITING
+                return result
             self.records.promote(record, self.policy.grace)
+        except RateLimited:
+            # Out of budget is not a failure: the rotation stays in flight, as it is,
+            # and resumes once the token's budget allows (the daemon defers it).
+            log.info(
+                "policy %s: rotation %s paused by the rate limit; it resumes later",
+                self.policy.name,
+                record.id,
+                extra={"policy": self.policy.name, "rotation_id": record.id},
+            )
+            raise
         except (RotatorError, OSError) as exc:
             return self._failed(record, result, exc)
         keys = self.records.policy_keys(self.policy.name)
@@ -265,19 +302,30 @@ class PolicyRotation:
     def _push_all(self, record: RotationRecord, result: RotationResult) -> list[tuple[str, str]]:
         assert record.new_access_key is not None
         pair = KeyPair(record.new_access_key, self.records.open_secret(record))
-        context = PushContext(self.policy.name, record.id, self.store.now(), self.progress)
+        context = PushContext(
+            self.policy.name, record.id, self.store.now(), self.progress, defer=self.defer
+        )
         failures: list[tuple[str, str]] = []
         for sink in self.sinks:
             done = record.sinks.get(sink.label)
             if done is not None and done.status == "confirmed":
                 result.sinks.append(SinkOutcome(sink.label, sink.type, "confirmed", done.detail))
                 continue
-            self.records.record_sink(record, sink.label, "pending", {})
-            self.progress(f"{sink.label}: delivering {record.new_access_key}")
+            waiting = done is not None and done.status == "waiting"
+            if not waiting:
+                self.records.record_sink(record, sink.label, "pending", {})
+                self.progress(f"{sink.label}: delivering {record.new_access_key}")
             try:
                 with logs.fields(policy=self.policy.name, rotation_id=record.id, sink=sink.label):
-                    confirmation = sink.push(pair, context)
+                    if done is not None and waiting:
+                        confirmation = sink.confirm(dict(done.detail), context)
+                    else:
+                        confirmation = sink.push(pair, context)
             except RotatorError as exc:
+                if isinstance(exc.__cause__, RateLimited):
+                    # Refused for want of budget: nothing changed at the sink; not a failure.
+                    self.records.record_sink(record, sink.label, "pending", {})
+                    raise exc.__cause__ from None
                 message = str(exc)
                 self.records.record_sink(record, sink.label, "failed", {"error": message})
                 result.sinks.append(
@@ -287,6 +335,17 @@ class PolicyRotation:
                     SinkFailed(self.policy.name, sink.label, record.new_access_key, message)
                 )
                 failures.append((sink.label, message))
+                continue
+            if isinstance(confirmation, Pending):
+                detail = dict(confirmation.detail)
+                if (
+                    not waiting
+                    or done is None
+                    or done.detail.get("deployment_id") != detail.get("deployment_id")
+                ):
+                    self.records.record_sink(record, sink.label, "waiting", detail)
+                    self.progress(f"{sink.label}: pending: {confirmation.what}")
+                result.sinks.append(SinkOutcome(sink.label, sink.type, "waiting", detail))
                 continue
             self.records.record_sink(record, sink.label, "confirmed", confirmation.detail)
             result.sinks.append(

@@ -11,12 +11,15 @@ requests together: past it, the command stops and names the reset time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
 
 import httpx
 
 from rotator import httpguard
-from rotator.digitalocean.budget import RateBudget, RateWait
+from rotator.digitalocean.budget import RateBudget, RateWait, Reservation
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
 from rotator.digitalocean.stats import ClientStats
@@ -39,6 +42,7 @@ class ClientPool:
         budget: RateBudget | None = None,
         rate_wait: RateWait | None = None,
         cancelled: Callable[[], bool] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         config = settings.config
@@ -58,9 +62,21 @@ class ClientPool:
         self._retry = RetryPolicy(attempts=do.retries + 1)
         self._stats = stats
         self._sleep = sleep
+        self._clock = clock
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def reserving(self, reservation: Reservation) -> Iterator[None]:
+        """Clients this thread makes meanwhile draw on *reservation* (admitted daemon work)."""
+        previous = getattr(self._local, "reservation", None)
+        self._local.reservation = reservation
+        try:
+            yield
+        finally:
+            self._local.reservation = previous
 
     def __call__(self, token: Secret) -> DigitalOceanClient:
-        return DigitalOceanClient(
+        client = DigitalOceanClient(
             token,
             api_url=self._settings.api_url,
             oauth_url=self._settings.oauth_url,
@@ -71,8 +87,13 @@ class ClientPool:
             rate_wait=self._rate_wait,
             stats=self._stats,
             sleep=self._sleep,
+            clock=self._clock,
             cancelled=self._cancelled,
         )
+        reservation = getattr(self._local, "reservation", None)
+        if reservation is not None and reservation.key == client.fingerprint:
+            client.reservation = reservation
+        return client
 
     def close(self) -> None:
         self._http.close()

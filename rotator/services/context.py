@@ -94,16 +94,21 @@ class Context:
 
     def clients(self) -> ClientFactory:
         """Make DigitalOcean clients that share one connection pool and one pacer."""
-        from rotator.digitalocean.budget import RateWait
+        return self.client_pool()
+
+    def client_pool(self) -> ClientPool:
+        """The pool :meth:`clients` makes clients with (its rate budget, its reservations)."""
+        from rotator.digitalocean.budget import MINUTE, RateWait
         from rotator.digitalocean.stats import ClientStats
         from rotator.services.clients import ClientPool
 
         if self._pool is None:
             stats = self.stats if self.stats is not None else ClientStats()
             # A command waits on rate limits at most max_wait in all; the daemon
-            # (which shares a budget across reloads) gives each request its own.
+            # (which shares a budget across reloads) only paces each request within
+            # the minute and never waits for a reset: its items are deferred instead.
             rate_wait = (
-                None
+                RateWait(per_request=MINUTE)
                 if self.budget is not None
                 else RateWait(self.settings.config.digitalocean.max_wait.total_seconds())
             )
@@ -114,6 +119,7 @@ class Context:
                 budget=self.budget,
                 rate_wait=rate_wait,
                 cancelled=self.cancelled,
+                clock=lambda: self.now().timestamp(),
             )
         return self._pool
 

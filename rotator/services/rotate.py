@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from rotator.events import Notify, ignore
 from rotator.rotation import PolicyRotation, RotationResult
 from rotator.rotation.abandon import Abandoned, abandon_rotation
+from rotator.rotation.machine import WAITING
 from rotator.settings import PolicyConfig
 from rotator.sinks import SinkDeps, build_sink
 from rotator.sinks.base import Progress, no_progress
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ABANDON_REASON",
+    "WAITING",
     "Progress",
     "abandon",
     "abandon_now",
@@ -45,6 +47,8 @@ def policy_rotation(
     policy: PolicyConfig,
     notify: Notify = ignore,
     progress: Progress = no_progress,
+    *,
+    defer: bool = False,
 ) -> Iterator[PolicyRotation]:
     """A :class:`PolicyRotation` for *policy*; its client and sinks are closed on exit."""
     token = store.connections.open_token(store.connections.get(policy.connection))
@@ -63,6 +67,7 @@ def policy_rotation(
             lock_dir=ctx.settings.state_dir,
             notify=notify,
             progress=progress,
+            defer=defer,
         )
 
 
@@ -74,13 +79,18 @@ def rotate(
     *,
     dry_run: bool = False,
     progress: Progress = no_progress,
+    defer: bool = False,
 ) -> RotationResult:
     """Rotate *policy* now, or finish its interrupted rotation; a dry run changes nothing.
 
     *progress* hears each phase change of the wait (created key, PUT, the
-    deployment's phases, revoke scheduled); the CLI prints them.
+    deployment's phases, revoke scheduled); the CLI prints them. *defer* (the
+    daemon) returns ``waiting_for_deployment`` instead of waiting for a slow
+    sink; call again later to confirm it.
     """
-    with policy_rotation(ctx, store, policy, ignore if dry_run else notify, progress) as rotation:
+    with policy_rotation(
+        ctx, store, policy, ignore if dry_run else notify, progress, defer=defer
+    ) as rotation:
         return rotation.rotate(dry_run=dry_run)
 
 
@@ -111,13 +121,47 @@ def abandon(
         )
 
 
+ROTATION_CALLS = 10
+"""The calls one rotation needs at most, admitted before it starts (retries aside)."""
+
+
 def rotate_now(
     ctx: Context, name: str, *, dry_run: bool = False, progress: Progress = no_progress
 ) -> RotationResult:
-    """``rotator rotate POLICY``: rotate now, or finish the interrupted rotation."""
+    """``rotator rotate POLICY``: rotate now, or finish the interrupted rotation.
+
+    The rotation's calls are admitted against its token's budget first
+    (waiting at most ``[digitalocean] max_wait``): one that cannot have them
+    does not start, and :class:`~rotator.errors.RateLimited` names the time
+    the budget resets. A rotation stopped half-way by a rate limit stays in
+    flight; ``rotator rotate`` resumes it.
+    """
     policy = ctx.policy(name)
     with ctx.open_store(writer=True) as store, ctx.notifier(store) as notify:
-        return rotate(ctx, store, policy, notify, dry_run=dry_run, progress=progress)
+        if dry_run:
+            return rotate(ctx, store, policy, notify, dry_run=True, progress=progress)
+        with admitted(ctx, store, policy, ROTATION_CALLS):
+            return rotate(ctx, store, policy, notify, progress=progress)
+
+
+@contextlib.contextmanager
+def admitted(ctx: Context, store: Store, policy: PolicyConfig, calls: int) -> Iterator[None]:
+    """Hold *calls* of *policy*'s token's budget for the block, or raise RateLimited."""
+    from rotator.digitalocean.admission import admit
+    from rotator.digitalocean.budget import Refusal, refused_error
+
+    pool = ctx.client_pool()
+    token = store.connections.open_token(store.connections.get(policy.connection))
+    wait = ctx.settings.config.digitalocean.max_wait.total_seconds()
+    with pool(token) as client:
+        admission = admit(client, calls, max_delay=wait)
+        if admission.reservation is None:
+            refusal = Refusal(admission.key, admission.not_before)
+            raise refused_error(refusal, client.now())
+        if admission.delay > 0:
+            ctx.sleep(admission.delay)
+        with admission.reservation, pool.reserving(admission.reservation):
+            yield
 
 
 def abandon_now(ctx: Context, name: str, *, reason: str = ABANDON_REASON) -> Abandoned:

@@ -50,6 +50,7 @@ This module holds the config table and the push's decisions;
 from __future__ import annotations
 
 import builtins
+import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -66,7 +67,15 @@ from rotator.errors import (
 )
 from rotator.sinks.app_platform_deploy import AppDeployer, Before
 from rotator.sinks.app_platform_spec import EnvTarget
-from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
+from rotator.sinks.base import (
+    Confirmation,
+    KeyPair,
+    Pending,
+    PushContext,
+    Sink,
+    SinkConfig,
+    SinkDeps,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -173,8 +182,12 @@ class AppPlatformSink(Sink):
         )
         return lines
 
-    def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
-        """Write the pair, deploy, and return once the deployment serving it is ACTIVE."""
+    def push(self, keys: KeyPair, context: PushContext) -> Confirmation | Pending:
+        """Write the pair, deploy, and return once the deployment serving it is ACTIVE.
+
+        With ``context.defer`` (the daemon) it returns :class:`Pending` right
+        after the PUT started a deployment: "pending: deployment <id>".
+        """
         secret = keys.secret_key.reveal()
         self._deployer.progress = context.progress
         app = self._deployer.wait_until_idle(self._monotonic() + self._deploy_timeout)
@@ -212,6 +225,10 @@ class AppPlatformSink(Sink):
             deployment_id = self._deployer.after_unclear_answer(unclear, before, deadline)
         else:
             expected = self._spec.owned(answer.get("spec"))
+            if context.defer:
+                pending = self._pending(str(started["id"]), before, expected, self._client.now())
+                context.progress(f"{self.label}: pending: deployment {started['id']}")
+                return pending
             deployment_id = self._deployer.follow(str(started["id"]), before, expected, deadline)
         logger.info(
             "app %s: deployment %s is ACTIVE with access key %s",
@@ -220,6 +237,72 @@ class AppPlatformSink(Sink):
             keys.access_key,
         )
         return Confirmation(self.label, {"app_id": self._app_id, "deployment_id": deployment_id})
+
+    def confirm(self, detail: dict[str, str], context: PushContext) -> Confirmation | Pending:
+        """Is the deployment a deferred push started ACTIVE? One look (``defer``), else follow.
+
+        The push's ``deploy_timeout`` counts from the PUT, across restarts.
+        """
+        try:
+            deployment_id = detail["deployment_id"]
+            since = float(detail["since"])
+            expected_json = json.loads(detail.get("expected", "null"))
+        except (KeyError, ValueError) as exc:
+            raise SinkError(
+                self.label, f"the pending push's record is unreadable ({exc})"
+            ) from None
+        expected = tuple(expected_json) if isinstance(expected_json, list) else None
+        owned = expected if expected is not None and len(expected) == 2 else None
+        before = Before({}, detail.get("before_active") or None)
+        confirmed = {"app_id": self._app_id}
+        if not context.defer:
+            left = max(0.0, since + self._deploy_timeout - self._client.now())
+            deadline = self._monotonic() + left
+            confirmed["deployment_id"] = self._deployer.follow(
+                deployment_id,
+                before,
+                owned,
+                deadline,
+            )
+            return Confirmation(self.label, confirmed)
+        current, phase = self._deployer.step(deployment_id, before, owned)
+        if phase == "ACTIVE":
+            context.progress(f"{self.label}: deployment {current} ACTIVE")
+            confirmed["deployment_id"] = current
+            return Confirmation(self.label, confirmed)
+        if self._client.now() - since >= self._deploy_timeout:
+            raise SinkError(
+                self.label,
+                f"deployment {current} of app {self._where} is still {phase or 'unread'} after "
+                f"{self._deploy_timeout:g}s; gave up waiting (it may still finish, so "
+                "the previous key must stay valid)",
+                transient=True,
+            )
+        if phase is not None:
+            context.progress(f"{self.label}: deployment {current} {phase}")
+        return Pending(
+            self.label,
+            {
+                **detail,
+                "deployment_id": current,
+                "phase": phase or "?",
+                "waiting_for": f"deployment {current}",
+            },
+        )
+
+    def _pending(self, deployment_id: str, before: Before, expected: object, now: float) -> Pending:
+        return Pending(
+            self.label,
+            {
+                "app_id": self._app_id,
+                "deployment_id": deployment_id,
+                "before_active": before.active_id or "",
+                "expected": json.dumps(expected),
+                "since": f"{now:.3f}",
+                "phase": "PENDING",
+                "waiting_for": f"deployment {deployment_id}",
+            },
+        )
 
     def holds(self) -> str | None:
         """The access key id the running deployment has, when it is a plain GENERAL value.

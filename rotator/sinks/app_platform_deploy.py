@@ -187,6 +187,35 @@ class AppDeployer:
                 )
             self._sleep(next(pauses))
 
+    def step(
+        self, deployment_id: str, before: Before, expected: Owned | None
+    ) -> tuple[str, str | None]:
+        """One look at a deployment being followed: ``(id to follow, phase)``.
+
+        The phase is None when it could not be read now (poll again later);
+        ``ACTIVE`` means confirmed. A deployment that was superseded hands over
+        to its successor (the id changes). Raises SinkError for ERROR or
+        CANCELED, or a supersession by someone else's change.
+        """
+        read = functools.partial(apps.get_deployment, self._client, self._app_id, deployment_id)
+        deployment = self.poll(read)
+        if deployment is None:
+            return deployment_id, None
+        phase = str(deployment.get("phase", "UNKNOWN"))
+        if phase in FAILED:
+            raise SinkError(
+                self.label,
+                f"deployment {deployment_id} of app {self._where} ended {phase}; "
+                "the running app still uses the previous key",
+            )
+        if phase == "SUPERSEDED":
+            successor = self._successor(deployment_id, before, expected)
+            if successor is None:
+                return deployment_id, None
+            next_id, finished = successor
+            return next_id, "ACTIVE" if finished else "PENDING"
+        return deployment_id, phase
+
     def _successor(
         self,
         superseded: str,

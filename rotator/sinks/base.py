@@ -20,7 +20,13 @@ owns the control flow; a sink only answers four questions:
 - :meth:`Sink.push`: deliver the pair and return only once the sink is
   *confirmed* to serve it (App Platform: the deployment is ACTIVE; Vault: the
   written version was read back). Raise :class:`rotator.errors.SinkError`
-  otherwise: the rotation then keeps the old key alive.
+  otherwise: the rotation then keeps the old key alive. When the push's
+  context allows it (``PushContext.defer``, the daemon), a sink whose
+  confirmation takes long may instead return :class:`Pending`: "accepted,
+  confirm later". The rotation then persists ``waiting_for_deployment`` with
+  the pending detail and later asks :meth:`Sink.confirm` (again and again,
+  on the engine's schedule) until it answers a :class:`Confirmation`. A sink
+  that never returns ``Pending`` (Vault, the default) needs no ``confirm``.
 - :meth:`Sink.holds`: which access key does the sink serve right now, if it
   can tell? (crash recovery, status, tests)
 
@@ -44,6 +50,7 @@ from typing import ClassVar
 
 from rotator.configtypes import Name, Strict
 from rotator.digitalocean.client import DigitalOceanClient
+from rotator.errors import SinkError
 from rotator.secret import Secret
 
 Progress = Callable[[str], None]
@@ -80,6 +87,8 @@ class PushContext:
     rotated_at: datetime
     progress: Progress = no_progress
     """Where a sink reports the phases of a slow push (a deployment's BUILDING, ACTIVE)."""
+    defer: bool = False
+    """The caller takes :class:`Pending` rather than a wait (the daemon; the CLI follows)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,23 @@ class Confirmation:
 
     sink: str
     detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Accepted, not yet confirmed: ask :meth:`Sink.confirm` with ``detail`` later.
+
+    ``detail`` is persisted with the rotation (never secret), so a restarted
+    process can confirm what another one pushed.
+    """
+
+    sink: str
+    detail: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def what(self) -> str:
+        """One short line: what is awaited (``deployment <id>``)."""
+        return self.detail.get("waiting_for", "confirmation")
 
 
 @dataclass(frozen=True)
@@ -147,8 +173,19 @@ class Sink(ABC):
         """The changes a push of ``access_key`` would make, one line each; change nothing."""
 
     @abstractmethod
-    def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
-        """Deliver the pair and wait until the sink is confirmed to serve it."""
+    def push(self, keys: KeyPair, context: PushContext) -> Confirmation | Pending:
+        """Deliver the pair and wait until the sink is confirmed to serve it.
+
+        Only when ``context.defer`` is set may it return :class:`Pending` instead.
+        """
+
+    def confirm(self, detail: dict[str, str], context: PushContext) -> Confirmation | Pending:
+        """Is what a push left :class:`Pending` (its *detail*) confirmed now?
+
+        Without ``context.defer`` it waits until it is. Only sinks that return
+        :class:`Pending` from :meth:`push` are ever asked.
+        """
+        raise SinkError(self.label, "this sink never leaves a push pending; push again")
 
     @abstractmethod
     def holds(self) -> str | None:

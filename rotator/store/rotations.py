@@ -290,7 +290,9 @@ class Rotations:
                 self._history.log(
                     f"rotation_sink_{status}",
                     record.policy,
-                    "ok" if status == "confirmed" else "failed",
+                    "ok"
+                    if status == "confirmed"
+                    else ("waiting" if status == "waiting" else "failed"),
                     rotation_id=record.id,
                     sink=sink,
                     new_access_key=record.new_access_key,

@@ -32,6 +32,7 @@ def make_home(tmp_path: Path) -> Iterator[Callable[..., Home]]:
             token = sandbox.add_token(SCOPES)
             added = home("connection", "add", "prod", "--token-stdin", stdin=token)
             assert added.code == 0, added.stderr
+            home.token = token
             return home
 
         yield make

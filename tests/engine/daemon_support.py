@@ -27,6 +27,7 @@ class Home(Rotator):
         self.sandbox = sandbox
         self.app_id = sandbox.app_ids()[0]
         self.path = path
+        self.token = ""  # prod's token, once registered
 
     def write_config(
         self,

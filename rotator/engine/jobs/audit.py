@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rotator.engine.jobs.base import Job, Pass
+from rotator.engine.jobs.base import Pass
+from rotator.engine.jobs.concurrent import ConcurrentJob, Cost
 from rotator.engine.jobs.due import periodic_due
 from rotator.services.audit import audit_scopes, required_for
 
+AUDIT_CALLS = 37
+"""A rotator-only token probed with an App Platform sink (token info answers in 1)."""
 
-class AuditJob(Job):
+
+class AuditJob(ConcurrentJob):
     """Compare what each token can do with what its policies need."""
 
     name = "audit"
@@ -40,6 +44,9 @@ class AuditJob(Job):
                 when = periodic_due(f"audit:{name}", stored.audited_at, every, run.now)
             due[name] = self.backoff.due(name, when)
         return due
+
+    def cost(self, run: Pass, item: str) -> Cost:
+        return Cost(run.store.connections.get(item).fingerprint, AUDIT_CALLS)
 
     def run_item(self, run: Pass, item: str) -> str:
         return audit_scopes(run.context, run.store, item, run.notify, max_age=None).verdict

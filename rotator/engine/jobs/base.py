@@ -149,8 +149,17 @@ class Job(ABC):
             return due
         return max(due, retry)
 
-    def run(self, run: Pass, *, only: Collection[str] | None = None) -> Summary:
-        """Do every item due now (of *only*, if given), each isolated; log one summary line."""
+    def run(
+        self,
+        run: Pass,
+        *,
+        only: Collection[str] | None = None,
+        finished: Callable[[Summary], None] | None = None,
+    ) -> Summary:
+        """Do every item due now (of *only*, if given), each isolated; log one summary line.
+
+        *finished* hears the summary once every item is done (here: before returning).
+        """
         started = time.monotonic()
         summary = Summary(self.name)
         try:
@@ -175,6 +184,8 @@ class Job(ABC):
             self.backoff.failed(_WHOLE_JOB, run.now, MAX_RETRY)
         summary.seconds = time.monotonic() - started
         (log.info if summary.ok else log.warning)("%s", summary.line(), extra={"job": self.name})
+        if finished is not None:
+            finished(summary)
         return summary
 
     def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:

@@ -19,27 +19,53 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rotator.engine.jobs.base import Job, Pass
+from rotator.engine.jobs.base import Pass
+from rotator.engine.jobs.concurrent import ConcurrentJob, Cost
 from rotator.services import due, rotate
+from rotator.services.rotate import WAITING
 from rotator.settings import PolicyConfig
+
+ROTATE_CALLS = 10
+"""A rotation's calls: find and read the key, orphans, create, each sink's reads and writes."""
+WAITING_CALLS = 2
+"""One look at a waiting rotation's deployment (and its successor after SUPERSEDED)."""
+REVOKE_CALLS = 2
+"""Delete the previous key (and a retry)."""
 
 
 def _policy(run: Pass, name: str) -> PolicyConfig:
     return next(p for p in run.settings.config.policies if p.name == name)
 
 
-class RotateJob(Job):
+FIRST_LOOK = timedelta(seconds=1)
+"""The first pause before looking at a waiting rotation's deployment again."""
+LONGEST_LOOK = timedelta(seconds=30)
+"""Pauses double up to this between looks at a waiting rotation."""
+
+
+def _fingerprint(run: Pass, name: str) -> str:
+    return run.store.connections.get(_policy(run, name).connection).fingerprint
+
+
+class RotateJob(ConcurrentJob):
     """Rotate each policy's Spaces key when it is due, resuming interrupted rotations first."""
 
     name = "rotate"
 
     def __init__(self) -> None:
         super().__init__()
+        self._looks: dict[str, int] = {}  # policy → looks at its waiting rotation so far
+        self._started: set[str] = set()  # policies whose waiting rotation began here
         # (policy, spaces_key) → the key's created_at in DigitalOcean, for never-rotated policies.
         self._created: dict[tuple[str, str], datetime] = {}
 
     def interval(self, run: Pass, item: str) -> timedelta:
         return _policy(run, item).every
+
+    def cost(self, run: Pass, item: str) -> Cost:
+        record = run.store.rotations.in_flight(item)
+        waiting = record is not None and record.state == WAITING
+        return Cost(_fingerprint(run, item), WAITING_CALLS if waiting else ROTATE_CALLS)
 
     def in_flight(self, run: Pass) -> list[str]:
         """Policies with a rotation in flight (to resume before anything else)."""
@@ -64,8 +90,25 @@ class RotateJob(Job):
             first = self._first_due(run, policy)
             if first > run.now:
                 return "not_due"
-        result = rotate.rotate(run.context, run.store, policy, run.notify)
-        return "failed" if result.error else result.status
+        fresh = run.store.rotations.in_flight(item) is None
+        # The loop never waits for a deployment; --once follows each to the end.
+        result = rotate.rotate(run.context, run.store, policy, run.notify, defer=not self.drain)
+        if result.status == WAITING and not result.error:
+            if fresh:
+                self._started.add(item)
+            # Look again soon, then less and less often: a deployment takes minutes.
+            looks = self._looks.get(item, 0)
+            self._looks[item] = looks + 1
+            pause = min(FIRST_LOOK * 2**looks, LONGEST_LOOK)
+            self.defer(item, run.context.now() + pause)
+            return WAITING
+        self._looks.pop(item, None)
+        started_here = item in self._started
+        self._started.discard(item)
+        if result.error:
+            return "failed"
+        # A rotation this process started and waited for succeeded; it was not resumed.
+        return "succeeded" if started_here and result.status == "resumed" else result.status
 
     def _first_due(self, run: Pass, policy: PolicyConfig) -> datetime:
         """When a policy rotator never rotated is first due: its key's age from DigitalOcean."""
@@ -78,13 +121,16 @@ class RotateJob(Job):
         return self._created[cache] + policy.every
 
 
-class RevokeJob(Job):
+class RevokeJob(ConcurrentJob):
     """Delete each policy's previous key once its grace period is over."""
 
     name = "revoke"
 
     def interval(self, run: Pass, item: str) -> timedelta:
         return _policy(run, item).every
+
+    def cost(self, run: Pass, item: str) -> Cost:
+        return Cost(_fingerprint(run, item), REVOKE_CALLS)
 
     def due_items(self, run: Pass) -> dict[str, datetime]:
         items = {}

@@ -1,22 +1,25 @@
 """Token validation: each connection every ``daemon.validate_every``, spread by jitter.
 
 Due: ``last_validated_at + validate_every - jitter(name)``; a connection never
-validated is due at once. The due connections are validated together through
+validated is due at once. Each due connection is validated on a worker through
 :func:`rotator.services.validate.validate_tokens` (the entry point of
 ``rotator connection validate``), and what was found raises or clears alerts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from rotator.engine.jobs.base import Job, Pass, Summary
+from rotator.engine.jobs.base import Pass
+from rotator.engine.jobs.concurrent import ConcurrentJob, Cost
 from rotator.engine.jobs.due import periodic_due
 from rotator.services.validate import validate_tokens
 
+VALIDATE_CALLS = 1
+"""``GET /v2/account``."""
 
-class ValidateJob(Job):
+
+class ValidateJob(ConcurrentJob):
     """Check each connection's token against ``GET /v2/account``."""
 
     name = "validate"
@@ -35,10 +38,10 @@ class ValidateJob(Job):
             for c in run.store.connections.all()
         }
 
-    def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:
-        wanted = set(items)
-        if not wanted:
-            return
-        connections = [c for c in run.store.connections.all() if c.name in wanted]
-        for outcome in validate_tokens(run.context, run.store, connections, run.notify):
-            self.settle(run, outcome.connection.name, summary, outcome.status)
+    def cost(self, run: Pass, item: str) -> Cost:
+        return Cost(run.store.connections.get(item).fingerprint, VALIDATE_CALLS)
+
+    def run_item(self, run: Pass, item: str) -> str:
+        connection = run.store.connections.get(item)
+        outcomes = validate_tokens(run.context, run.store, [connection], run.notify)
+        return outcomes[0].status if outcomes else "error"
