@@ -436,21 +436,26 @@ class _Policy(Protocol):
     @property
     def sinks(self) -> Sequence[_Sink]: ...
 
+    def rotation_scopes(self) -> frozenset[str]:
+        """The scopes rotating the policy's credential kind takes."""
+        ...
+
 
 def required_scopes(
     connection_name: str, policies: Iterable[_Policy], extra_scopes: Iterable[str] = ()
 ) -> frozenset[str]:
     """The scopes a connection's token needs for what rotator does with it.
 
-    ``account:read`` (validation), the Spaces-key scopes when a policy rotates
-    with this connection, ``app:read`` and ``app:update`` when one of those
+    ``account:read`` (validation), the scopes of each credential kind a policy
+    rotates with this connection (the Spaces-key scopes for ``spaces_key``),
+    ``app:read`` and ``app:update`` when one of those
     policies pushes into App Platform, and the connection's ``extra_scopes``.
     """
     needed = {ACCOUNT_READ, *extra_scopes}
     for policy in policies:
         if policy.connection != connection_name:
             continue
-        needed |= SPACES_ROTATION_SCOPES
+        needed |= policy.rotation_scopes()
         if any(sink.type == "app_platform" for sink in policy.sinks):
             needed |= APP_PLATFORM_SCOPES
     return frozenset(needed)

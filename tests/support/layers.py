@@ -29,6 +29,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rotator.store",
         "rotator.digitalocean",
         "rotator.sinks",
+        "rotator.credentials",
         "rotator.alerts",
     ),
     "base": (

@@ -13,6 +13,7 @@ from rotator.digitalocean.scopes import (
     CATALOGUE,
     COMPANION_SCOPES,
     NIL_UUID,
+    SPACES_ROTATION_SCOPES,
     expand_scopes,
     is_scope_name,
     required_scopes,
@@ -110,6 +111,9 @@ class Sink:
 class Policy:
     connection: str
     sinks: list[Sink] = field(default_factory=lambda: [Sink("vault")])
+
+    def rotation_scopes(self) -> frozenset[str]:
+        return SPACES_ROTATION_SCOPES
 
 
 def test_a_connection_without_policies_needs_only_account_read():
