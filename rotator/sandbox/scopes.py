@@ -88,6 +88,35 @@ _SPECIFIC: tuple[Row, ...] = (
         "app:update",
         "apps_cancel_deployment",
     ),
+    # Functions namespace keys: function:admin only (functions_*_key.yml).
+    *(
+        (method, path, "function:admin", f"functionsAccessKey_{operation}")
+        for method, path, operation in (
+            ("GET", "/v2/functions/namespaces/{namespace_id}/keys", "list"),
+            ("POST", "/v2/functions/namespaces/{namespace_id}/keys", "create"),
+            ("PUT", "/v2/functions/namespaces/{namespace_id}/keys/{key_id}", "update"),
+            ("DELETE", "/v2/functions/namespaces/{namespace_id}/keys/{key_id}", "delete"),
+        )
+    ),
+    ("GET", "/v2/gen-ai/agents/{agent_uuid}/api_keys", "genai:read", "genai_list_agent_api_keys"),
+    (
+        "POST",
+        "/v2/gen-ai/agents/{agent_uuid}/api_keys",
+        "genai:create",
+        "genai_create_agent_api_key",
+    ),
+    (
+        "PUT",
+        "/v2/gen-ai/agents/{agent_uuid}/api_keys/{api_key_uuid}",
+        "genai:update",
+        "genai_update_agent_api_key",
+    ),
+    (
+        "DELETE",
+        "/v2/gen-ai/agents/{agent_uuid}/api_keys/{api_key_uuid}",
+        "genai:delete",
+        "genai_delete_agent_api_key",
+    ),
 )
 
 # Generic resources (rotator/sandbox/resources.py), grouped by family. Where a
@@ -370,6 +399,7 @@ _VOCABULARY = """
     droplet:admin droplet:create droplet:delete droplet:read droplet:update
     firewall:create firewall:delete firewall:read firewall:update
     function:admin function:create function:delete function:read function:update
+    genai:create genai:delete genai:read genai:update
     image:create image:delete image:read image:update
     kubernetes:access_cluster kubernetes:create kubernetes:delete kubernetes:read kubernetes:update
     load_balancer:create load_balancer:delete load_balancer:read load_balancer:update
