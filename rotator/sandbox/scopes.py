@@ -279,6 +279,17 @@ _GENERIC: dict[str, tuple[Row, ...]] = {
         ),
         ("DELETE", "/v2/registries/{registry_name}", "registry:delete", "registries_delete"),
     ),
+    # The same registries through the current, plural paths (/v2/registry is deprecated).
+    "registries_all": (
+        ("GET", "/v2/registries", "registry:read", "registries_list"),
+        ("POST", "/v2/registries", "registry:create", "registries_create"),
+        (
+            "POST",
+            "/v2/registries/{registry_name}/garbage-collection",
+            "registry:update",
+            "registries_run_garbageCollection",
+        ),
+    ),
     "reserved_ips": (
         ("GET", "/v2/reserved_ips", "reserved_ip:read", "reservedIPs_list"),
         ("POST", "/v2/reserved_ips", "reserved_ip:create", "reservedIPs_create"),
@@ -293,8 +304,19 @@ _GENERIC: dict[str, tuple[Row, ...]] = {
     ),
     "snapshots": (
         ("GET", "/v2/snapshots", "snapshot:read", "snapshots_list"),
-        ("GET", "/v2/snapshots/{snapshot_id}", "snapshot:read", "snapshots_get"),
-        ("DELETE", "/v2/snapshots/{snapshot_id}", "snapshot:delete", "snapshots_delete"),
+        # The spec lists two scopes on each of these (any one opens it here).
+        (
+            "GET",
+            "/v2/snapshots/{snapshot_id}",
+            "snapshot:read|block_storage_snapshot:read",
+            "snapshots_get",
+        ),
+        (
+            "DELETE",
+            "/v2/snapshots/{snapshot_id}",
+            "snapshot:delete|image:delete",
+            "snapshots_delete",
+        ),
     ),
     "tags": (
         ("GET", "/v2/tags", "tag:read", "tags_list"),
@@ -412,6 +434,15 @@ _VOCABULARY = """
     ssh_key:create ssh_key:delete ssh_key:read ssh_key:update tag:create tag:delete tag:read
     uptime:create uptime:delete uptime:read uptime:update
     vpc:create vpc:delete vpc:read vpc:update
+    byoip_prefix:create byoip_prefix:delete byoip_prefix:read byoip_prefix:write database:write
+    dedicated_inference:create dedicated_inference:delete dedicated_inference:read
+    dedicated_inference:update dedicated_inference_tokens:create
+    dedicated_inference_tokens:delete dedicated_inference_tokens:read genai:default
+    nat_gateway:create nat_gateway:delete nat_gateway:read nat_gateway:update
+    nfs:create nfs:delete nfs:list nfs:read organization:create organization:read
+    partner_network_connect:create partner_network_connect:read partner_network_connect:write
+    security:create security:delete security:read security:update
+    vpc_peering:create vpc_peering:delete vpc_peering:read vpc_peering:update
 """
 
 KNOWN_SCOPES: frozenset[str] = frozenset(_VOCABULARY.split())
