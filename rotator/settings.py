@@ -139,6 +139,8 @@ class PolicyConfig(Strict):
     key: NonEmpty | None = None
     expires_in: NonEmpty | None = None
     agent: NonEmpty | None = None
+    registry: NonEmpty | None = None
+    access: NonEmpty | None = None
     every: Duration = timedelta(days=30)
     grace: Duration = timedelta(hours=1)
     verify: bool = False

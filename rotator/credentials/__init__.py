@@ -15,12 +15,14 @@ from typing import Final
 from rotator.credentials.base import Credential, CredentialKind, Current, KeyPair
 from rotator.credentials.functions_key import FunctionsKeyKind
 from rotator.credentials.genai_agent_key import GenAIAgentKeyKind
+from rotator.credentials.registry_credentials import RegistryCredentialsKind
 from rotator.credentials.spaces_key import SpacesKeyKind
 
 KINDS: Final[tuple[type[CredentialKind], ...]] = (
     SpacesKeyKind,
     FunctionsKeyKind,
     GenAIAgentKeyKind,
+    RegistryCredentialsKind,
 )
 
 KIND_NAMES: Final[Mapping[str, type[CredentialKind]]] = MappingProxyType(

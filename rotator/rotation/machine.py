@@ -258,6 +258,7 @@ class PolicyRotation:
     def _push_all(self, record: RotationRecord, result: RotationResult) -> list[tuple[str, str]]:
         assert record.new_access_key is not None
         pair = self.kind.unseal(record.new_access_key, self.records.open_secret(record))
+        self.kind.verify(pair)  # a kind that can prove the new credential works does so first
         context = self._context(record.id)
         failures: list[tuple[str, str]] = []
         for sink in self.sinks:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from rotator.sandbox import functions, genai
+from rotator.sandbox import functions, genai, registry
 from rotator.sandbox.calls import Problem
 from rotator.sandbox.deployments import iso
 from rotator.sandbox.state import State
@@ -93,3 +93,32 @@ class KindHelpers:
         """Whether *secret* is a live API key of the agent."""
         with self.state.lock:
             return genai.authenticates(self.state.tenant(account), agent, secret)
+
+    # -- container registry Docker credentials -----------------------------------------
+
+    def registry_credentials(
+        self, name: str, *, account: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The registry's credentials that still work, secrets included (the server's truth)."""
+        with self.state.lock:
+            return registry.live(self.state.tenant(account), name, self.state.clock())
+
+    def add_registry_credentials(
+        self, name: str, *, expiry_seconds: int = 0, account: str | None = None
+    ) -> dict[str, Any]:
+        """Mint credentials for the registry directly; returns them (``docker_config`` too)."""
+        try:
+            record = registry.mint(
+                self.state, self.state.tenant(account), name, False, expiry_seconds
+            )
+        except Problem as problem:
+            raise ValueError(problem.message) from problem
+        return {**record, "docker_config": registry.docker_config(record)}
+
+    def registry_login_works(
+        self, name: str, username: str, password: str, *, account: str | None = None
+    ) -> bool:
+        """Whether a Docker login to the registry with these credentials works now."""
+        with self.state.lock:
+            tenant = self.state.tenant(account)
+            return registry.authenticates(tenant, name, username, password, self.state.clock())

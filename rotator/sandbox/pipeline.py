@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from rotator.sandbox import account, apps, functions, genai, resources, spaces
+from rotator.sandbox import account, apps, functions, genai, registry, resources, spaces
 from rotator.sandbox.calls import Call, Handler, Problem, Reply, not_found
 from rotator.sandbox.faults import Fault, FaultBook
 from rotator.sandbox.ratelimit import RateLimiter
@@ -37,6 +37,7 @@ HANDLERS: dict[str, Handler] = {
     **apps.HANDLERS,
     **functions.HANDLERS,
     **genai.HANDLERS,
+    **registry.HANDLERS,
 }
 AdminHandler = Callable[[str, str, dict[str, list[str]], bytes], Reply]
 

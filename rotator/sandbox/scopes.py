@@ -98,6 +98,12 @@ _SPECIFIC: tuple[Row, ...] = (
             ("DELETE", "/v2/functions/namespaces/{namespace_id}/keys/{key_id}", "delete"),
         )
     ),
+    (
+        "GET",
+        "/v2/registries/{registry_name}/docker-credentials",
+        "registry:read|registry:update",
+        "registries_get_dockerCredentials",
+    ),
     ("GET", "/v2/gen-ai/agents/{agent_uuid}/api_keys", "genai:read", "genai_list_agent_api_keys"),
     (
         "POST",
@@ -282,6 +288,7 @@ _GENERIC: dict[str, tuple[Row, ...]] = {
     # The same registries through the current, plural paths (/v2/registry is deprecated).
     "registries_all": (
         ("GET", "/v2/registries", "registry:read", "registries_list"),
+        ("GET", "/v2/registries/{registry_name}", "registry:read", "registries_get"),
         ("POST", "/v2/registries", "registry:create", "registries_create"),
         (
             "POST",

@@ -8,7 +8,9 @@ live credential.
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +42,13 @@ class KindCase:
     opens: Callable[[Mapping[str, str]], bool] = field(default=lambda values: False)
     """Whether field values (as a sink holds them) open a live credential."""
     original: str = ""
-    """The identifier of the credential the policy takes over."""
+    """The identifier of the credential the sinks hold before the first rotation."""
+    adopted: str = ""
+    """The identifier the store starts from (the original's, unless the kind cannot know it)."""
+    revokes: bool = True
+    """Whether the kind deletes a previous credential (registry credentials only expire)."""
+    findable: bool = True
+    """Whether a credential minted by a lost answer can be found again by its planned name."""
 
     def policy(self, app_id: str, *, grace: str = "1s", more_sinks: str = "") -> str:
         env = ", ".join(f'{name} = "{value}"' for name, value in self.env.items())
@@ -62,6 +70,9 @@ env = {{ {env} }}
     def app_values(self, app_env: Mapping[str, str]) -> dict[str, str]:
         """The fields as the running app has them."""
         return {field: app_env[name] for name, field in self.env.items()}
+
+    def __post_init__(self) -> None:
+        self.adopted = self.adopted or self.original
 
     def secret_of(self, record: dict[str, Any]) -> str:
         return self.values_of(record)[self.secret_field]
@@ -173,8 +184,54 @@ def genai_agent_key(sandbox: Sandbox) -> KindCase:
     )
 
 
+def registry_credentials(sandbox: Sandbox) -> KindCase:
+    registry = "demo-registry"
+    original = sandbox.add_registry_credentials(registry, expiry_seconds=90 * 86400)
+
+    def values_of(record: dict[str, Any]) -> dict[str, str]:
+        config = {"auths": {"registry.digitalocean.com": {"auth": ""}}}
+        config["auths"]["registry.digitalocean.com"]["auth"] = base64.b64encode(
+            f"{record['username']}:{record['password']}".encode()
+        ).decode()
+        return {
+            "dockerconfigjson": json.dumps(config, separators=(",", ":")),
+            "username": record["username"],
+            "password": record["password"],
+            "registry": "registry.digitalocean.com",
+        }
+
+    def opens(values: Mapping[str, str]) -> bool:
+        return sandbox.registry_login_works(
+            registry, values.get("username", ""), values.get("password", "")
+        )
+
+    return KindCase(
+        "registry_credentials",
+        [*BASE_SCOPES, "registry:read", "registry:update"],
+        {
+            "DOCKER_CONFIG_JSON": "dockerconfigjson",
+            "REGISTRY_USER": "username",
+            "REGISTRY_PASSWORD": "password",
+            "REGISTRY_HOST": "registry",
+        },
+        f"/v2/registries/{registry}/docker-credentials",
+        "",
+        create_method="GET",
+        keys=f'kind = "registry_credentials"\nregistry = "{registry}"\nexpires_in = "90d"',
+        alive=lambda: {c["id"]: c for c in sandbox.registry_credentials(registry)},
+        values_of=values_of,
+        secret_field="password",
+        opens=opens,
+        original=original["id"],
+        adopted="docr-initial",
+        revokes=False,
+        findable=False,
+    )
+
+
 KIND_CASES: dict[str, Callable[[Sandbox], KindCase]] = {
     "spaces_key": spaces_key,
     "functions_key": functions_key,
     "genai_agent_key": genai_agent_key,
+    "registry_credentials": registry_credentials,
 }

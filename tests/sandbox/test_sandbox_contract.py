@@ -146,6 +146,12 @@ def run_kinds(sandbox: Sandbox, client: httpx.Client) -> None:
     client.delete(f"{api_keys}/{key_uuid}")  # 404
     client.get("/v2/gen-ai/agents/00000000-0000-0000-0000-000000000000/api_keys")  # 404
 
+    client.get("/v2/registries/demo-registry")
+    docker = "/v2/registries/demo-registry/docker-credentials"
+    client.get(docker, params={"read_write": "true", "expiry_seconds": 3600})
+    client.get(docker)
+    client.get("/v2/registries/no-such-registry/docker-credentials")  # 404
+
 
 @pytest.fixture(scope="module")
 def session(openapi_spec) -> list[Exchange]:
@@ -167,7 +173,7 @@ def test_the_session_covers_every_operation_of_the_spec(openapi_spec, session):
             for operation in path.values()
             if isinstance(operation, dict) and "operationId" in operation
         }
-    assert len(spec_operations) == 27
+    assert len(spec_operations) == 29
     assert spec_operations <= {operation(exchange) for exchange in session}
 
 
@@ -258,6 +264,7 @@ KIND_OPERATIONS = {
     "genai_create_agent_api_key",
     "genai_update_agent_api_key",
     "genai_delete_agent_api_key",
+    "registries_get_dockerCredentials",
 }
 
 
@@ -276,8 +283,9 @@ def test_the_secret_is_in_the_create_answers_only(session):
         if name not in KIND_OPERATIONS or not exchange.response.is_success:
             continue
         body = exchange.response.text
-        shows_secret = '"secret"' in body or '"secret_key"' in body
-        assert shows_secret == name.endswith(("_create", "create_agent_api_key")), exchange.label
+        shows_secret = '"secret"' in body or '"secret_key"' in body or '"auth"' in body
+        minting = ("_create", "create_agent_api_key", "get_dockerCredentials")
+        assert shows_secret == name.endswith(minting), exchange.label
 
 
 def test_the_validator_would_catch_a_wrong_functions_key_answer(openapi_spec, session):
