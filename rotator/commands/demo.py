@@ -16,10 +16,10 @@ import shlex
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rotator.commands.demo_kinds import OtherKinds, rotate_other_kinds
 from rotator.commands.demo_support import AlertReceiver, OpenBao, find_bao
 from rotator.services.context import Context
 
@@ -38,6 +38,8 @@ ROTATOR_SCOPES = [
     "genai:read",
     "genai:create",
     "genai:delete",
+    "registry:read",
+    "registry:update",
 ]
 
 
@@ -91,95 +93,6 @@ class Walkthrough:
         if code != expect:
             self.surprises.append(f"rotator {shlex.join(argv)} exited {code}, not {expect}")
         return out.getvalue()
-
-
-@dataclass(frozen=True)
-class OtherKinds:
-    """The Functions namespace and GenAI agent whose keys the demo rotates too."""
-
-    namespace: str
-    agent: str
-
-    @classmethod
-    def arrange(cls, sandbox: Sandbox) -> OtherKinds:
-        namespace = sandbox.add_function_namespace("demo-functions")
-        sandbox.add_function_key(namespace, "demo-fn")
-        agent = sandbox.add_genai_agent("demo-support")
-        sandbox.add_agent_key(agent, "demo-agent")
-        return cls(namespace, agent)
-
-    def policies(self, app_id: str, vault: OpenBao | None) -> str:
-        def sinks(env: str, path: str) -> str:
-            text = f"""
-[[policies.sinks]]
-type = "app_platform"
-app_id = "{app_id}"
-component = "web"
-env = {{ {env} }}
-"""
-            if vault:
-                text += f"""
-[[policies.sinks]]
-type = "vault"
-url = "{vault.url}"
-mount = "secret"
-path = "{path}"
-token_file = "{vault.token_file}"
-"""
-            return text
-
-        return f"""
-[[policies]]
-name = "functions"
-connection = "prod"
-kind = "functions_key"
-namespace = "{self.namespace}"
-key = "demo-fn"
-expires_in = "90d"
-grace = "1h"
-{sinks('FN_KEY_ID = "key_id", FN_SECRET = "secret"', "functions/key")}
-[[policies]]
-name = "agent"
-connection = "prod"
-kind = "genai_agent_key"
-agent = "{self.agent}"
-key = "demo-agent"
-grace = "1h"
-{sinks('AGENT_API_KEY = "api_key"', "agent/key")}"""
-
-    def opens(self, sandbox: Sandbox, policy: str, values: dict[str, str]) -> bool:
-        """Whether the values a sink holds open a live key of *policy*'s kind."""
-        if policy == "functions":
-            return sandbox.function_key_opens(
-                self.namespace, values.get("key_id", ""), values.get("secret", "")
-            )
-        return sandbox.agent_key_opens(self.agent, values.get("api_key", ""))
-
-
-def _rotate_other_kinds(
-    walk: Walkthrough, sandbox: Sandbox, app_id: str, vault: OpenBao | None, kinds: OtherKinds
-) -> None:
-    targets = {
-        "functions": ({"FN_KEY_ID": "key_id", "FN_SECRET": "secret"}, "functions/key"),
-        "agent": ({"AGENT_API_KEY": "api_key"}, "agent/key"),
-    }
-    for policy, (env_names, path) in targets.items():
-        result = json.loads(walk.run("rotate", policy, "--json"))
-        walk.say(
-            f"{policy}: {result.get('status')}, {result.get('old_access_key')} -> "
-            f"{result.get('new_access_key')}; "
-            + ", ".join(f"{s['name']} {s['status']}" for s in result.get("sinks", []))
-        )
-        env = sandbox.app_running_env(app_id, "web")
-        in_app = {field: env.get(name, "") for name, field in env_names.items()}
-        opens = kinds.opens(sandbox, policy, in_app)
-        walk.say(f"{policy}: the app's {', '.join(env_names)} open the new key: {opens}")
-        stored = vault.read(path) if vault else None
-        in_vault = kinds.opens(sandbox, policy, stored or {}) if vault else True
-        if vault:
-            walk.say(f"{policy}: Vault secret/{path} opens the new key: {in_vault}")
-        if result.get("status") != "succeeded" or not opens or not in_vault:
-            walk.surprises.append(f"policy {policy}: a sink does not serve the new key")
 
 
 def _write_config(
@@ -390,10 +303,11 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
             seen = _show_alerts(walk, receiver, seen)
 
             walk.step(
-                "Rotate the other credential kinds: a Functions namespace key and a GenAI "
-                "agent key, each into the app" + (" and Vault" if vault else "")
+                "Rotate the other credential kinds: a Functions namespace key, a GenAI agent "
+                "key and registry Docker credentials, each into the app"
+                + (" and Vault" if vault else "")
             )
-            _rotate_other_kinds(walk, sandbox, app_id, vault, kinds)
+            rotate_other_kinds(walk, sandbox, app_id, vault, kinds)
             seen = _show_alerts(walk, receiver, seen)
 
             walk.step("What rotator now says")
