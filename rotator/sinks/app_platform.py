@@ -247,11 +247,15 @@ class AppPlatformSink(Sink):
         app = self._deployer.wait_until_idle(self._monotonic() + self._deploy_timeout)
         before = Before(app["spec"], apps.active_deployment_id(app))
         spec = self._spec.edited(before.spec, values)
+        shown = keys.fields()
+        setting = " and ".join(
+            f"{name} (secret)" if isinstance(shown[field], Secret) else f"{name}={shown[field]}"
+            for name, field in self._mapping
+        )
         logger.info(
-            "app %s: setting %s (credential %s) for policy %s, rotation %s",
+            "app %s: setting %s for policy %s, rotation %s",
             self._where,
-            self._spec.shown,
-            keys.identifier,
+            setting,
             context.policy,
             context.rotation_id,
         )
@@ -280,7 +284,7 @@ class AppPlatformSink(Sink):
             expected = self._spec.owned(answer.get("spec"))
             deployment_id = self._deployer.follow(str(started["id"]), before, expected, deadline)
         logger.info(
-            "app %s: deployment %s is ACTIVE with credential %s",
+            "app %s: deployment %s is ACTIVE with access key %s",
             self._where,
             deployment_id,
             keys.identifier,
