@@ -126,7 +126,7 @@ class Alerting:
                     Alert.of(
                         "key_revoked",
                         event.policy,
-                        title=f"Old Spaces key of policy {event.policy} deleted",
+                        title=f"Old key of policy {event.policy} deleted",
                         text=f"{event.access_key} is gone; only the current key is alive.",
                         occurred_at=self.now(),
                         facts={"policy": event.policy, "access_key": event.access_key},
@@ -244,7 +244,7 @@ class Alerting:
             Alert.of(
                 "rotation_succeeded",
                 event.policy,
-                title=f"Spaces key of policy {event.policy} rotated",
+                title=f"Key of policy {event.policy} rotated",
                 text=f"{event.old_access_key} → {event.new_access_key}; "
                 "the old key is deleted after the grace period.",
                 occurred_at=self.now(),

@@ -37,6 +37,8 @@ from rotator.configtypes import (
     Strict,
     read_secret,
 )
+from rotator.credentials import DEFAULT_KIND, KIND_NAMES, OPTION_KEYS, CredentialKind
+from rotator.credentials.functions_key import lifetime
 from rotator.errors import ConfigError
 from rotator.secret import Secret
 from rotator.sinks import SINKS, SinkConfig
@@ -57,6 +59,7 @@ else:
         Union[tuple(channel.Config for channel in CHANNELS)],  # noqa: UP007
         Field(discriminator="type"),
     ]
+KIND_LITERALS = tuple(KIND_NAMES)
 # The discriminator tags pydantic adds to an error's location.
 _PLUGIN_TAGS = frozenset({sink.type for sink in SINKS} | {channel.type for channel in CHANNELS})
 
@@ -120,11 +123,24 @@ class ConnectionConfig(Strict):
 
 
 class PolicyConfig(Strict):
-    """``[[policies]]``: one Spaces key, rotated on a schedule into sinks."""
+    """``[[policies]]``: one credential, rotated on a schedule into sinks.
+
+    ``kind`` names the credential kind (:mod:`rotator.credentials`); it
+    defaults to ``spaces_key`` when ``spaces_key = …`` is set, so configs
+    written before kinds existed keep working. The other keys below are
+    kind-specific: a policy sets those its kind requires and no other.
+    """
 
     name: Name
     connection: Name
-    spaces_key: NonEmpty
+    kind: Literal[KIND_LITERALS] | None = None  # type: ignore[valid-type]
+    spaces_key: NonEmpty | None = None
+    namespace: NonEmpty | None = None
+    key: NonEmpty | None = None
+    expires_in: NonEmpty | None = None
+    agent: NonEmpty | None = None
+    registry: NonEmpty | None = None
+    access: NonEmpty | None = None
     every: Duration = timedelta(days=30)
     grace: Duration = timedelta(hours=1)
     verify: bool = False
@@ -139,6 +155,66 @@ class PolicyConfig(Strict):
                 "confirmed by every sink instead (see README, Rotation guarantees)"
             )
         return value
+
+    @property
+    def credential_kind(self) -> type[CredentialKind]:
+        """The kind's class (``spaces_key`` unless ``kind`` says otherwise)."""
+        return KIND_NAMES[self.kind or DEFAULT_KIND]
+
+    def rotation_scopes(self) -> frozenset[str]:
+        """The scopes rotating this policy's credential takes (the audit requires them)."""
+        return self.credential_kind.scopes(self.kind_options())
+
+    @property
+    def reference(self) -> str:
+        """What the policy names (kind and keys): a change means another credential."""
+        options = self.kind_options()
+        return f"{self.kind}:" + ",".join(f"{k}={options[k]}" for k in sorted(options))
+
+    def kind_options(self) -> dict[str, str]:
+        """The kind-specific keys this policy sets, by name."""
+        return {
+            key: value
+            for key in self.credential_kind.option_keys
+            if isinstance(value := getattr(self, key), str)
+        }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") is None and "spaces_key" in data:
+            return {**data, "kind": DEFAULT_KIND}
+        return data
+
+    @model_validator(mode="after")
+    def _kind_keys(self) -> PolicyConfig:
+        if self.kind is None:
+            raise ValueError(
+                f"set kind (one of {', '.join(KIND_NAMES)}) or spaces_key = the key to rotate"
+            )
+        kind = self.credential_kind
+        missing = [key for key in kind.required if getattr(self, key) is None]
+        if missing:
+            raise ValueError(f"kind {kind.kind!r} needs {', '.join(missing)}")
+        foreign = sorted(
+            key for key in OPTION_KEYS - set(kind.option_keys) if getattr(self, key) is not None
+        )
+        if foreign:
+            raise ValueError(f"kind {kind.kind!r} takes no {', '.join(foreign)}")
+        kind.check_options(self.kind_options())
+        if self.expires_in is not None and lifetime(self.expires_in) <= self.every + self.grace:
+            raise ValueError(
+                f"expires_in {self.expires_in} must outlast every + grace, or keys expire "
+                "before their successor is made"
+            )
+        for sink in self.sinks:
+            unknown = sorted(sink.field_names() - set(kind.fields))
+            if unknown:
+                raise ValueError(
+                    f"sink {sink.label!r} maps {', '.join(unknown)}, which a {kind.kind} does "
+                    f"not have (its fields: {', '.join(kind.fields)})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _unique_sink_labels(self) -> PolicyConfig:

@@ -70,12 +70,12 @@ EVENTS: Final[Mapping[str, Event]] = MappingProxyType(
         "token_expiring": Event("warning", "API token expires soon", True),
         "token_old": Event("warning", "API token is old", True),
         "account_locked": Event("critical", "DigitalOcean account is locked", True),
-        "rotation_succeeded": Event("info", "Spaces key rotated", False),
-        "rotation_failed": Event("critical", "Spaces key rotation failed", True),
+        "rotation_succeeded": Event("info", "Key rotated", False),
+        "rotation_failed": Event("critical", "Key rotation failed", True),
         "sink_failed": Event("critical", "A sink did not take the new key", True),
-        "revoke_failed": Event("warning", "Old Spaces key could not be deleted", True),
-        "key_revoked": Event("info", "Old Spaces key deleted", False),
-        "rotation_abandoned": Event("warning", "Spaces key rotation abandoned", False),
+        "revoke_failed": Event("warning", "Old key could not be deleted", True),
+        "key_revoked": Event("info", "Old key deleted", False),
+        "rotation_abandoned": Event("warning", "Key rotation abandoned", False),
         "test": Event("info", "Test alert from rotator", False),
     }
 )

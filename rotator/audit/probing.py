@@ -34,6 +34,7 @@ import httpx
 
 from rotator.audit.blast import BY_RESOURCE, count_from_answer
 from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.identifiers import api_path
 from rotator.digitalocean.models import TokenInfo
 from rotator.digitalocean.scopes import (
     ALIASES,
@@ -71,13 +72,16 @@ class Defect:
     method: str
     path: str
     status: int
+    undone: str = ""
+    """What rotator did about it: "deleted <id>", or why it could not."""
 
     def describe(self) -> str:
-        return (
+        text = (
             f"DigitalOcean answered {self.status} to the {self.scope} probe {self.method} "
             f"{self.path}, which must never succeed: probing stopped; check the account for "
             "anything it may have created or changed"
         )
+        return f"{text} ({self.undone})" if self.undone else text
 
 
 @dataclass
@@ -209,12 +213,36 @@ class _Prober:
         if probe.writes:
             # Never read or keep the body: a misfired create may hold a secret.
             self.discovery.defect = Defect(
-                scope.name, probe.method, probe.path, response.status_code
+                scope.name,
+                probe.method,
+                probe.path,
+                response.status_code,
+                self._undo(probe, response),
             )
             self._stop("a write probe succeeded")
             return "held"
         self._observe(scope, response)
         return "held" if response.status_code in probe.held else "unknown"
+
+    def _undo(self, probe: Probe, response: httpx.Response) -> str:
+        """Delete what a misfired create made; only its id is read, never kept otherwise."""
+        if probe.undo is None:
+            return "nothing rotator knows how to undo" if probe.method == "POST" else ""
+        try:
+            item = response.json().get(probe.undo.item_key)
+            ident = item.get(probe.undo.id_field) if isinstance(item, dict) else None
+        except (ValueError, AttributeError):
+            ident = None
+        if not isinstance(ident, str) or not ident:
+            return "its answer named nothing rotator could delete"
+        path = api_path(probe.undo.delete_path, ident)
+        try:
+            self.client.request("DELETE", path)
+        except DigitalOceanError as exc:
+            log.warning("could not undo the misfired %s probe: %s", probe.path, exc)
+            return f"deleting {ident} failed: {exc}"
+        log.warning("deleted %s, made by a misfired %s probe", ident, probe.path)
+        return f"deleted {ident}"
 
     def _observe(self, scope: Scope, response: httpx.Response) -> None:
         """Keep a free blast-radius count and the token's rate-limit report."""

@@ -131,6 +131,7 @@ def _defect_json(defect: Defect | None) -> dict[str, Any] | None:
         "method": defect.method,
         "path": defect.path,
         "status": defect.status,
+        "undone": defect.undone,
     }
 
 

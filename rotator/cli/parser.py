@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "rotate",
         "rotate:rotate",
-        "rotate a policy's Spaces key now, finish an interrupted rotation, or give it up",
+        "rotate a policy's credential now, finish an interrupted rotation, or give it up",
         "rotator rotate media --dry-run",
         "rotator rotate media",
         'rotator rotate media --abandon --reason "app deleted" --yes',

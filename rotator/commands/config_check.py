@@ -14,10 +14,12 @@ from rotator.errors import (
     APIError,
     ConfigError,
     DigitalOceanError,
+    NotFound,
     RotatorError,
     UnreadableFile,
     UsageError,
 )
+from rotator.rotation.machine import credential_kind
 from rotator.services.audit import required_for
 from rotator.services.context import Context
 from rotator.settings import FileConfig, PolicyConfig, Settings
@@ -59,11 +61,20 @@ def _check_policy(
     token = store.connections.open_token(connection)
     with ctx.clients()(token) as client:
         current = store.rotations.policy_keys(policy.name)
-        reference = current.current_access_key if current else policy.spaces_key
+        kind = credential_kind(policy, client)
         try:
-            find_key(client, reference)
+            if kind.kind != "spaces_key":
+                if current is not None:
+                    kind.template(current.current_access_key)
+                else:
+                    kind.current()
+            else:
+                reference = current.current_access_key if current else policy.spaces_key
+                find_key(client, reference or "")
+        except NotFound as exc:
+            problems.append(f"{where}.{kind.required[-1]}: {exc}")
         except UsageError as exc:
-            problems.append(f"{where}.spaces_key: {exc}")
+            problems.append(f"{where}.{kind.required[-1]}: {exc}")
         except DigitalOceanError as exc:
             if isinstance(exc, APIError) and exc.status == 403:
                 problems.append(f"{where}.spaces_key: the connection's token lacks spaces_key:read")

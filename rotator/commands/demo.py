@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rotator.alerts.webhook import SIGNATURE_HEADER, verify_signature
+from rotator.commands.demo_kinds import OtherKinds, rotate_other_kinds
 from rotator.services.context import Context
 
 if TYPE_CHECKING:
@@ -36,6 +37,13 @@ ROTATOR_SCOPES = [
     "spaces_key:delete",
     "app:read",
     "app:update",
+    # the other credential kinds the demo rotates: a Functions key and a GenAI agent key
+    "function:admin",
+    "genai:read",
+    "genai:create",
+    "genai:delete",
+    "registry:read",
+    "registry:update",
 ]
 
 
@@ -99,6 +107,7 @@ def _write_config(
     vault: OpenBao | None,
     workdir: Path,
     service: Consumer,
+    kinds: OtherKinds,
 ) -> None:
     secret_file = workdir / "webhook-secret"
     secret_file.write_text(secret + "\n")
@@ -142,7 +151,7 @@ path = "{service.env_file}"
 reload = {json.dumps(service.reload_command())}
 check = "{service.url}?expect={{access_key}}"
 check_timeout = "20s"
-{vault_sink}
+{vault_sink}{kinds.policies(app_id, vault)}
 [[alerts]]
 type = "webhook"
 name = "ops"
@@ -248,7 +257,8 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
             app_id = sandbox.app_ids()[0]
             service = running.enter_context(_service(sandbox, workdir))
             walk = Walkthrough(ctx, workdir, sandbox.url)
-            _write_config(walk, app_id, receiver, secret, vault, workdir, service)
+            kinds = OtherKinds.arrange(sandbox)
+            _write_config(walk, app_id, receiver, secret, vault, workdir, service, kinds)
 
             walk.step("A local DigitalOcean sandbox stands in for the real API")
             walk.say(f"sandbox on {sandbox.url} (loopback only; no account, no network)")
@@ -355,6 +365,14 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
                 or after_service != after_app
             ):
                 walk.surprises.append("a sink does not serve the new key")
+            seen = _show_alerts(walk, receiver, seen)
+
+            walk.step(
+                "Rotate the other credential kinds: a Functions namespace key, a GenAI agent "
+                "key and registry Docker credentials, each into the app"
+                + (" and Vault" if vault else "")
+            )
+            rotate_other_kinds(walk, sandbox, app_id, vault, kinds)
             seen = _show_alerts(walk, receiver, seen)
 
             walk.step("What rotator now says")

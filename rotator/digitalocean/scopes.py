@@ -38,6 +38,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rotator.digitalocean.scopes_more import UNPROBED
+
 FULL_ACCESS = "api:write"
 READ_ONLY = "api:read"
 ALIASES = frozenset({FULL_ACCESS, READ_ONLY})
@@ -66,6 +68,18 @@ def _id_safe(what: str) -> str:
 
 
 @dataclass(frozen=True)
+class Undo:
+    """Where the id of what a misfired create made is, and how to delete it."""
+
+    item_key: str
+    """The answer's object (``key`` in ``{"key": {...}}``)."""
+    id_field: str
+    """Its id field (``access_key``)."""
+    delete_path: str
+    """``DELETE`` this path with the id in place of ``{}``."""
+
+
+@dataclass(frozen=True)
 class Probe:
     """One request that tells whether a token holds a scope, changing nothing."""
 
@@ -76,7 +90,13 @@ class Probe:
     held: frozenset[int] = frozenset({200})
     """Statuses that mean "held". 403 always means "not held"; anything else is inconclusive."""
     also_unlocked_by: tuple[str, ...] = ()
-    """Other scopes the same endpoint accepts: a "held" answer is ambiguous while any is held."""
+    """Other scopes the same operation lists. The spec does not say whether several
+    scopes on one operation are alternatives or all required: a "held" answer is
+    ambiguous while any of them may be held (under "all" it would prove each), and
+    a 403 is read as "not held", the reading that holds under both when no other
+    listed scope is held."""
+    undo: Undo | None = None
+    """How to delete what a create probe made if DigitalOcean ever answered it with 2xx."""
 
     @property
     def writes(self) -> bool:
@@ -116,8 +136,10 @@ def _get_missing(path: str, what: str) -> Probe:
     return Probe("GET", path, f"{_GET_SAFE}; {_id_safe(what)}", held=frozenset({200, 404}))
 
 
-def _create(path: str, *, also: tuple[str, ...] = ()) -> Probe:
-    return Probe("POST", path, _NO_BODY, held=frozenset({400, 422}), also_unlocked_by=also)
+def _create(path: str, *, also: tuple[str, ...] = (), undo: Undo | None = None) -> Probe:
+    return Probe(
+        "POST", path, _NO_BODY, held=frozenset({400, 422}), also_unlocked_by=also, undo=undo
+    )
 
 
 def _aimed(method: str, path: str, what: str, *, also: tuple[str, ...] = ()) -> Probe:
@@ -273,8 +295,33 @@ _SCOPES: list[Scope] = [
     ),
     Scope(
         "function:admin",
-        "Administer Serverless functions",
-        _get_missing(f"/v2/functions/namespaces/fn-{NIL_UUID}", f"the namespace fn-{NIL_UUID}"),
+        "Administer Serverless functions (namespace access keys)",
+        # The namespace's key list checks function:admin alone and documents only
+        # 404 for a missing namespace (GET .../namespaces/{id} documents an
+        # unrelated 403, so it cannot tell a missing scope apart).
+        _get_missing(
+            f"/v2/functions/namespaces/fn-{NIL_UUID}/keys", f"the namespace fn-{NIL_UUID}"
+        ),
+    ),
+    Scope(
+        "genai:read",
+        "View GenAI (Gradient) agents and their API keys",
+        _get_missing(f"/v2/gen-ai/agents/{NIL_UUID}/api_keys", _UUID),
+    ),
+    Scope(
+        "genai:create",
+        "Create GenAI agents and their API keys",
+        _aimed("POST", f"/v2/gen-ai/agents/{NIL_UUID}/api_keys", _UUID),
+    ),
+    Scope(
+        "genai:update",
+        "Modify GenAI agents and their API keys",
+        _aimed("PUT", f"/v2/gen-ai/agents/{NIL_UUID}/api_keys/{NIL_UUID}", _UUID),
+    ),
+    Scope(
+        "genai:delete",
+        "Delete GenAI agents and their API keys",
+        _aimed("DELETE", f"/v2/gen-ai/agents/{NIL_UUID}/api_keys/{NIL_UUID}", _UUID),
     ),
     *_crud("image", "images", "/v2/images", "/v2/images/0", what=_ZERO),
     *_crud(
@@ -301,18 +348,25 @@ _SCOPES: list[Scope] = [
     Scope("regions:read", "View data center regions", _list("/v2/regions")),
     Scope(
         "registry:read",
-        "View the container registry",
-        # One registry per account: 404 when there is none, still past the scope check.
-        Probe("GET", "/v2/registry", _GET_SAFE, held=frozenset({200, 404})),
+        "View container registries",
+        # /v2/registry is deprecated and may answer 412 when an account has several.
+        _list("/v2/registries", paginated=False),
     ),
-    Scope("registry:create", "Create the container registry", _create("/v2/registry")),
+    Scope(
+        "registry:create",
+        "Create container registries",
+        _create(
+            "/v2/registries",
+            undo=Undo("registry", "name", "/v2/registries/{}"),
+        ),
+    ),
     Scope(
         "registry:update",
-        "Modify the container registry (garbage collection, subscription)",
+        "Modify container registries (garbage collection, subscription)",
         # Registry names allow no underscore, so no registry can be garbage-collected by this.
         _aimed(
             "POST",
-            "/v2/registry/rotator_probe_does_not_exist/garbage-collection",
+            "/v2/registries/rotator_probe_does_not_exist/garbage-collection",
             "the registry rotator_probe_does_not_exist (not a valid registry name)",
         ),
     ),
@@ -359,7 +413,7 @@ _SCOPES: list[Scope] = [
         "spaces_key:create_credentials",
         "Create Spaces access keys and view their secret",
         # With a body this would mint a real key: the probe must never carry one.
-        _create("/v2/spaces/keys"),
+        _create("/v2/spaces/keys", undo=Undo("key", "access_key", "/v2/spaces/keys/{}")),
     ),
     Scope(
         "spaces_key:update",
@@ -392,6 +446,8 @@ _SCOPES: list[Scope] = [
     *_crud("uptime", "uptime checks", "/v2/uptime/checks", f"/v2/uptime/checks/{NIL_UUID}"),
     *_crud("vpc", "VPC networks", "/v2/vpcs", f"/v2/vpcs/{NIL_UUID}", update="PATCH"),
 ]
+
+_SCOPES += [Scope(name, description) for name, description in UNPROBED]
 
 CATALOGUE: dict[str, Scope] = {scope.name: scope for scope in _SCOPES}
 """Every ``resource:action`` scope rotator knows, by name (aliases excluded)."""
@@ -436,21 +492,26 @@ class _Policy(Protocol):
     @property
     def sinks(self) -> Sequence[_Sink]: ...
 
+    def rotation_scopes(self) -> frozenset[str]:
+        """The scopes rotating the policy's credential kind takes."""
+        ...
+
 
 def required_scopes(
     connection_name: str, policies: Iterable[_Policy], extra_scopes: Iterable[str] = ()
 ) -> frozenset[str]:
     """The scopes a connection's token needs for what rotator does with it.
 
-    ``account:read`` (validation), the Spaces-key scopes when a policy rotates
-    with this connection, ``app:read`` and ``app:update`` when one of those
+    ``account:read`` (validation), the scopes of each credential kind a policy
+    rotates with this connection (the Spaces-key scopes for ``spaces_key``),
+    ``app:read`` and ``app:update`` when one of those
     policies pushes into App Platform, and the connection's ``extra_scopes``.
     """
     needed = {ACCOUNT_READ, *extra_scopes}
     for policy in policies:
         if policy.connection != connection_name:
             continue
-        needed |= SPACES_ROTATION_SCOPES
+        needed |= policy.rotation_scopes()
         if any(sink.type == "app_platform" for sink in policy.sinks):
             needed |= APP_PLATFORM_SCOPES
     return frozenset(needed)

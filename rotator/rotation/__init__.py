@@ -1,4 +1,4 @@
-"""Domain: the Spaces key rotation state machine, its results, and giving a rotation up."""
+"""Domain: the rotation state machine (any credential kind), its results, giving one up."""
 
 from rotator.rotation.machine import PolicyRotation, planned_key_name
 from rotator.rotation.result import RotationResult, SinkOutcome

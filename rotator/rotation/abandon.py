@@ -18,10 +18,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from rotator.credentials import CredentialKind
 from rotator.digitalocean.client import DigitalOceanClient
-from rotator.digitalocean.spaces import delete_key, list_keys
 from rotator.errors import DigitalOceanError, RotatorError, UsageError
 from rotator.events import Notify, RotationAbandoned, ignore
+from rotator.rotation.machine import credential_kind
 from rotator.settings import PolicyConfig
 from rotator.store import RotationRecord, Store, WriterLock
 
@@ -106,7 +107,7 @@ def abandon_rotation(
         deleted: list[str] = []
         failure: DigitalOceanError | None = None
         try:
-            deleted = _delete_new_keys(client, record)
+            deleted = _delete_new_keys(credential_kind(policy, client), record)
         except DigitalOceanError as exc:
             failure = exc
         store.history.log(
@@ -150,13 +151,13 @@ def abandon_rotation(
     )
 
 
-def _delete_new_keys(client: DigitalOceanClient, record: RotationRecord) -> list[str]:
+def _delete_new_keys(kind: CredentialKind, record: RotationRecord) -> list[str]:
     """Delete the rotation's new key, and any key left under its planned name by a crash."""
     deleted: list[str] = []
-    if record.new_access_key is not None and delete_key(client, record.new_access_key):
+    if record.new_access_key is not None and kind.revoke(record.new_access_key):
         deleted.append(record.new_access_key)
-    for key in list_keys(client, name=record.new_key_name):
-        if key.name == record.new_key_name and key.access_key not in deleted:
-            delete_key(client, key.access_key)
-            deleted.append(key.access_key)
+    for key in kind.find(record.new_key_name):
+        if key not in deleted:
+            kind.revoke(key)
+            deleted.append(key)
     return deleted

@@ -1,4 +1,4 @@
-"""The Spaces key rotation state machine.
+"""The rotation state machine, the same for every credential kind.
 
 Each step is written to the store *before* the side effect it leads to, so a
 process killed at any instant resumes correctly on the next ``rotate`` or
@@ -9,6 +9,9 @@ process killed at any instant resumes correctly on the next ``rotate`` or
        └─ a key made but not recorded  └─ a sink failed: stays pushing,   └─ previous key
           is found by its planned name    both keys alive, retried later     revoked after
           and deleted before retrying                                        the grace period
+
+The kind (:mod:`rotator.credentials`) makes, finds and revokes credentials;
+this module decides when. "Key" below means any kind's credential.
 
     pushing ──a sink answered Pending (deferred push)──▶ waiting_for_deployment
     waiting_for_deployment ──every waiting sink confirmed──▶ succeeded
@@ -33,19 +36,12 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rotator import logs
+from rotator.credentials import CredentialKind
 from rotator.digitalocean.client import DigitalOceanClient
-from rotator.digitalocean.spaces import (
-    SpacesKey,
-    create_key,
-    delete_key,
-    find_key,
-    get_key,
-    list_keys,
-)
+from rotator.digitalocean.spaces import Grant
 from rotator.errors import DigitalOceanError, NotFound, RateLimited, RotatorError, SinkError
 from rotator.events import (
     KeyRevoked,
@@ -58,7 +54,7 @@ from rotator.events import (
 )
 from rotator.rotation.result import RotationResult, SinkOutcome
 from rotator.settings import PolicyConfig
-from rotator.sinks.base import KeyPair, Pending, Progress, PushContext, Sink, no_progress
+from rotator.sinks.base import Pending, Progress, PushContext, Sink, no_progress
 from rotator.store import PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
@@ -67,22 +63,18 @@ WAITING = "waiting_for_deployment"
 """The state of a rotation whose pushes are accepted but not all confirmed yet."""
 
 
-def created_at(key: SpacesKey) -> datetime | None:
-    """When DigitalOcean says *key* was created (UTC), or None when it did not say clearly."""
-    try:
-        moment = datetime.fromisoformat(key.created_at)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def planned_key_name(policy: str, rotation_id: str) -> str:
     """The name a rotation gives its new key, so the key can be found after a crash."""
     return f"rotator-{policy}-{rotation_id}"
 
 
+def credential_kind(policy: PolicyConfig, client: DigitalOceanClient) -> CredentialKind:
+    """The policy's credential kind, bound to its options and connection."""
+    return policy.credential_kind(policy.name, policy.kind_options(), client)
+
+
 class PolicyRotation:
-    """Rotates one policy's Spaces key into its sinks."""
+    """Rotates one policy's credential into its sinks."""
 
     def __init__(
         self,
@@ -101,6 +93,7 @@ class PolicyRotation:
         self.records = store.rotations
         self.policy = policy
         self.client = client
+        self.kind = credential_kind(policy, client)
         self.sinks = list(sinks)
         self.lock = WriterLock(
             lock_dir / f"policy-{policy.name}.lock", what=f"policy {policy.name!r}"
@@ -160,10 +153,10 @@ class PolicyRotation:
     def _current_key(self) -> str:
         keys = self.records.policy_keys(self.policy.name)
         if keys is None:
-            key = find_key(self.client, self.policy.spaces_key)
+            current = self.kind.current()
             # Its real age, not "now": if this first rotation fails, the key stays overdue.
-            self.records.adopt(self.policy.name, key.access_key, since=created_at(key))
-            return key.access_key
+            self.records.adopt(self.policy.name, current.identifier, since=current.created_at)
+            return current.identifier
         previous = keys.previous_access_key
         if previous is not None:
             # A new key while the previous one lives would make three: revoke it
@@ -185,7 +178,7 @@ class PolicyRotation:
     def _begin(self) -> RotationRecord:
         old_access_key = self._current_key()
         try:
-            grants = get_key(self.client, old_access_key).grants
+            template = self.kind.template(old_access_key)
         except NotFound as exc:
             raise RotatorError(
                 f"policy {self.policy.name!r}: its current key {old_access_key} no longer "
@@ -197,8 +190,8 @@ class PolicyRotation:
             self.policy.name,
             rotation_id,
             old_access_key,
-            planned_key_name(self.policy.name, rotation_id),
-            grants,
+            self.kind.planned_name(rotation_id),
+            tuple(Grant(g["bucket"], g["permission"]) for g in template),
         )
 
     def _advance(self, record: RotationRecord, *, resumed: bool) -> RotationResult:
@@ -277,34 +270,33 @@ class PolicyRotation:
     def _create(self, record: RotationRecord) -> RotationRecord:
         """Create the new key; first delete any key left by a crash (its secret is lost)."""
         self._delete_orphans(record)
+        template = tuple(grant.to_json() for grant in record.grants)
         try:
-            key, secret = create_key(self.client, record.new_key_name, record.grants)
+            credential = self.kind.create(record.new_key_name, template)
         except DigitalOceanError:
             # The answer may be lost although the key exists: find it by name and delete
             # it now rather than leave a key whose secret nobody holds.
             self._delete_orphans(record)
             raise
-        self.records.record_created(record, key.access_key, secret)
+        self.records.record_created(record, credential.identifier, self.kind.seal(credential))
         return self.records.get(record.id)
 
     def _delete_orphans(self, record: RotationRecord) -> None:
-        for orphan in list_keys(self.client, name=record.new_key_name):
-            if orphan.name == record.new_key_name:
-                delete_key(self.client, orphan.access_key)
-                self.store.history.log(
-                    "rotation_orphan_deleted",
-                    self.policy.name,
-                    "ok",
-                    rotation_id=record.id,
-                    access_key=orphan.access_key,
-                )
+        for orphan in self.kind.find(record.new_key_name):
+            self.kind.revoke(orphan)
+            self.store.history.log(
+                "rotation_orphan_deleted",
+                self.policy.name,
+                "ok",
+                rotation_id=record.id,
+                access_key=orphan,
+            )
 
     def _push_all(self, record: RotationRecord, result: RotationResult) -> list[tuple[str, str]]:
         assert record.new_access_key is not None
-        pair = KeyPair(record.new_access_key, self.records.open_secret(record))
-        context = PushContext(
-            self.policy.name, record.id, self.store.now(), self.progress, defer=self.defer
-        )
+        pair = self.kind.unseal(record.new_access_key, self.records.open_secret(record))
+        self.kind.verify(pair)  # a kind that can prove the new credential works does so first
+        context = self._context(record.id)
         failures: list[tuple[str, str]] = []
         for sink in self.sinks:
             done = record.sinks.get(sink.label)
@@ -380,7 +372,7 @@ class PolicyRotation:
         previous = keys.previous_access_key
         assert previous is not None
         try:
-            deleted = delete_key(self.client, previous)
+            deleted = self.kind.revoke(previous)
         except DigitalOceanError as exc:
             self.records.record_revoke(self.policy.name, previous, error=str(exc))
             self.notify(RevokeFailed(self.policy.name, previous, str(exc)))
@@ -399,6 +391,17 @@ class PolicyRotation:
             extra={"policy": self.policy.name},
         )
         return True
+
+    def _context(self, rotation_id: str) -> PushContext:
+        return PushContext(
+            self.policy.name,
+            rotation_id,
+            self.store.now(),
+            self.progress,
+            defer=self.defer,
+            fields=self.kind.fields,
+            identifier_field=self.kind.identifier_field,
+        )
 
     # -- dry run -----------------------------------------------------------
 
@@ -422,16 +425,12 @@ class PolicyRotation:
                         "(only if its grace period is over)"
                     )
             else:
-                current = find_key(self.client, self.policy.spaces_key).access_key
-            grants = get_key(self.client, current).grants
+                current = self.kind.current().identifier
             result.old_access_key = current
-            name = planned_key_name(self.policy.name, "<rotation id>")
-            shown = ", ".join(f"{g.bucket or '*'}:{g.permission}" for g in grants) or "none"
-            result.steps.append(f"create key {name} with the grants of {current} ({shown})")
-            new_key = "<new access key>"
-        context = PushContext(
-            self.policy.name, result.rotation_id or "<rotation id>", self.store.now()
-        )
+            name = self.kind.planned_name("<rotation id>")
+            result.steps.append(self.kind.describe_create(name, current))
+            new_key = f"<new {self.kind.noun}>"
+        context = self._context(result.rotation_id or "<rotation id>")
         for sink in self.sinks:
             lines = sink.describe_push(new_key, context)
             result.steps += [f"{sink.label}: {line}" for line in lines]

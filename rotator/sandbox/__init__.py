@@ -12,7 +12,8 @@ OAuth base (token info) point at :attr:`Sandbox.url`::
 Modules: :mod:`.server` (HTTP plumbing), :mod:`.pipeline` (the order of
 checks), :mod:`.scopes` (endpoint → scope table), :mod:`.state` (the
 model and its file), :mod:`.spaces`, :mod:`.apps`, :mod:`.resources`,
-:mod:`.faults`, :mod:`.ratelimit`, :mod:`.admin` (``/_sandbox/...``).
+:mod:`.faults`, :mod:`.ratelimit`, :mod:`.admin` (``/_sandbox/...``), and the
+credential kinds beyond Spaces keys: :mod:`.functions`, :mod:`.genai`, :mod:`.kinds`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 from rotator.sandbox import admin, apps, appspec, spaces
 from rotator.sandbox.calls import Problem
 from rotator.sandbox.faults import FaultBook, make_fault
+from rotator.sandbox.kinds import KindHelpers
 from rotator.sandbox.pipeline import Pipeline
 from rotator.sandbox.ratelimit import RateLimiter
 from rotator.sandbox.scopes import unknown_scopes
@@ -56,7 +58,7 @@ def _input_errors() -> Iterator[None]:
         raise ValueError(problem.message) from problem
 
 
-class Sandbox:
+class Sandbox(KindHelpers):
     """A local DigitalOcean API server with helpers to arrange and inspect its world."""
 
     def __init__(

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from rotator.sandbox import account, apps, resources, spaces
+from rotator.sandbox import account, apps, functions, genai, registry, resources, spaces
 from rotator.sandbox.calls import Call, Handler, Problem, Reply, not_found
 from rotator.sandbox.faults import Fault, FaultBook
 from rotator.sandbox.ratelimit import RateLimiter
@@ -31,7 +31,14 @@ from rotator.sandbox.tokens import fingerprint, token_hash
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/_sandbox"
-HANDLERS: dict[str, Handler] = {**account.HANDLERS, **spaces.HANDLERS, **apps.HANDLERS}
+HANDLERS: dict[str, Handler] = {
+    **account.HANDLERS,
+    **spaces.HANDLERS,
+    **apps.HANDLERS,
+    **functions.HANDLERS,
+    **genai.HANDLERS,
+    **registry.HANDLERS,
+}
 AdminHandler = Callable[[str, str, dict[str, list[str]], bytes], Reply]
 
 

@@ -43,6 +43,8 @@ class Family:
     """The collection path returns the object itself, unwrapped (balance)."""
     action_requires: tuple[str, ...] = ("type",)
     """What a ``POST .../actions`` body must name (droplet, volume, reserved IP actions)."""
+    store: str | None = None
+    """The family whose items it shows, when it is another view of them (``/v2/registries``)."""
 
 
 FAMILIES: dict[str, Family] = {
@@ -100,6 +102,15 @@ FAMILIES: dict[str, Family] = {
         singleton=True,
         action_requires=(),
     ),
+    "registries_all": Family(
+        "registries",
+        "registry",
+        id_fields=("name",),
+        create_requires=("name", "subscription_tier_slug"),
+        paginated=False,
+        action_requires=(),
+        store="registries",
+    ),
     "reserved_ips": Family(
         "reserved_ips", "reserved_ip", id_fields=("ip",), create_requires=("region",)
     ),
@@ -123,7 +134,7 @@ _action_ids = itertools.count(1_000_000)
 
 def _items(call: Call, family: str) -> list[dict[str, Any]]:
     # .get, not .setdefault: a read must never add anything to the state.
-    return call.tenant.resources.get(family, [])
+    return call.tenant.resources.get(FAMILIES[family].store or family, [])
 
 
 def _find(call: Call, endpoint: Endpoint) -> dict[str, Any]:

@@ -88,6 +88,41 @@ _SPECIFIC: tuple[Row, ...] = (
         "app:update",
         "apps_cancel_deployment",
     ),
+    # Functions namespace keys: function:admin only (functions_*_key.yml).
+    *(
+        (method, path, "function:admin", f"functionsAccessKey_{operation}")
+        for method, path, operation in (
+            ("GET", "/v2/functions/namespaces/{namespace_id}/keys", "list"),
+            ("POST", "/v2/functions/namespaces/{namespace_id}/keys", "create"),
+            ("PUT", "/v2/functions/namespaces/{namespace_id}/keys/{key_id}", "update"),
+            ("DELETE", "/v2/functions/namespaces/{namespace_id}/keys/{key_id}", "delete"),
+        )
+    ),
+    (
+        "GET",
+        "/v2/registries/{registry_name}/docker-credentials",
+        "registry:read|registry:update",
+        "registries_get_dockerCredentials",
+    ),
+    ("GET", "/v2/gen-ai/agents/{agent_uuid}/api_keys", "genai:read", "genai_list_agent_api_keys"),
+    (
+        "POST",
+        "/v2/gen-ai/agents/{agent_uuid}/api_keys",
+        "genai:create",
+        "genai_create_agent_api_key",
+    ),
+    (
+        "PUT",
+        "/v2/gen-ai/agents/{agent_uuid}/api_keys/{api_key_uuid}",
+        "genai:update",
+        "genai_update_agent_api_key",
+    ),
+    (
+        "DELETE",
+        "/v2/gen-ai/agents/{agent_uuid}/api_keys/{api_key_uuid}",
+        "genai:delete",
+        "genai_delete_agent_api_key",
+    ),
 )
 
 # Generic resources (rotator/sandbox/resources.py), grouped by family. Where a
@@ -250,6 +285,18 @@ _GENERIC: dict[str, tuple[Row, ...]] = {
         ),
         ("DELETE", "/v2/registries/{registry_name}", "registry:delete", "registries_delete"),
     ),
+    # The same registries through the current, plural paths (/v2/registry is deprecated).
+    "registries_all": (
+        ("GET", "/v2/registries", "registry:read", "registries_list"),
+        ("GET", "/v2/registries/{registry_name}", "registry:read", "registries_get"),
+        ("POST", "/v2/registries", "registry:create", "registries_create"),
+        (
+            "POST",
+            "/v2/registries/{registry_name}/garbage-collection",
+            "registry:update",
+            "registries_run_garbageCollection",
+        ),
+    ),
     "reserved_ips": (
         ("GET", "/v2/reserved_ips", "reserved_ip:read", "reservedIPs_list"),
         ("POST", "/v2/reserved_ips", "reserved_ip:create", "reservedIPs_create"),
@@ -264,8 +311,19 @@ _GENERIC: dict[str, tuple[Row, ...]] = {
     ),
     "snapshots": (
         ("GET", "/v2/snapshots", "snapshot:read", "snapshots_list"),
-        ("GET", "/v2/snapshots/{snapshot_id}", "snapshot:read", "snapshots_get"),
-        ("DELETE", "/v2/snapshots/{snapshot_id}", "snapshot:delete", "snapshots_delete"),
+        # The spec lists two scopes on each of these (any one opens it here).
+        (
+            "GET",
+            "/v2/snapshots/{snapshot_id}",
+            "snapshot:read|block_storage_snapshot:read",
+            "snapshots_get",
+        ),
+        (
+            "DELETE",
+            "/v2/snapshots/{snapshot_id}",
+            "snapshot:delete|image:delete",
+            "snapshots_delete",
+        ),
     ),
     "tags": (
         ("GET", "/v2/tags", "tag:read", "tags_list"),
@@ -370,6 +428,7 @@ _VOCABULARY = """
     droplet:admin droplet:create droplet:delete droplet:read droplet:update
     firewall:create firewall:delete firewall:read firewall:update
     function:admin function:create function:delete function:read function:update
+    genai:create genai:delete genai:read genai:update
     image:create image:delete image:read image:update
     kubernetes:access_cluster kubernetes:create kubernetes:delete kubernetes:read kubernetes:update
     load_balancer:create load_balancer:delete load_balancer:read load_balancer:update
@@ -382,6 +441,15 @@ _VOCABULARY = """
     ssh_key:create ssh_key:delete ssh_key:read ssh_key:update tag:create tag:delete tag:read
     uptime:create uptime:delete uptime:read uptime:update
     vpc:create vpc:delete vpc:read vpc:update
+    byoip_prefix:create byoip_prefix:delete byoip_prefix:read byoip_prefix:write database:write
+    dedicated_inference:create dedicated_inference:delete dedicated_inference:read
+    dedicated_inference:update dedicated_inference_tokens:create
+    dedicated_inference_tokens:delete dedicated_inference_tokens:read genai:default
+    nat_gateway:create nat_gateway:delete nat_gateway:read nat_gateway:update
+    nfs:create nfs:delete nfs:list nfs:read organization:create organization:read
+    partner_network_connect:create partner_network_connect:read partner_network_connect:write
+    security:create security:delete security:read security:update
+    vpc_peering:create vpc_peering:delete vpc_peering:read vpc_peering:update
 """
 
 KNOWN_SCOPES: frozenset[str] = frozenset(_VOCABULARY.split())

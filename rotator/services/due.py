@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rotator.digitalocean.spaces import find_key
+from rotator.rotation.machine import credential_kind
 from rotator.settings import PolicyConfig
 from rotator.store import PolicyKeys, Store
 
@@ -60,36 +60,28 @@ def in_flight(store: Store, policies: Sequence[PolicyConfig]) -> list[str]:
 
 
 def key_created_at(ctx: Context, store: Store, policy: PolicyConfig) -> datetime | None:
-    """When *policy*'s key was created, from DigitalOcean (``GET /v2/spaces/keys/{key}``).
+    """When *policy*'s key was created, from DigitalOcean (its kind's list or get call).
 
     None when DigitalOcean gives no time: then the policy starts counting its
     key's age now (the key is adopted), rather than rotate blindly.
     """
     token = store.connections.open_token(store.connections.get(policy.connection))
     with ctx.clients()(token) as client:
-        key = find_key(client, policy.spaces_key)
-    created = _parse_time(key.created_at)
+        key = credential_kind(policy, client).current()
+    created = key.created_at
     if created is None:
         log.warning(
             "policy %s: DigitalOcean gave no creation time for key %s; counting its age from now",
             policy.name,
-            key.access_key,
+            key.identifier,
         )
-        store.rotations.adopt(policy.name, key.access_key)
+        store.rotations.adopt(policy.name, key.identifier)
         return None
     log.info(
         "policy %s: key %s was created at %s; first rotation due at %s",
         policy.name,
-        key.access_key,
+        key.identifier,
         f"{created:%Y-%m-%d %H:%M:%S}Z",
         f"{created + policy.every:%Y-%m-%d %H:%M:%S}Z",
     )
     return created
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,11 +1,14 @@
-"""The App Platform sink: two env vars of one app, delivered by a deployment.
+"""The App Platform sink: env vars of one app, delivered by a deployment.
+
+The sink owns the variables its ``env`` table maps to the credential's
+fields (``access_key_env``/``secret_key_env`` for a Spaces key's two).
 
 A push:
 
 1. GETs the app and, while a deployment is pending or in progress, waits
    (never PUT over a running deployment), bounded by ``deploy_timeout``;
-2. deep-copies the spec exactly as read and changes only ``access_key_env``
-   and ``secret_key_env`` (app level, or in the named component), as
+2. deep-copies the spec exactly as read and changes only the owned
+   variables (app level, or in the named component), as
    ``SECRET`` with the existing scope (``RUN_AND_BUILD_TIME`` when new).
    Every other variable, ``EV[...]`` secrets included, and every other field
    goes back as it came, since a PUT replaces the whole spec;
@@ -56,6 +59,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import ClassVar, Literal
 
+from pydantic import model_validator
+
 from rotator.configtypes import Duration, EnvKey, NonEmpty, seconds
 from rotator.digitalocean import apps
 from rotator.digitalocean.client import DigitalOceanClient
@@ -65,32 +70,66 @@ from rotator.errors import (
     RateLimited,
     SinkError,
 )
+from rotator.secret import Secret
 from rotator.sinks.app_platform_deploy import AppDeployer, Before
 from rotator.sinks.app_platform_spec import EnvTarget
 from rotator.sinks.base import (
     Confirmation,
-    KeyPair,
+    Credential,
     Pending,
     PushContext,
     Sink,
     SinkConfig,
     SinkDeps,
+    joined,
+    placeholder,
 )
 
 logger = logging.getLogger(__name__)
 
 
 class AppPlatformSinkConfig(SinkConfig):
-    """``type = "app_platform"``: an App Platform app whose env vars receive the key pair."""
+    """``type = "app_platform"``: an App Platform app whose env vars receive the credential.
+
+    ``env = { NAME = "field" }`` maps env var names to the credential's
+    fields; ``access_key_env``/``secret_key_env`` are the Spaces-key spelling
+    of ``env = { <access_key_env> = "access_key", <secret_key_env> = "secret_key" }``.
+    """
 
     type: Literal["app_platform"]
     digitalocean_scopes: ClassVar[frozenset[str]] = frozenset({"app:read", "app:update"})
     app_id: NonEmpty
     component: str | None = None
-    access_key_env: EnvKey
-    secret_key_env: EnvKey
+    access_key_env: EnvKey | None = None
+    secret_key_env: EnvKey | None = None
+    env: dict[EnvKey, NonEmpty] | None = None
     # How long a push waits for a running deployment, and then for its own.
     deploy_timeout: Duration = timedelta(seconds=900)
+
+    @model_validator(mode="after")
+    def _one_mapping(self) -> AppPlatformSinkConfig:
+        pair = (self.access_key_env, self.secret_key_env)
+        if self.env is not None:
+            if any(pair):
+                raise ValueError("set env, or access_key_env and secret_key_env, not both")
+            if not self.env:
+                raise ValueError("env maps no variable")
+        elif not all(pair):
+            raise ValueError('set env = { NAME = "field" }, or access_key_env and secret_key_env')
+        elif self.access_key_env == self.secret_key_env:
+            raise ValueError("access_key_env and secret_key_env must differ")
+        return self
+
+    def mapping(self) -> tuple[tuple[str, str], ...]:
+        """(env var, credential field) pairs, in order."""
+        if self.env is not None:
+            return tuple(self.env.items())
+        assert self.access_key_env is not None and self.secret_key_env is not None
+        return ((self.access_key_env, "access_key"), (self.secret_key_env, "secret_key"))
+
+    def field_names(self) -> frozenset[str]:
+        """The credential fields this sink reads (the policy checks its kind has them)."""
+        return frozenset(field for _, field in self.mapping())
 
     def default_label(self) -> str:
         return self.app_id + (f"/{self.component}" if self.component else "")
@@ -104,8 +143,7 @@ class AppPlatformSinkConfig(SinkConfig):
             client=deps.digitalocean,
             app_id=self.app_id,
             component=self.component,
-            access_key_env=self.access_key_env,
-            secret_key_env=self.secret_key_env,
+            mapping=self.mapping(),
             sleep=deps.sleep,
             monotonic=deps.monotonic,
             deploy_timeout=seconds(self.deploy_timeout),
@@ -126,22 +164,28 @@ class AppPlatformSink(Sink):
         client: DigitalOceanClient,
         app_id: str,
         component: str | None,
-        access_key_env: str,
-        secret_key_env: str,
+        mapping: tuple[tuple[str, str], ...] = (),
+        access_key_env: str | None = None,
+        secret_key_env: str | None = None,
         sleep: Callable[[float], None],
         monotonic: Callable[[], float],
         deploy_timeout: float,
         poll_interval: float,
     ) -> None:
         super().__init__(label)
-        if access_key_env == secret_key_env:
-            raise SinkError(label, "access_key_env and secret_key_env must differ")
+        if not mapping:
+            if access_key_env is None or secret_key_env is None:
+                raise SinkError(label, "maps no env var to a credential field")
+            if access_key_env == secret_key_env:
+                raise SinkError(label, "access_key_env and secret_key_env must differ")
+            mapping = ((access_key_env, "access_key"), (secret_key_env, "secret_key"))
+        if len({name for name, _ in mapping}) != len(mapping):
+            raise SinkError(label, "maps one env var twice")
         self._client = client
         self._app_id = app_id
         self._component = component
-        self._access_env = access_key_env
-        self._secret_env = secret_key_env
-        self._spec = EnvTarget(label, app_id, component, access_key_env, secret_key_env)
+        self._mapping = mapping
+        self._spec = EnvTarget(label, app_id, component, mapping)
         self._monotonic = monotonic
         self._deploy_timeout = deploy_timeout
         self._deployer = AppDeployer(
@@ -163,7 +207,7 @@ class AppPlatformSink(Sink):
         """What a push would change, read from the app as it is now; never shows a secret."""
         app = self._deployer.read_app()
         holder = self._spec.env_holder(app["spec"])
-        owned = (self._access_env, self._secret_env)
+        owned = self._spec.names
         envs = holder.get("envs") or []
         present = {env.get("key") for env in envs if isinstance(env, dict)}
         others = sum(1 for env in envs if isinstance(env, dict) and env.get("key") not in owned)
@@ -175,30 +219,49 @@ class AppPlatformSink(Sink):
                 f"of app {self._where} to finish"
             )
         verb = "set" if set(owned) <= present else "add"
+        shown = joined(
+            [
+                f"{name}={access_key}"
+                if field == context.identifier_field
+                else f"{name}={placeholder(field)}"
+                for name, field in self._mapping
+            ]
+        )
         lines.append(
-            f"{verb} {self._access_env}={access_key} and {self._secret_env}=<new secret> "
-            f"(SECRET) on app {self._where}; keep {others} other "
+            f"{verb} {shown} (SECRET) on app {self._where}; keep {others} other "
             f"variable{'' if others == 1 else 's'}; start a deployment and wait until it is ACTIVE"
         )
         return lines
 
-    def push(self, keys: KeyPair, context: PushContext) -> Confirmation | Pending:
-        """Write the pair, deploy, and return once the deployment serving it is ACTIVE.
+    def push(self, keys: Credential, context: PushContext) -> Confirmation | Pending:
+        """Write the fields, deploy, and return once the deployment serving them is ACTIVE.
 
         With ``context.defer`` (the daemon) it returns :class:`Pending` right
         after the PUT started a deployment: "pending: deployment <id>".
         """
-        secret = keys.secret_key.reveal()
+        values = {
+            name: value.reveal() if isinstance(value, Secret) else value
+            for name, value in keys.fields().items()
+        }
+        missing = sorted({field for _, field in self._mapping} - set(values))
+        if missing:
+            raise SinkError(self.label, f"the credential has no field {', '.join(missing)}")
+        secrets = [
+            values[field] for _, field in self._mapping if isinstance(keys.fields()[field], Secret)
+        ]
         self._deployer.progress = context.progress
         app = self._deployer.wait_until_idle(self._monotonic() + self._deploy_timeout)
         before = Before(app["spec"], apps.active_deployment_id(app))
-        spec = self._spec.edited(before.spec, keys.access_key, secret)
+        spec = self._spec.edited(before.spec, values)
+        shown = keys.fields()
+        setting = " and ".join(
+            f"{name} (secret)" if isinstance(shown[field], Secret) else f"{name}={shown[field]}"
+            for name, field in self._mapping
+        )
         logger.info(
-            "app %s: setting %s=%s and %s (secret) for policy %s, rotation %s",
+            "app %s: setting %s for policy %s, rotation %s",
             self._where,
-            self._access_env,
-            keys.access_key,
-            self._secret_env,
+            setting,
             context.policy,
             context.rotation_id,
         )
@@ -207,11 +270,11 @@ class AppPlatformSink(Sink):
         try:
             answer = apps.update_app_spec(self._client, self._app_id, spec)
         except DigitalOceanError as error:
-            text = _scrub(str(error), secret)
+            text = _scrub(str(error), secrets)
             if _refused(error):
                 # Refused before any work was done: nothing changed, nothing to follow.
                 cause = error if text == str(error) else None
-                message = _scrub(self._deployer.explain(error), secret)
+                message = _scrub(self._deployer.explain(error), secrets)
                 raise SinkError(self.label, message, transient=error.transient) from cause
             unclear = text
         # Outside the except block: a later error must not chain the PUT's error,
@@ -234,7 +297,7 @@ class AppPlatformSink(Sink):
             "app %s: deployment %s is ACTIVE with access key %s",
             self._where,
             deployment_id,
-            keys.access_key,
+            keys.identifier,
         )
         return Confirmation(self.label, {"app_id": self._app_id, "deployment_id": deployment_id})
 
@@ -252,7 +315,7 @@ class AppPlatformSink(Sink):
                 self.label, f"the pending push's record is unreadable ({exc})"
             ) from None
         expected = tuple(expected_json) if isinstance(expected_json, list) else None
-        owned = expected if expected is not None and len(expected) == 2 else None
+        owned = expected if expected is not None and len(expected) == len(self._mapping) else None
         before = Before({}, detail.get("before_active") or None)
         confirmed = {"app_id": self._app_id}
         if not context.defer:
@@ -305,7 +368,7 @@ class AppPlatformSink(Sink):
         )
 
     def holds(self) -> str | None:
-        """The access key id the running deployment has, when it is a plain GENERAL value.
+        """The first mapped variable in the running deployment, when it is a plain GENERAL value.
 
         None when the variable is a SECRET (shown only as ``EV[...]``), is
         absent, or the app could not be read for a transient reason.
@@ -322,7 +385,7 @@ class AppPlatformSink(Sink):
         if not isinstance(spec, dict):
             return None
         owned = self._spec.owned(spec)
-        entry = owned[0] if owned is not None else None
+        entry = owned[0] if owned else None  # the first mapped variable
         if entry is None or entry.get("type") == "SECRET":
             return None
         value = entry.get("value")
@@ -349,6 +412,9 @@ def _refused(error: DigitalOceanError) -> bool:
     return isinstance(error, APIError) and not error.transient
 
 
-def _scrub(text: str, secret: str) -> str:
-    # An error echoing the request body must not carry the secret any further.
-    return text.replace(secret, "[secret]") if secret else text
+def _scrub(text: str, secrets: list[str]) -> str:
+    # An error echoing the request body must not carry a secret any further.
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[secret]")
+    return text

@@ -52,8 +52,7 @@ class AppDeployer:
         self._client = client
         self._app_id = target.app_id
         self._where = target.where
-        self._access_env = target.access_env
-        self._secret_env = target.secret_env
+        self._owned_names = target.shown
         self._sleep = sleep
         self._monotonic = monotonic
         self._deploy_timeout = deploy_timeout
@@ -230,7 +229,7 @@ class AppDeployer:
             raise SinkError(
                 self.label,
                 f"deployment {superseded} of app {self._where} was superseded by a change "
-                f"that replaced {self._access_env}/{self._secret_env}; not confirmed",
+                f"that replaced {self._owned_names}; not confirmed",
             )
         running = apps.in_flight(app)
         if running is not None:
@@ -276,7 +275,7 @@ class AppDeployer:
             raise SinkError(
                 self.label,
                 f"the spec update of app {self._where} got no clear answer ({why}) and the "
-                f"app shows no change to {self._access_env}/{self._secret_env}, so it is taken "
+                f"app shows no change to {self._owned_names}, so it is taken "
                 "as not applied (or it repeated values the app already had); not sent again "
                 "automatically, and the running app may still use the previous key",
             )

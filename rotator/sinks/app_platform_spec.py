@@ -1,7 +1,7 @@
 """The App Platform sink's spec editing: pure functions of an app spec, no requests.
 
 A PUT replaces the whole spec, so the sink sends back exactly what it read
-with only its two env entries changed. This module finds where those
+with only its own env entries changed. This module finds where those
 entries live (app level or one component), refuses specs where a change
 would not reach the app (a component shadowing an app-level value, a
 database named as the component, a key defined twice), edits a deep copy,
@@ -19,19 +19,29 @@ from rotator.digitalocean import apps
 from rotator.errors import SinkError
 
 DEFAULT_SCOPE = "RUN_AND_BUILD_TIME"
-Owned = tuple[dict[str, Any] | None, dict[str, Any] | None]
-"""The access-key and secret-key entries as a spec shows them (None: absent)."""
+Owned = tuple[dict[str, Any] | None, ...]
+"""The owned entries as a spec shows them, in mapping order (None: absent)."""
 
 
 @dataclass(frozen=True)
 class EnvTarget:
-    """The two env vars a sink owns, at app level or in one component of one app."""
+    """The env vars a sink owns, at app level or in one component of one app."""
 
     label: str  # the sink's label, for errors
     app_id: str
     component: str | None
-    access_env: str
-    secret_env: str
+    mapping: tuple[tuple[str, str], ...]
+    """(env var name, credential field), in order."""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The owned env var names."""
+        return tuple(name for name, _ in self.mapping)
+
+    @property
+    def shown(self) -> str:
+        """The owned names as messages show them: ``A/B``."""
+        return "/".join(self.names)
 
     @property
     def where(self) -> str:
@@ -69,7 +79,7 @@ class EnvTarget:
             for component in _components(spec, kind):
                 envs = component.get("envs")
                 keys = {e.get("key") for e in envs if isinstance(e, dict)} if envs else set()
-                for key in (self.access_env, self.secret_env):
+                for key in self.names:
                     if key in keys:
                         raise SinkError(
                             self.label,
@@ -87,12 +97,16 @@ class EnvTarget:
             raise SinkError(self.label, f"the envs of app {self.where} are not a list")
         return envs
 
-    def edited(self, spec: dict[str, Any], access_key: str, secret: str) -> dict[str, Any]:
-        """A deep copy of ``spec`` with only the two owned entries set (or appended)."""
+    def edited(self, spec: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
+        """A deep copy of ``spec`` with only the owned entries set (or appended).
+
+        *values* maps each credential field to its (revealed) value.
+        """
         edited = copy.deepcopy(spec)
         envs = self.env_list(edited, create=True)
         assert envs is not None  # created above
-        for key, value in ((self.access_env, access_key), (self.secret_env, secret)):
+        for key, field in self.mapping:
+            value = values[field]
             found = [i for i, e in enumerate(envs) if isinstance(e, dict) and e.get("key") == key]
             if len(found) > 1:
                 raise SinkError(self.label, f"app {self.where} defines {key} more than once")
@@ -116,7 +130,7 @@ class EnvTarget:
         def entry(key: str) -> dict[str, Any] | None:
             return next((e for e in envs if isinstance(e, dict) and e.get("key") == key), None)
 
-        return entry(self.access_env), entry(self.secret_env)
+        return tuple(entry(name) for name in self.names)
 
     def without_owned(self, spec: dict[str, Any]) -> dict[str, Any]:
         """The spec minus the owned entries: what a push must leave exactly as it was."""
@@ -124,7 +138,7 @@ class EnvTarget:
         holder = self.env_holder(rest)
         envs = holder.get("envs")
         if isinstance(envs, list):
-            owned = (self.access_env, self.secret_env)
+            owned = self.names
             kept = [e for e in envs if not (isinstance(e, dict) and e.get("key") in owned)]
             if kept:
                 holder["envs"] = kept

@@ -1,6 +1,6 @@
 """The contract every sink fulfils, and the values that cross it.
 
-A sink is a place a rotated Spaces key pair is delivered to (an App Platform
+A sink is a place a rotated credential's named fields are delivered to (an App Platform
 app's env vars, a Vault KV path). A sink module holds two classes:
 
 - its config model, a :class:`SinkConfig` subclass: the ``[[policies.sinks]]``
@@ -49,33 +49,27 @@ from datetime import datetime
 from typing import ClassVar
 
 from rotator.configtypes import Name, Strict
+from rotator.credentials.base import Credential as Credential
+from rotator.credentials.base import KeyPair as KeyPair
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.errors import SinkError
-from rotator.secret import Secret
 
 Progress = Callable[[str], None]
 """Told each phase change of a long wait as one short line (the CLI shows it; never a secret)."""
 
 
+def placeholder(field: str) -> str:
+    """How a dry run shows a value not made yet: ``<new secret>``, ``<new key_id>``."""
+    return "<new secret>" if field == "secret_key" else f"<new {field}>"
+
+
+def joined(parts: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def no_progress(text: str) -> None:
     """A :data:`Progress` that shows nothing (the daemon's: its logs say enough)."""
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    """A Spaces access key id and its secret."""
-
-    access_key: str
-    secret_key: Secret
-
-    def fields(self) -> dict[str, str | Secret]:
-        """The named fields a sink maps to its targets (env names, JSON keys, file lines).
-
-        Every credential kind hands sinks named fields; a Spaces key's are
-        ``access_key`` and ``secret_key``. Secret fields stay :class:`Secret`
-        until the sink writes them where they belong.
-        """
-        return {"access_key": self.access_key, "secret_key": self.secret_key}
 
 
 @dataclass(frozen=True)
@@ -89,6 +83,10 @@ class PushContext:
     """Where a sink reports the phases of a slow push (a deployment's BUILDING, ACTIVE)."""
     defer: bool = False
     """The caller takes :class:`Pending` rather than a wait (the daemon; the CLI follows)."""
+    fields: tuple[str, ...] = ("access_key", "secret_key")
+    """The fields the policy's credential kind hands over (a dry run has no credential)."""
+    identifier_field: str | None = "access_key"
+    """The field naming the credential publicly (None when no field does)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +135,13 @@ class SinkConfig(Strict):
     # a destination outside DigitalOcean); the scope audit requires them.
     digitalocean_scopes: ClassVar[frozenset[str]] = frozenset()
 
+    def field_names(self) -> frozenset[str]:
+        """The credential fields this table maps by name (checked against the policy's kind).
+
+        Empty when the sink takes whatever fields the kind has.
+        """
+        return frozenset()
+
     @property
     def label(self) -> str:
         """How logs, errors and history name this sink: its ``name``, else a default."""
@@ -170,11 +175,16 @@ class Sink(ABC):
 
     @abstractmethod
     def describe_push(self, access_key: str, context: PushContext) -> list[str]:
-        """The changes a push of ``access_key`` would make, one line each; change nothing."""
+        """The changes a push of credential ``access_key`` would make, one line each.
+
+        ``access_key`` is the credential's public identifier (a Spaces access
+        key, a Functions key id, ...); ``context.fields`` names what it holds.
+        Changes nothing.
+        """
 
     @abstractmethod
-    def push(self, keys: KeyPair, context: PushContext) -> Confirmation | Pending:
-        """Deliver the pair and wait until the sink is confirmed to serve it.
+    def push(self, keys: Credential, context: PushContext) -> Confirmation | Pending:
+        """Deliver the credential's fields and wait until the sink is confirmed to serve them.
 
         Only when ``context.defer`` is set may it return :class:`Pending` instead.
         """

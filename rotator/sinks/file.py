@@ -51,7 +51,14 @@ from rotator.configtypes import Duration, NonEmpty, ReadableFile
 from rotator.durations import format_duration
 from rotator.errors import SinkError
 from rotator.secret import Secret
-from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
+from rotator.sinks.base import (
+    Confirmation,
+    Credential,
+    PushContext,
+    Sink,
+    SinkConfig,
+    SinkDeps,
+)
 from rotator.sinks.file_format import (
     DEFAULT_FIELDS,
     DOCKER_NAMES,
@@ -249,7 +256,7 @@ class FileSink(Sink):
             )
         return lines
 
-    def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
+    def push(self, keys: Credential, context: PushContext) -> Confirmation:
         """Write the file, reload, check; put the file back as it was on any failure."""
         fields = keys.fields()
         content = self._render(fields, context)

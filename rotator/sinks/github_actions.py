@@ -49,7 +49,14 @@ from pydantic import Field, PositiveInt, field_validator, model_validator
 from rotator.configtypes import Duration, HttpUrl, ReadableFile, read_secret, seconds
 from rotator.errors import SinkError
 from rotator.secret import Secret
-from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
+from rotator.sinks.base import (
+    Confirmation,
+    Credential,
+    PushContext,
+    Sink,
+    SinkConfig,
+    SinkDeps,
+)
 from rotator.sinks.github_http import DEFAULT_TIMEOUT, GitHubHTTP
 
 log = logging.getLogger(__name__)
@@ -237,7 +244,7 @@ class GitHubActionsSink(Sink):
             lines.append(f"organisation secrets visible to: {self._visibility_words()}")
         return lines
 
-    def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
+    def push(self, keys: Credential, context: PushContext) -> Confirmation:
         """Seal and write every secret, then read each back to confirm GitHub stored it.
 
         Calls ``GET {base}/public-key``, ``PUT {base}/{secret_name}`` per
@@ -279,7 +286,7 @@ class GitHubActionsSink(Sink):
 
     # -------------------------------------------------------------- steps
 
-    def _values(self, keys: KeyPair) -> dict[str, Secret]:
+    def _values(self, keys: Credential) -> dict[str, Secret]:
         """Each secret name's value, taken from the credential's named fields."""
         fields = keys.fields()
         missing = sorted({f for f in self.secrets.values() if f not in fields})

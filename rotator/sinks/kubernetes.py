@@ -53,7 +53,14 @@ from rotator.configtypes import Duration, ReadableFile, seconds
 from rotator.errors import ConfigError, SinkError
 from rotator.secret import Secret
 from rotator.sinks import kubernetes_rollout as rollout
-from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
+from rotator.sinks.base import (
+    Confirmation,
+    Credential,
+    PushContext,
+    Sink,
+    SinkConfig,
+    SinkDeps,
+)
 from rotator.sinks.kubernetes_api import (
     DEFAULT_TIMEOUT,
     FIELD_MANAGER,
@@ -328,7 +335,7 @@ class KubernetesSink(Sink):
             )
         return lines
 
-    def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
+    def push(self, keys: Credential, context: PushContext) -> Confirmation:
         """Write the owned keys, mark the Secret, restart the workloads and await their rollouts.
 
         Calls ``GET``, then ``POST`` (absent) or ``PATCH`` (present)
@@ -397,7 +404,7 @@ class KubernetesSink(Sink):
         """The Secret key that holds the access key id, if any."""
         return next((key for key, field in self.keys.items() if field == "access_key"), None)
 
-    def _values(self, keys: KeyPair) -> dict[str, Secret]:
+    def _values(self, keys: Credential) -> dict[str, Secret]:
         fields = keys.fields()
         values: dict[str, Secret] = {}
         for key, field in self.keys.items():

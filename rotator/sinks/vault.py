@@ -50,7 +50,16 @@ from rotator.configtypes import (
     seconds,
 )
 from rotator.errors import SinkError, UnreadableFile
-from rotator.sinks.base import Confirmation, KeyPair, PushContext, Sink, SinkConfig, SinkDeps
+from rotator.secret import Secret
+from rotator.sinks.base import (
+    Confirmation,
+    Credential,
+    PushContext,
+    Sink,
+    SinkConfig,
+    SinkDeps,
+    placeholder,
+)
 from rotator.sinks.vault_client import (
     DEFAULT_TIMEOUT,
     AppRoleLogin,
@@ -103,6 +112,10 @@ class VaultSinkConfig(SinkConfig):
     tls_verify: bool = True
     access_key_field: str = "access_key"
     secret_key_field: str = "secret_key"  # noqa: S105 (a field name)
+    # Which credential fields go in the secret, under which keys: { key = "field" }.
+    # Unset: every field of the policy's kind under its own name (a Spaces key's
+    # two under access_key_field and secret_key_field).
+    fields: dict[NonEmpty, NonEmpty] | None = None
     # The most one request to Vault may take.
     timeout: Duration = timedelta(seconds=DEFAULT_TIMEOUT)
 
@@ -115,6 +128,10 @@ class VaultSinkConfig(SinkConfig):
 
     def default_label(self) -> str:
         return f"{self.mount}/{self.path}"
+
+    def field_names(self) -> frozenset[str]:
+        """The credential fields this sink reads (empty: whatever the kind has)."""
+        return frozenset(self.fields.values()) if self.fields else frozenset()
 
     def build(self, deps: SinkDeps) -> VaultSink:
         """The sink and its connection; reads the token or secret_id file, sends nothing."""
@@ -152,6 +169,7 @@ class VaultSinkConfig(SinkConfig):
             path=self.path,
             access_key_field=self.access_key_field,
             secret_key_field=self.secret_key_field,
+            fields=tuple(self.fields.items()) if self.fields else None,
             policy=deps.policy,
         )
 
@@ -171,6 +189,7 @@ class VaultSink(Sink):
         path: str,
         access_key_field: str = "access_key",
         secret_key_field: str = "secret_key",  # noqa: S107 (a field name)
+        fields: tuple[tuple[str, str], ...] | None = None,
         policy: str | None = None,
     ) -> None:
         super().__init__(label)
@@ -179,6 +198,7 @@ class VaultSink(Sink):
         self.path = path.strip("/")
         self.access_key_field = access_key_field
         self.secret_key_field = secret_key_field
+        self.fields = fields
         # The policy this sink serves, when known before a push: lets check()
         # refuse a path that another rotator policy marked.
         self.policy = policy
@@ -236,19 +256,23 @@ class VaultSink(Sink):
         version = metadata.current_version if metadata else 0
         data = current.data if current else {}
         custom = metadata.custom_metadata if metadata else {}
-        if data.get(self.access_key_field) == access_key and self._marked_for(
-            custom, context.policy, access_key
+        mapping = self._mapping(context.fields)
+        id_key = self._target_of(mapping, context.identifier_field)
+        if (
+            id_key is not None
+            and data.get(id_key) == access_key
+            and self._marked_for(custom, context.policy, access_key)
         ):
             return [
-                f"{self.location} already holds {self.access_key_field}={access_key} "
-                f"(version {version}): no write"
+                f"{self.location} already holds {id_key}={access_key} (version {version}): no write"
             ]
         now = f"now version {version}" if metadata else "new secret"
-        lines = [
-            f"write {self.access_key_field}={access_key}, {self.secret_key_field}=<new secret> "
-            f"to {self.location} ({now}, cas={version})"
-        ]
-        kept = sorted(set(data) - {self.access_key_field, self.secret_key_field})
+        shown = ", ".join(
+            f"{key}={access_key}" if key == id_key else f"{key}={placeholder(field)}"
+            for key, field in mapping
+        )
+        lines = [f"write {shown} to {self.location} ({now}, cas={version})"]
+        kept = sorted(set(data) - {key for key, _ in mapping})
         if kept:
             lines.append(f"keep the other fields of {self.location}: {', '.join(kept)}")
         lines.append(
@@ -257,7 +281,7 @@ class VaultSink(Sink):
         )
         return lines
 
-    def push(self, keys: KeyPair, context: PushContext) -> Confirmation:
+    def push(self, keys: Credential, context: PushContext) -> Confirmation:
         """Write the pair with check-and-set, mark the key, and read the version back.
 
         Calls ``GET /v1/{mount}/metadata/{path}``,
@@ -278,8 +302,8 @@ class VaultSink(Sink):
                 version,
             )
         else:
-            data[self.access_key_field] = keys.access_key
-            data[self.secret_key_field] = keys.secret_key.reveal()
+            for key, value in self._values(keys).items():
+                data[key] = value
             cas = metadata.current_version if metadata else 0
             version = self._client.write(self.mount, self.path, data, cas=cas)
             log.info(
@@ -304,7 +328,8 @@ class VaultSink(Sink):
         except SinkError as exc:
             log.warning("vault sink %s: cannot tell which key it holds: %s", self.label, exc)
             return None
-        value = current.data.get(self.access_key_field) if current else None
+        key = self.fields[0][0] if self.fields else self.access_key_field
+        value = current.data.get(key) if current else None
         return value if isinstance(value, str) and value else None
 
     def close(self) -> None:
@@ -364,14 +389,39 @@ class VaultSink(Sink):
             f"(custom_metadata {MANAGED_BY}={manager}); {mine} will not write there",
         )
 
-    def _holds_pair(self, data: Mapping[str, Any], keys: KeyPair) -> bool:
-        """Whether ``data`` already holds exactly this pair (secret compared in constant time)."""
-        stored = data.get(self.secret_key_field)
-        return (
-            data.get(self.access_key_field) == keys.access_key
-            and isinstance(stored, str)
-            and hmac.compare_digest(stored.encode(), keys.secret_key.reveal().encode())
-        )
+    def _mapping(self, fields: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+        """(secret key, credential field) pairs: the configured ones, else every field."""
+        if self.fields:
+            return self.fields
+        renamed = {"access_key": self.access_key_field, "secret_key": self.secret_key_field}
+        return tuple((renamed.get(field, field), field) for field in fields)
+
+    @staticmethod
+    def _target_of(mapping: tuple[tuple[str, str], ...], field: str | None) -> str | None:
+        return next((key for key, name in mapping if name == field), None)
+
+    def _values(self, keys: Credential) -> dict[str, str]:
+        """The secret's entries for *keys*, secrets revealed (only into the write)."""
+        fields = keys.fields()
+        mapping = self._mapping(tuple(fields))
+        missing = sorted({field for _, field in mapping} - set(fields))
+        if missing:
+            raise SinkError(self.label, f"the credential has no field {', '.join(missing)}")
+        return {
+            key: value.reveal() if isinstance(value, Secret) else value
+            for key, field in mapping
+            for value in (fields[field],)
+        }
+
+    def _holds_pair(self, data: Mapping[str, Any], keys: Credential) -> bool:
+        """Whether ``data`` already holds exactly these fields (compared in constant time)."""
+        for key, value in self._values(keys).items():
+            stored = data.get(key)
+            if not isinstance(stored, str) or not hmac.compare_digest(
+                stored.encode(), value.encode()
+            ):
+                return False
+        return True
 
     @staticmethod
     def _marked_for(custom: Mapping[str, str], policy: str, access_key: str) -> bool:
@@ -409,18 +459,17 @@ class VaultSink(Sink):
             metadata_cas=metadata.metadata_version if metadata else None,
         )
 
-    def _confirm(self, version: int, keys: KeyPair, context: PushContext) -> None:
+    def _confirm(self, version: int, keys: Credential, context: PushContext) -> None:
         """Read ``version`` back and check it holds the pair and our mark."""
         written = self._client.read_version(self.mount, self.path, version)
         where = f"{self.location} version {version} at Vault {self._client.address}"
         if written is None:
             raise SinkError(self.label, f"read-back of {where} found nothing (deleted meanwhile?)")
-        if written.data.get(self.access_key_field) != keys.access_key:
-            raise SinkError(self.label, f"read-back of {where} does not hold {keys.access_key}")
+        id_key = self._target_of(self._mapping(tuple(keys.fields())), keys.identifier_field)
+        if id_key is not None and written.data.get(id_key) != keys.identifier:
+            raise SinkError(self.label, f"read-back of {where} does not hold {keys.identifier}")
         if not self._holds_pair(written.data, keys):
-            raise SinkError(
-                self.label, f"read-back of {where} holds a different {self.secret_key_field}"
-            )
+            raise SinkError(self.label, f"read-back of {where} holds a different secret")
         if not self._marked_for(written.custom_metadata, context.policy, keys.access_key):
             raise SinkError(
                 self.label,

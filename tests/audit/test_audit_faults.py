@@ -61,15 +61,35 @@ def test_a_write_probe_answered_201_stops_probing_and_flags_a_defect(sandbox, au
         201,
     )
     log = [r for r in sandbox.requests() if r["path"] != "/v1/oauth/token/info"]
-    assert (log[-1]["method"], log[-1]["path"], log[-1]["status"]) == (
+    assert (log[-2]["method"], log[-2]["path"], log[-2]["status"]) == (
         "POST",
         "/v2/spaces/keys",
         201,
     )
+    # The probe then tries to delete what it made, and says how that went.
+    assert (log[-1]["method"], log[-1]["path"]) == ("DELETE", "/v2/spaces/keys/DO00FAKE")
+    assert "deleting DO00FAKE failed" in report.defect.undone
     assert report.verdict == "unknown"
     assert "spaces_key:delete" in report.unknown
     assert report.missing == ()
     assert any("must never succeed" in warning for warning in report.warnings)
+    assert CANARY_SECRET not in json.dumps(report.to_json())
+
+
+def test_a_key_minted_by_a_misfired_write_probe_is_deleted_and_reported(sandbox, audit_with):
+    token = sandbox.add_token(ROTATOR_TOKEN)
+    minted = sandbox.add_spaces_key("minted-by-a-misfire", [])
+    sandbox.add_fault(
+        method="POST",
+        path="^/v2/spaces/keys$",
+        status=201,
+        body={"key": {"access_key": minted["access_key"], "secret_key": CANARY_SECRET}},
+    )
+    report = audit_with(token)
+    assert report.defect is not None
+    assert report.defect.undone == f"deleted {minted['access_key']}"
+    assert minted["access_key"] not in {k["access_key"] for k in sandbox.spaces_keys()}
+    assert report.defect.undone in " ".join(report.warnings)
     assert CANARY_SECRET not in json.dumps(report.to_json())
 
 

@@ -85,6 +85,8 @@ def run_session(sandbox: Sandbox, recorder: Recorder) -> None:
         client.get(f"/v2/apps/{app_id}")  # with a deployment under way
         client.get("/v2/apps/00000000-0000-0000-0000-000000000000")  # 404
 
+        run_kinds(sandbox, client)
+
         client.get("/v2/droplets", params={"per_page": 1})
         client.get("/v2/kubernetes/clusters")
         client.get("/v2/databases")
@@ -104,6 +106,8 @@ def run_session(sandbox: Sandbox, recorder: Recorder) -> None:
             client.put(f"/v2/apps/{app_id}", json={})
             client.get("/v2/spaces/keys", params={"per_page": 500})
             client.get("/v2/account", headers={"Authorization": "Bearer unknown"})
+            namespace = sandbox.add_function_namespace("invalid")
+            client.post(f"/v2/functions/namespaces/{namespace}/keys", json={})  # 400
 
     with Sandbox(rate_per_minute=1) as limited:
         token = limited.add_token(["account:read"])
@@ -115,6 +119,38 @@ def run_session(sandbox: Sandbox, recorder: Recorder) -> None:
         ) as client:
             client.get("/v2/account")
             client.get("/v2/account")  # the real limiter's 429
+
+
+def run_kinds(sandbox: Sandbox, client: httpx.Client) -> None:
+    """The credential kinds beyond Spaces keys: Functions namespace keys, GenAI agent keys."""
+    namespace = sandbox.add_function_namespace("contract")
+    keys = f"/v2/functions/namespaces/{namespace}/keys"
+    created = client.post(keys, json={"name": "contract-fn", "expires_in": "7d"}).json()
+    key_id = created["access_key"]["id"]
+    client.post(keys, json={"name": "never-expires"})
+    client.get(keys)
+    client.put(f"{keys}/{key_id}", json={"name": "renamed"})
+    client.delete(f"{keys}/{key_id}")
+    client.delete(f"{keys}/{key_id}")  # 404
+    client.post(keys, json={"name": "too-short", "expires_in": "30m"})  # 400
+    client.get("/v2/functions/namespaces/fn-00000000-0000-0000-0000-000000000000/keys")  # 404
+
+    agent = sandbox.add_genai_agent("contract")
+    api_keys = f"/v2/gen-ai/agents/{agent}/api_keys"
+    made = client.post(api_keys, json={"agent_uuid": agent, "name": "contract"}).json()
+    key_uuid = made["api_key_info"]["uuid"]
+    client.post(api_keys, json={"agent_uuid": agent, "name": "second"})
+    client.get(api_keys, params={"per_page": 1})
+    client.put(f"{api_keys}/{key_uuid}", json={"name": "renamed"})
+    client.delete(f"{api_keys}/{key_uuid}")
+    client.delete(f"{api_keys}/{key_uuid}")  # 404
+    client.get("/v2/gen-ai/agents/00000000-0000-0000-0000-000000000000/api_keys")  # 404
+
+    client.get("/v2/registries/demo-registry")
+    docker = "/v2/registries/demo-registry/docker-credentials"
+    client.get(docker, params={"read_write": "true", "expiry_seconds": 3600})
+    client.get(docker)
+    client.get("/v2/registries/no-such-registry/docker-credentials")  # 404
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +173,7 @@ def test_the_session_covers_every_operation_of_the_spec(openapi_spec, session):
             for operation in path.values()
             if isinstance(operation, dict) and "operationId" in operation
         }
-    assert len(spec_operations) == 19
+    assert len(spec_operations) == 29
     assert spec_operations <= {operation(exchange) for exchange in session}
 
 
@@ -212,6 +248,55 @@ def test_the_validator_would_catch_a_wrong_body(openapi_spec, session):
     broken = json.loads(exchange.response.content)
     broken["account"]["status"] = "frozen"
     forged = httpx.Response(200, json=broken, headers={"content-type": "application/json"})
+    assert list(
+        openapi_spec.iter_response_errors(
+            openapi_request(exchange.request), openapi_response(forged)
+        )
+    )
+
+
+KIND_OPERATIONS = {
+    "functionsAccessKey_list",
+    "functionsAccessKey_create",
+    "functionsAccessKey_update",
+    "functionsAccessKey_delete",
+    "genai_list_agent_api_keys",
+    "genai_create_agent_api_key",
+    "genai_update_agent_api_key",
+    "genai_delete_agent_api_key",
+    "registries_get_dockerCredentials",
+}
+
+
+def test_every_credential_kind_operation_was_answered_and_is_in_the_spec(openapi_spec, session):
+    answered = {
+        operation(e)
+        for e in session
+        if e.response.is_success and in_spec(openapi_spec, e) and operation(e) in KIND_OPERATIONS
+    }
+    assert answered == KIND_OPERATIONS
+
+
+def test_the_secret_is_in_the_create_answers_only(session):
+    for exchange in session:
+        name = operation(exchange)
+        if name not in KIND_OPERATIONS or not exchange.response.is_success:
+            continue
+        body = exchange.response.text
+        shows_secret = '"secret"' in body or '"secret_key"' in body or '"auth"' in body
+        minting = ("_create", "create_agent_api_key", "get_dockerCredentials")
+        assert shows_secret == name.endswith(minting), exchange.label
+
+
+def test_the_validator_would_catch_a_wrong_functions_key_answer(openapi_spec, session):
+    exchange = next(
+        e for e in session if operation(e) == "functionsAccessKey_create" and e.response.is_success
+    )
+    forged = httpx.Response(
+        201,
+        json={"access_key": {"id": 7, "secret": ["x"]}},
+        headers={"content-type": "application/json"},
+    )
     assert list(
         openapi_spec.iter_response_errors(
             openapi_request(exchange.request), openapi_response(forged)

@@ -29,6 +29,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "rotator.store",
         "rotator.digitalocean",
         "rotator.sinks",
+        "rotator.credentials",
         "rotator.alerts",
     ),
     "base": (
@@ -49,7 +50,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 layer and any layer below."""
 
 APART: dict[str, tuple[str, ...]] = {
-    "rotator.sandbox": ("rotator.commands.demo",),
+    "rotator.sandbox": ("rotator.commands.demo", "rotator.commands.demo_kinds"),
 }
 """Parts outside the layering → the only modules that may import them (they may import
 the base layer and themselves)."""

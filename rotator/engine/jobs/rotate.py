@@ -81,7 +81,7 @@ class RotateJob(ConcurrentJob):
         when = due.next_rotation(run.store, policy, run.now)
         if when is not None:
             return when
-        created = self._created.get((policy.name, policy.spaces_key))
+        created = self._created.get((policy.name, policy.reference))
         return run.now if created is None else created + policy.every
 
     def run_item(self, run: Pass, item: str) -> str:
@@ -112,7 +112,7 @@ class RotateJob(ConcurrentJob):
 
     def _first_due(self, run: Pass, policy: PolicyConfig) -> datetime:
         """When a policy rotator never rotated is first due: its key's age from DigitalOcean."""
-        cache = (policy.name, policy.spaces_key)
+        cache = (policy.name, policy.reference)
         if cache not in self._created:
             created = due.key_created_at(run.context, run.store, policy)
             if created is None:

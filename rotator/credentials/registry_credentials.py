@@ -1,0 +1,147 @@
+"""``kind = "registry_credentials"``: Docker credentials for one container registry.
+
+From the official spec (``resources/registry/registries_get_dockerCredentials.yml``):
+``GET /v2/registries/{registry}/docker-credentials?read_write&expiry_seconds``
+answers a Docker ``config.json`` (``{auths: {registry.digitalocean.com:
+{auth}}}``, ``auth`` being base64 of ``user:password``) and mints **new**
+credentials on every call. The operation lists ``registry:read`` and
+``registry:update`` without saying whether either suffices, so both are
+required. ``GET /v2/registries/{registry}`` (``registry:read``) proves the
+registry exists.
+
+There is no call to list or delete what it minted: revoking is letting the
+credentials expire, so a policy must set ``expires_in`` (longer than
+``every`` plus ``grace``; DigitalOcean then ends each credential by itself
+shortly after its successor took over). For the same reason a credential
+minted by a call whose answer was lost cannot be found again: it is never
+delivered anywhere and expires the same way. Policy keys: ``registry`` (its
+name), ``expires_in``, ``access`` (``read``, the default, or
+``read_write``). Fields: ``dockerconfigjson``, ``username``, ``password``,
+``registry``. The identifier is ``docr-`` and a short hash of the password.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import ClassVar
+
+from rotator.credentials.base import Credential, CredentialKind, Current, parse_time
+from rotator.credentials.functions_key import lifetime
+from rotator.digitalocean.failures import json_object
+from rotator.digitalocean.identifiers import api_path
+from rotator.errors import DigitalOceanError, NotFound, UsageError
+from rotator.secret import Secret
+
+REGISTRY = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+HOST = re.compile(r"[a-z0-9.-]{1,253}(:[0-9]{1,5})?")
+_TEXT = re.compile(r"[\x21-\x7e]{1,4096}")
+SCOPES = frozenset({"registry:read", "registry:update"})
+NOTHING_YET = "docr-initial"
+"""The identifier a policy starts from: credentials nobody knows rotator never revokes."""
+
+
+def identifier(password: str) -> str:
+    """A public name for credentials: ``docr-`` and 12 hex digits of the password's SHA-256."""
+    return "docr-" + hashlib.sha256(password.encode()).hexdigest()[:12]
+
+
+class RegistryCredentialsKind(CredentialKind):
+    """Docker credentials: a new set per rotation, the old ones expire by themselves."""
+
+    kind: ClassVar[str] = "registry_credentials"
+    fields: ClassVar[tuple[str, ...]] = ("dockerconfigjson", "username", "password", "registry")
+    identifier_field: ClassVar[str | None] = None
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        {"dockerconfigjson", "username", "password"}
+    )
+    option_keys: ClassVar[tuple[str, ...]] = ("registry", "expires_in", "access")
+    required: ClassVar[tuple[str, ...]] = ("registry", "expires_in")
+    noun: ClassVar[str] = "credentials"
+    downtime: ClassVar[str] = (
+        "none: the old credentials work until they expire (expires_in); nothing can revoke "
+        "them sooner"
+    )
+
+    @classmethod
+    def scopes(cls, options: Mapping[str, str]) -> frozenset[str]:
+        return SCOPES
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, str]) -> None:
+        if not REGISTRY.fullmatch(options.get("registry", "")):
+            raise ValueError("registry must be a registry name (a-z, 0-9, -)")
+        lifetime(options["expires_in"])
+        if options.get("access", "read") not in ("read", "read_write"):
+            raise ValueError('access must be "read" or "read_write"')
+
+    def where(self) -> str:
+        return f"container registry {self.options['registry']}"
+
+    def current(self) -> Current:
+        path = api_path("/v2/registries/{}", self.options["registry"])
+        try:
+            body = self.client.get_json(path)
+        except NotFound as exc:
+            raise UsageError(f"no {self.where()} in this account") from exc
+        registry = body.get("registry")
+        created = registry.get("created_at") if isinstance(registry, dict) else None
+        return Current(NOTHING_YET, parse_time(created))
+
+    def template(self, identifier: str) -> tuple[Mapping[str, str], ...]:
+        self.client.get_json(api_path("/v2/registries/{}", self.options["registry"]))
+        return ()
+
+    def describe_create(self, name: str, identifier: str) -> str:
+        access = self.options.get("access", "read").replace("_", "-")
+        return (
+            f"get new {access} Docker credentials for {self.where()}, expiring after "
+            f"{self.options['expires_in']}"
+        )
+
+    def create(self, name: str, template: tuple[Mapping[str, str], ...]) -> Credential:
+        path = api_path("/v2/registries/{}/docker-credentials", self.options["registry"])
+        seconds = int(lifetime(self.options["expires_in"]).total_seconds())
+        params: dict[str, str | int] = {"expiry_seconds": seconds}
+        if self.options.get("access") == "read_write":
+            params["read_write"] = "true"
+        # Not idempotent in effect (each call mints credentials), so never retried blindly.
+        response = self.client.request("GET", path, params=params, idempotent=False)
+        body = json_object(response, "GET", path)
+        auths = body.get("auths")
+        if not isinstance(auths, dict) or len(auths) != 1:
+            raise DigitalOceanError(f"bad answer to GET {path}: not one registry in auths")
+        [(host, entry)] = auths.items()
+        auth = entry.get("auth") if isinstance(entry, dict) else None
+        if not isinstance(host, str) or not HOST.fullmatch(host) or not isinstance(auth, str):
+            raise DigitalOceanError(f"bad answer to GET {path}: no registry host and auth")
+        try:
+            username, colon, password = (
+                base64.b64decode(auth, validate=True).decode().partition(":")
+            )
+        except (binascii.Error, UnicodeDecodeError):
+            colon, username, password = "", "", ""
+        if not colon or not _TEXT.fullmatch(username) or not _TEXT.fullmatch(password):
+            # Never quoted: it holds the credentials.
+            raise DigitalOceanError(f"bad answer to GET {path}: the auth is not user:password")
+        config = json.dumps({"auths": {host: {"auth": auth}}}, separators=(",", ":"))
+        return Credential(
+            identifier(password),
+            {
+                "dockerconfigjson": Secret(config),
+                "username": Secret(username),
+                "password": Secret(password),
+                "registry": host,
+            },
+            None,
+        )
+
+    def find(self, name: str) -> list[str]:
+        return []  # nothing lists minted credentials; a lost set expires unused
+
+    def revoke(self, identifier: str) -> bool:
+        return True  # they expire by themselves (expires_in); nothing deletes them sooner

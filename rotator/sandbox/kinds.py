@@ -1,0 +1,124 @@
+"""The sandbox's helpers for credential kinds beyond Spaces keys (a mixin of ``Sandbox``).
+
+Arrange a Functions namespace or a GenAI agent with a key, read the
+server's truth (secrets included) and ask whether a secret still opens its
+credential, as a client of that product would find out.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from rotator.sandbox import functions, genai, registry
+from rotator.sandbox.calls import Problem
+from rotator.sandbox.deployments import iso
+from rotator.sandbox.state import State
+
+
+class KindHelpers:
+    """Helpers for the Functions and GenAI credential kinds."""
+
+    state: State
+
+    # -- Functions namespaces and their access keys ------------------------------------
+
+    def add_function_namespace(self, label: str, *, account: str | None = None) -> str:
+        """Create a namespace; returns its id (``fn-`` and a UUID)."""
+        tenant = self.state.tenant(account)
+        with self.state.changing():
+            namespace = f"fn-{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(2)}"
+            namespace += f"-{secrets.token_hex(2)}-{secrets.token_hex(6)}"
+            now = iso(self.state.clock())
+            tenant.resources.setdefault(functions.NAMESPACES, []).append(
+                {
+                    "namespace": namespace,
+                    "label": label,
+                    "region": "nyc1",
+                    "api_host": "https://faas-nyc1-2ef2e6cc.doserverless.co",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        return namespace
+
+    def add_function_key(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        expires_in: str | None = None,
+        account: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a namespace key directly; returns it with its ``secret``."""
+        tenant = self.state.tenant(account)
+        try:
+            return functions.create_key(self.state, tenant, namespace, name, expires_in)
+        except Problem as problem:
+            raise ValueError(problem.message) from problem
+
+    def function_keys(self, namespace: str, *, account: str | None = None) -> list[dict[str, Any]]:
+        """Every key of the namespace, secrets included (the server's truth)."""
+        with self.state.lock:
+            tenant = self.state.tenant(account)
+            return [dict(k) for k in functions._keys(tenant, namespace)]
+
+    def function_key_opens(
+        self, namespace: str, key_id: str, secret: str, *, account: str | None = None
+    ) -> bool:
+        """Whether *key_id* and *secret* authenticate to the namespace now."""
+        with self.state.lock:
+            tenant = self.state.tenant(account)
+            return functions.authenticates(tenant, namespace, key_id, secret, self.state.clock())
+
+    # -- GenAI agents and their API keys --------------------------------------------
+
+    def add_genai_agent(self, name: str, *, account: str | None = None) -> str:
+        """Create an agent; returns its UUID."""
+        return str(genai.add_agent(self.state, self.state.tenant(account), name)["uuid"])
+
+    def add_agent_key(self, agent: str, name: str, *, account: str | None = None) -> dict[str, Any]:
+        """Create an agent API key directly; returns it with its ``secret_key``."""
+        try:
+            return genai.create_key(self.state, self.state.tenant(account), agent, name)
+        except Problem as problem:
+            raise ValueError(problem.message) from problem
+
+    def agent_keys(self, agent: str, *, account: str | None = None) -> list[dict[str, Any]]:
+        """Every API key of the agent, secrets included (the server's truth)."""
+        with self.state.lock:
+            return [dict(k) for k in genai._keys(self.state.tenant(account), agent)]
+
+    def agent_key_opens(self, agent: str, secret: str, *, account: str | None = None) -> bool:
+        """Whether *secret* is a live API key of the agent."""
+        with self.state.lock:
+            return genai.authenticates(self.state.tenant(account), agent, secret)
+
+    # -- container registry Docker credentials -----------------------------------------
+
+    def registry_credentials(
+        self, name: str, *, account: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The registry's credentials that still work, secrets included (the server's truth)."""
+        with self.state.lock:
+            return registry.live(self.state.tenant(account), name, self.state.clock())
+
+    def add_registry_credentials(
+        self, name: str, *, expiry_seconds: int = 0, account: str | None = None
+    ) -> dict[str, Any]:
+        """Mint credentials for the registry directly; returns them (``docker_config`` too)."""
+        try:
+            record = registry.mint(
+                self.state, self.state.tenant(account), name, False, expiry_seconds
+            )
+        except Problem as problem:
+            raise ValueError(problem.message) from problem
+        return {**record, "docker_config": registry.docker_config(record)}
+
+    def registry_login_works(
+        self, name: str, username: str, password: str, *, account: str | None = None
+    ) -> bool:
+        """Whether a Docker login to the registry with these credentials works now."""
+        with self.state.lock:
+            tenant = self.state.tenant(account)
+            return registry.authenticates(tenant, name, username, password, self.state.clock())

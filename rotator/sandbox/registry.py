@@ -1,0 +1,89 @@
+"""Container registry Docker credentials: ``GET /v2/registries/{name}/docker-credentials``.
+
+Rules taken from the official spec (``registries_get_dockerCredentials.yml``
+and ``parameters.yml``): the operation lists ``registry:read`` and
+``registry:update``; every call mints new credentials (read-only unless
+``read_write=true``) and answers ``{auths: {registry.digitalocean.com:
+{auth}}}``, ``auth`` being base64 of ``user:password`` (both halves the
+credential's own token, as DigitalOcean's are); ``expiry_seconds`` (0 or
+absent: never) bounds their life. An unknown registry is 404. Nothing lists
+or deletes minted credentials; they stop working when they expire.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from typing import Any
+
+from rotator.sandbox.calls import Call, Problem, Reply, bad_request
+from rotator.sandbox.state import State, Tenant
+
+FAMILY = "registry_credentials"
+HOST = "registry.digitalocean.com"
+
+
+def _registry(tenant: Tenant, name: str) -> dict[str, Any]:
+    for item in tenant.resources.get("registries", []):
+        if item.get("name") == name:
+            return item
+    raise Problem(404, "registry not found")
+
+
+def credentials(call: Call) -> Reply:
+    """``GET …/docker-credentials`` (registry:read|registry:update) → a Docker config.json."""
+    raw = call.arg("expiry_seconds") or "0"
+    if not raw.isdigit():
+        raise bad_request("expiry_seconds must be a non-negative integer.")
+    read_write = (call.arg("read_write") or "false").lower()
+    if read_write not in ("true", "false"):
+        raise bad_request("read_write must be true or false.")
+    minted = mint(
+        call.state, call.tenant, call.params["registry_name"], read_write == "true", int(raw)
+    )
+    return Reply(200, docker_config(minted))
+
+
+def mint(state: State, tenant: Tenant, name: str, read_write: bool, expiry: int) -> dict[str, Any]:
+    """New credentials for registry *name* (404 Problem when it does not exist)."""
+    with state.changing():
+        _registry(tenant, name)
+        token = "dop_v1_" + secrets.token_hex(32)
+        record = {
+            "registry": name,
+            "id": "docr-" + hashlib.sha256(token.encode()).hexdigest()[:12],
+            "username": token,
+            "password": token,
+            "read_write": read_write,
+            "expires_at_epoch": state.clock() + expiry if expiry else None,
+        }
+        tenant.resources.setdefault(FAMILY, []).append(record)
+        return dict(record)
+
+
+def docker_config(record: dict[str, Any]) -> dict[str, Any]:
+    """The Docker ``config.json`` that carries *record*."""
+    auth = base64.b64encode(f"{record['username']}:{record['password']}".encode()).decode()
+    return {"auths": {HOST: {"auth": auth}}}
+
+
+def live(tenant: Tenant, name: str, now: float) -> list[dict[str, Any]]:
+    """The registry's credentials that still work at *now*."""
+    return [
+        dict(c)
+        for c in tenant.resources.get(FAMILY, [])
+        if c["registry"] == name and (c["expires_at_epoch"] is None or now < c["expires_at_epoch"])
+    ]
+
+
+def authenticates(tenant: Tenant, name: str, username: str, password: str, now: float) -> bool:
+    """Whether a Docker login with these credentials works now."""
+    return any(
+        secrets.compare_digest(c["username"], username)
+        and secrets.compare_digest(c["password"], password)
+        for c in live(tenant, name, now)
+    )
+
+
+HANDLERS = {"registries_get_dockerCredentials": credentials}
