@@ -9,12 +9,12 @@ import os
 import stat
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from rotator.credentials.base import Credential
 from rotator.errors import RotatorError, SinkError
 from rotator.secret import Secret
 from rotator.settings import parse_config
@@ -23,20 +23,6 @@ from rotator.sinks.file import FileSinkConfig
 from tests.sinks.vault_support import new_pair
 
 CONTEXT = PushContext("media", "file-0001", datetime(2026, 11, 23, tzinfo=UTC))
-
-
-@dataclass(frozen=True)
-class RegistryCredential(KeyPair):
-    """A credential of another kind: the fields a registry credential hands sinks."""
-
-    registry: str = "registry.digitalocean.com"
-
-    def fields(self) -> dict[str, str | Secret]:
-        return {
-            "registry": self.registry,
-            "username": self.access_key,
-            "password": self.secret_key,
-        }
 
 
 def table_error(table: dict) -> str:
@@ -133,7 +119,16 @@ def test_a_template_file_is_read_and_a_docker_config_takes_a_registry_credential
     assert sink.holds() == pair.access_key
 
     docker = file_world.sink(check=None, reload=None, format="dockerconfigjson")
-    credential = RegistryCredential("robot", Secret("s3cret-pass"))
+    # A credential of another kind: the fields a registry credential hands sinks.
+    credential = Credential(
+        "robot",
+        {
+            "registry": "registry.digitalocean.com",
+            "username": "robot",
+            "password": Secret("s3cret-pass"),
+        },
+        identifier_field=None,
+    )
     docker.push(credential, CONTEXT)
     auths = json.loads(file_world.path.read_text())["auths"]
     assert auths["registry.digitalocean.com"]["username"] == "robot"
