@@ -9,7 +9,7 @@ Every change is written to the audit log in the same transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -127,7 +127,17 @@ class Connections:
 
     def all(self) -> list[Connection]:
         """Every connection, by name."""
-        return [_connection(row) for row in self._db.execute(f"{_SELECT} ORDER BY name")]
+        return list(self.each())
+
+    def each(self) -> Iterator[Connection]:
+        """Every connection, by name, read one row at a time (a fleet is never held whole)."""
+        for row in self._db.execute(f"{_SELECT} ORDER BY name"):
+            yield _connection(row)
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many connections have each status (one aggregate query)."""
+        query = "SELECT status, count(*) FROM connections GROUP BY status ORDER BY status"
+        return {row[0]: int(row[1]) for row in self._db.execute(query)}
 
     def exists(self, name: str) -> bool:
         query = "SELECT 1 FROM connections WHERE name = ?"
