@@ -16,6 +16,14 @@ unrecorded (it is named ``rotator-<policy>-<rotation id>`` and cleaned up by
 that name); a secret is sealed into the store the moment it exists; one
 rotation per policy at a time (a per-policy lock across processes, and a
 unique index in the store); a failure leaves the old key working.
+
+Several replicas: the daemon hands in the policy's lease (a ``fence``).
+Every state write is then fenced (refused with :class:`LeaseLost` once
+another replica holds a newer token), and the lease is checked before every
+side effect (deleting an orphan, creating a key, pushing to a sink, deleting
+the previous key). A lost lease ends the rotation at once, writing nothing
+and alerting nothing: the replica that took the lease over resumes it from
+the store.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from rotator.digitalocean.spaces import (
     get_key,
     list_keys,
 )
-from rotator.errors import DigitalOceanError, NotFound, RotatorError, SinkError
+from rotator.errors import DigitalOceanError, LeaseLost, NotFound, RotatorError, SinkError
 from rotator.events import (
     KeyRevoked,
     Notify,
@@ -49,7 +57,7 @@ from rotator.events import (
 from rotator.rotation.result import RotationResult, SinkOutcome
 from rotator.settings import PolicyConfig
 from rotator.sinks.base import KeyPair, Progress, PushContext, Sink, no_progress
-from rotator.store import PolicyKeys, RotationRecord, Store, WriterLock
+from rotator.store import Fence, PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +89,10 @@ class PolicyRotation:
         lock_dir: Path,
         notify: Notify | None = None,
         progress: Progress = no_progress,
+        fence: Fence | None = None,
     ) -> None:
         self.store = store
+        self.fence = fence
         self.records = store.rotations
         self.policy = policy
         self.client = client
@@ -92,6 +102,11 @@ class PolicyRotation:
         )
         self.notify = notify or ignore
         self.progress = progress
+
+    def _guard(self) -> None:
+        """Before a side effect: stop (LeaseLost) if the policy's lease is no longer ours."""
+        if self.fence is not None:
+            self.store.leases.check(self.fence)
 
     # -- entry points ------------------------------------------------------
 
@@ -182,6 +197,7 @@ class PolicyRotation:
             old_access_key,
             planned_key_name(self.policy.name, rotation_id),
             grants,
+            fence=self.fence,
         )
 
     def _advance(self, record: RotationRecord, *, resumed: bool) -> RotationResult:
@@ -199,12 +215,14 @@ class PolicyRotation:
                 result.steps.append(f"created key {record.new_access_key} ({record.new_key_name})")
                 self.progress(f"policy {self.policy.name}: created key {record.new_access_key}")
             if record.state == "created":
-                self.records.record_state(record, "pushing")
+                self.records.record_state(record, "pushing", fence=self.fence)
                 record = self.records.get(record.id)
             failures = self._push_all(record, result)
             if failures:
                 raise SinkError(failures[0][0], failures[0][1])
-            self.records.promote(record, self.policy.grace)
+            self.records.promote(record, self.policy.grace, fence=self.fence)
+        except LeaseLost:
+            raise  # another replica carries the rotation on: no failure to record or alert
         except (RotatorError, OSError) as exc:
             return self._failed(record, result, exc)
         keys = self.records.policy_keys(self.policy.name)
@@ -239,7 +257,9 @@ class PolicyRotation:
 
     def _create(self, record: RotationRecord) -> RotationRecord:
         """Create the new key; first delete any key left by a crash (its secret is lost)."""
+        self._guard()
         self._delete_orphans(record)
+        self._guard()
         try:
             key, secret = create_key(self.client, record.new_key_name, record.grants)
         except DigitalOceanError:
@@ -247,12 +267,23 @@ class PolicyRotation:
             # it now rather than leave a key whose secret nobody holds.
             self._delete_orphans(record)
             raise
-        self.records.record_created(record, key.access_key, secret)
+        try:
+            self.records.record_created(record, key.access_key, secret, fence=self.fence)
+        except LeaseLost:
+            # Its secret cannot be kept: delete this key (by its access key, never by
+            # name: the successor may have made and recorded one of the same name).
+            delete_key(self.client, key.access_key)
+            raise
         return self.records.get(record.id)
 
     def _delete_orphans(self, record: RotationRecord) -> None:
         for orphan in list_keys(self.client, name=record.new_key_name):
             if orphan.name == record.new_key_name:
+                self._guard()
+                if self.fence is not None and (
+                    self.records.get(record.id).new_access_key == orphan.access_key
+                ):
+                    continue  # recorded by the replica that took over: not an orphan
                 delete_key(self.client, orphan.access_key)
                 self.store.history.log(
                     "rotation_orphan_deleted",
@@ -272,14 +303,19 @@ class PolicyRotation:
             if done is not None and done.status == "confirmed":
                 result.sinks.append(SinkOutcome(sink.label, sink.type, "confirmed", done.detail))
                 continue
-            self.records.record_sink(record, sink.label, "pending", {})
+            self.records.record_sink(record, sink.label, "pending", {}, fence=self.fence)
             self.progress(f"{sink.label}: delivering {record.new_access_key}")
             try:
+                self._guard()
                 with logs.fields(policy=self.policy.name, rotation_id=record.id, sink=sink.label):
                     confirmation = sink.push(pair, context)
+            except LeaseLost:
+                raise
             except RotatorError as exc:
                 message = str(exc)
-                self.records.record_sink(record, sink.label, "failed", {"error": message})
+                self.records.record_sink(
+                    record, sink.label, "failed", {"error": message}, fence=self.fence
+                )
                 result.sinks.append(
                     SinkOutcome(sink.label, sink.type, "failed", {"error": message})
                 )
@@ -288,7 +324,9 @@ class PolicyRotation:
                 )
                 failures.append((sink.label, message))
                 continue
-            self.records.record_sink(record, sink.label, "confirmed", confirmation.detail)
+            self.records.record_sink(
+                record, sink.label, "confirmed", confirmation.detail, fence=self.fence
+            )
             result.sinks.append(
                 SinkOutcome(sink.label, sink.type, "confirmed", confirmation.detail)
             )
@@ -301,7 +339,9 @@ class PolicyRotation:
     ) -> RotationResult:
         message = str(exc)
         current = self.records.get(record.id)
-        self.records.record_state(current, current.state, error=message, event="rotation_failed")
+        self.records.record_state(
+            current, current.state, error=message, event="rotation_failed", fence=self.fence
+        )
         result.status = "failed"
         result.error = message
         result.new_access_key = current.new_access_key
@@ -320,13 +360,16 @@ class PolicyRotation:
     def _revoke(self, keys: PolicyKeys) -> bool:
         previous = keys.previous_access_key
         assert previous is not None
+        self._guard()
         try:
             deleted = delete_key(self.client, previous)
         except DigitalOceanError as exc:
-            self.records.record_revoke(self.policy.name, previous, error=str(exc))
+            self.records.record_revoke(self.policy.name, previous, error=str(exc), fence=self.fence)
             self.notify(RevokeFailed(self.policy.name, previous, str(exc)))
             return False
-        self.records.record_revoke(self.policy.name, previous, already_gone=not deleted)
+        self.records.record_revoke(
+            self.policy.name, previous, already_gone=not deleted, fence=self.fence
+        )
         self.notify(KeyRevoked(self.policy.name, previous))
         log.info(
             "policy %s: revoked previous key %s",

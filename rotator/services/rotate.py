@@ -19,7 +19,7 @@ from rotator.rotation.abandon import Abandoned, abandon_rotation
 from rotator.settings import PolicyConfig
 from rotator.sinks import SinkDeps, build_sink
 from rotator.sinks.base import Progress, no_progress
-from rotator.store import Store
+from rotator.store import Fence, Store
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
@@ -45,11 +45,24 @@ def policy_rotation(
     policy: PolicyConfig,
     notify: Notify = ignore,
     progress: Progress = no_progress,
+    fence: Fence | None = None,
 ) -> Iterator[PolicyRotation]:
-    """A :class:`PolicyRotation` for *policy*; its client and sinks are closed on exit."""
+    """A :class:`PolicyRotation` for *policy*; its client and sinks are closed on exit.
+
+    With a *fence* (the policy's lease, held by the daemon) every state write
+    is fenced, and every wait of a sink (a deployment's polls) checks the
+    lease, so a lost lease stops the rotation before its next side effect.
+    """
     token = store.connections.open_token(store.connections.get(policy.connection))
+    sleep = ctx.sleep
+    if fence is not None:
+
+        def sleep(seconds: float) -> None:
+            ctx.sleep(seconds)
+            store.leases.check(fence)
+
     with ctx.clients()(token) as client, contextlib.ExitStack() as cleanup:
-        deps = SinkDeps(digitalocean=client, sleep=ctx.sleep)
+        deps = SinkDeps(digitalocean=client, sleep=sleep)
         sinks = []
         for config in policy.sinks:
             sink = build_sink(config, deps)
@@ -63,6 +76,7 @@ def policy_rotation(
             lock_dir=ctx.settings.state_dir,
             notify=notify,
             progress=progress,
+            fence=fence,
         )
 
 
@@ -74,21 +88,30 @@ def rotate(
     *,
     dry_run: bool = False,
     progress: Progress = no_progress,
+    fence: Fence | None = None,
 ) -> RotationResult:
     """Rotate *policy* now, or finish its interrupted rotation; a dry run changes nothing.
 
     *progress* hears each phase change of the wait (created key, PUT, the
-    deployment's phases, revoke scheduled); the CLI prints them.
+    deployment's phases, revoke scheduled); the CLI prints them. *fence*: see
+    :func:`policy_rotation`.
     """
-    with policy_rotation(ctx, store, policy, ignore if dry_run else notify, progress) as rotation:
+    with policy_rotation(
+        ctx, store, policy, ignore if dry_run else notify, progress, fence
+    ) as rotation:
         return rotation.rotate(dry_run=dry_run)
 
 
 def revoke(
-    ctx: Context, store: Store, policy: PolicyConfig, notify: Notify = ignore
+    ctx: Context,
+    store: Store,
+    policy: PolicyConfig,
+    notify: Notify = ignore,
+    *,
+    fence: Fence | None = None,
 ) -> bool | None:
     """Delete *policy*'s previous key if its grace period is over (see ``revoke_due``)."""
-    with policy_rotation(ctx, store, policy, notify) as rotation:
+    with policy_rotation(ctx, store, policy, notify, fence=fence) as rotation:
         return rotation.revoke_due()
 
 

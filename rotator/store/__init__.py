@@ -5,7 +5,7 @@ from rotator.store.conditions import Condition
 from rotator.store.connections import Connection, ValidationRecord
 from rotator.store.core import Store
 from rotator.store.history import AuditEntry
-from rotator.store.leases import Claim, Fence, Lease, Leases, Replica
+from rotator.store.leases import Claim, Fence, Lease, Leases, Replica, policy_item
 from rotator.store.lock import WriterLock, check_state_dir, open_lock_file
 from rotator.store.outbox import OutboxRow
 from rotator.store.rotations import PolicyKeys, RotationRecord, Rotations, SinkRecord
@@ -33,5 +33,6 @@ __all__ = [
     "WriterLock",
     "check_state_dir",
     "open_lock_file",
+    "policy_item",
     "utc_now",
 ]

@@ -109,6 +109,11 @@ class Replica:
         }
 
 
+def policy_item(policy: str) -> str:
+    """The lease item of a policy: its rotation and its revocation share it."""
+    return f"policy:{policy}"
+
+
 def from_ms(value: object) -> datetime:
     """A moment from whole milliseconds since the epoch (as the lease tables keep them)."""
     if not isinstance(value, int) or isinstance(value, bool):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from rotator.engine.jobs.base import Job, Pass
+from rotator.engine.leasing import current_fence
 from rotator.services import due, rotate
 from rotator.settings import PolicyConfig
 
@@ -60,11 +61,16 @@ class RotateJob(Job):
 
     def run_item(self, run: Pass, item: str) -> str:
         policy = _policy(run, item)
-        if due.next_rotation(run.store, policy, run.now) is None:
+        # Read again now that the item's lease is held: another replica may have just
+        # rotated it (then it is no longer due, and rotating again would be a second time).
+        when = due.next_rotation(run.store, policy, run.now)
+        if when is None:
             first = self._first_due(run, policy)
             if first > run.now:
                 return "not_due"
-        result = rotate.rotate(run.context, run.store, policy, run.notify)
+        elif when > run.now:
+            return "not_due"
+        result = rotate.rotate(run.context, run.store, policy, run.notify, fence=current_fence())
         return "failed" if result.error else result.status
 
     def _first_due(self, run: Pass, policy: PolicyConfig) -> datetime:
@@ -95,7 +101,9 @@ class RevokeJob(Job):
         return items
 
     def run_item(self, run: Pass, item: str) -> str:
-        revoked = rotate.revoke(run.context, run.store, _policy(run, item), run.notify)
+        revoked = rotate.revoke(
+            run.context, run.store, _policy(run, item), run.notify, fence=current_fence()
+        )
         if revoked is None:
             return "not_due"
         return "revoked" if revoked else "failed"

@@ -36,9 +36,9 @@ class ValidateJob(Job):
         }
 
     def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:
-        wanted = set(items)
-        if not wanted:
-            return
-        connections = [c for c in run.store.connections.all() if c.name in wanted]
-        for outcome in validate_tokens(run.context, run.store, connections, run.notify):
-            self.settle(run, outcome.connection.name, summary, outcome.status)
+        with self.claim_all(run, sorted(set(items)), summary) as mine:
+            if not mine:
+                return
+            connections = [c for c in run.store.connections.all() if c.name in mine]
+            for outcome in validate_tokens(run.context, run.store, connections, run.notify):
+                self.settle(run, outcome.connection.name, summary, outcome.status)
