@@ -64,11 +64,10 @@ def one_line(text: str) -> str:
 
 
 class RotatorError(Exception):
-    """Base of every error rotator raises on purpose.
+    """Base of every error rotator raises on purpose; its message is always one line."""
 
-    Its message is always one line: a newline or terminal escape that came
-    from outside (a server's message, a file name, a config key) is escaped.
-    """
+    # A newline or terminal escape that came from outside (a server's message, a
+    # file name, a config key) is escaped by __str__.
 
     exit_code = 1
     # Whether the same call might succeed later unchanged (see the module docstring).

@@ -101,7 +101,7 @@ def abandon_rotation(
                 f"policy {policy.name!r}: rotation {record.id} cannot be abandoned: {why_not}; "
                 f"finish it with `rotator rotate {policy.name}`"
             )
-        records.abandon(record, reason)
+        records.abandon(record, reason, last_error=record.last_error or "")
         log.warning("policy %s: rotation %s abandoned: %s", policy.name, record.id, reason)
         deleted: list[str] = []
         failure: DigitalOceanError | None = None

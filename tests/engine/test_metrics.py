@@ -152,7 +152,7 @@ def store(tmp_path: Path, clock: Clock):
 
 
 def scrape_store(store: Store, policies: list[Policy], stats: ClientStats | None = None) -> str:
-    path = store.db.execute("PRAGMA database_list").fetchone()[2]
+    path = store.path
 
     def read():
         with closing(open_read_only(Path(path))) as db:
@@ -219,20 +219,20 @@ def test_a_rotation_left_in_flight_by_a_policy_gone_from_the_config_still_shows(
 
 def test_connection_validity_expiry_and_scope_verdict_come_from_the_store(store, clock):
     expires = START + timedelta(days=20)
-    store.add_connection("prod", "", PROD_TOKEN, "personal", None)
-    store.record_validation(
+    store.connections.add("prod", "", PROD_TOKEN, "personal", None)
+    store.connections.record_validation(
         "prod", ValidationRecord("valid", "ok", START, token_expires_at=expires)
     )
-    store.add_connection("staging", "", Secret("dop_v1_" + "b" * 64), "personal", None)
-    store.record_validation("staging", ValidationRecord("invalid", "401", START))
-    store.add_connection("fresh", "", Secret("dop_v1_" + "c" * 64), "personal", None)
-    store.save_scope_report(
+    store.connections.add("staging", "", Secret("dop_v1_" + "b" * 64), "personal", None)
+    store.connections.record_validation("staging", ValidationRecord("invalid", "401", START))
+    store.connections.add("fresh", "", Secret("dop_v1_" + "c" * 64), "personal", None)
+    store.scopes.save(
         "prod", PROD_TOKEN.sha256, START, {"verdict": "too_broad"}, outcome="too_broad"
     )
-    store.save_scope_report(
+    store.scopes.save(
         "staging", Secret("dop_v1_" + "b" * 64).sha256, START, {"verdict": "ok"}, outcome="ok"
     )
-    store.update_connection("staging", token=Secret("dop_v1_" + "d" * 64))  # report is stale
+    store.connections.update("staging", token=Secret("dop_v1_" + "d" * 64))  # report is stale
 
     text = scrape_store(store, [])
     found = samples(text)
@@ -263,24 +263,24 @@ def test_connection_validity_expiry_and_scope_verdict_come_from_the_store(store,
 
 
 def test_an_invalid_token_is_0_not_absent(store):
-    store.add_connection("staging", "", Secret("dop_v1_" + "b" * 64), "personal", None)
-    store.record_validation("staging", ValidationRecord("invalid", "401", START))
+    store.connections.add("staging", "", Secret("dop_v1_" + "b" * 64), "personal", None)
+    store.connections.record_validation("staging", ValidationRecord("invalid", "401", START))
     found = samples(scrape_store(store, []))
     assert found[("rotator_connection_token_valid", (("connection", "staging"),))] == 0
 
 
 def test_the_outbox_depth_and_its_oldest_alert(store, clock):
     alert = Alert("token_invalid", "prod", "critical", "API token is invalid", "t", START)
-    Outbox(store).enqueue_in(store.db, alert, ["ops", "slack"])
+    Outbox(store).enqueue_for(alert, ["ops", "slack"])
     clock.now = START + timedelta(minutes=5)
-    Outbox(store).enqueue_in(store.db, alert, ["ops"])
+    Outbox(store).enqueue_for(alert, ["ops"])
     found = samples(scrape_store(store, []))
     assert found[("rotator_outbox_pending", ())] == 3
     assert found[("rotator_outbox_oldest_pending_timestamp_seconds", ())] == START.timestamp()
 
 
 def test_api_requests_are_counted_per_connection_and_status_class(store):
-    store.add_connection("prod", "", PROD_TOKEN, "personal", None)
+    store.connections.add("prod", "", PROD_TOKEN, "personal", None)
     stats = ClientStats()
     for status in (200, 200, 204, 403, 429, 503, None):
         stats.answered(PROD_TOKEN.fingerprint, status)
@@ -302,10 +302,10 @@ def test_api_requests_are_counted_per_connection_and_status_class(store):
 
 
 def test_a_fingerprint_keeps_its_connection_after_the_token_changes(store):
-    store.add_connection("prod", "", PROD_TOKEN, "personal", None)
+    store.connections.add("prod", "", PROD_TOKEN, "personal", None)
     stats = ClientStats()
     stats.answered(PROD_TOKEN.fingerprint, 200)
-    path = Path(store.db.execute("PRAGMA database_list").fetchone()[2])
+    path = store.path
 
     def read():
         with closing(open_read_only(path)) as db:
@@ -314,7 +314,7 @@ def test_a_fingerprint_keeps_its_connection_after_the_token_changes(store):
     metrics = DaemonMetrics(stats, started_at=0, read_store=read)
     labels = (("connection", "prod"), ("status_class", "2xx"))
     assert samples(metrics.render())[("rotator_api_requests_total", labels)] == 1
-    store.update_connection("prod", token=Secret("dop_v1_" + "e" * 64))
+    store.connections.update("prod", token=Secret("dop_v1_" + "e" * 64))
     assert samples(metrics.render())[("rotator_api_requests_total", labels)] == 1
 
 
@@ -336,7 +336,7 @@ def test_an_unreadable_store_is_reported_not_raised(tmp_path):
 
 
 def test_a_slow_query_is_cut_off_at_the_deadline(store):
-    path = Path(store.db.execute("PRAGMA database_list").fetchone()[2])
+    path = store.path
     with (
         closing(open_read_only(path, deadline_seconds=0.0)) as db,
         pytest.raises(sqlite3.OperationalError, match="interrupted"),

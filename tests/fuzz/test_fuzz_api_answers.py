@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from rotator.digitalocean import apps, spaces
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.models import Account, TokenInfo
-from rotator.digitalocean.ratelimit import Pacer
+from rotator.digitalocean.budget import RateBudget, Ticket
 from rotator.digitalocean.retry import RetryPolicy, required_wait
 from rotator.digitalocean.spaces import SpacesKey
 from rotator.errors import RotatorError
@@ -85,10 +85,14 @@ headers = st.dictionaries(header_names, header_values, max_size=5)
 def test_rate_limit_headers_give_a_finite_wait_or_none(values, now):
     wait = required_wait(values, now)
     assert wait is None or (math.isfinite(wait) and wait >= 0)
-    pacer = Pacer()
-    pacer.observe("token", values, now)
-    delay = pacer.delay("token", now)
-    assert math.isfinite(delay) and delay >= 0
+    for status in (200, 429):
+        budget = RateBudget(250, 5000)
+        first = budget.acquire("token", now)
+        assert isinstance(first, Ticket)
+        budget.observe(first, values, now, status=status)
+        answer = budget.acquire("token", now)
+        when = answer.start if isinstance(answer, Ticket) else answer.not_before
+        assert math.isfinite(when) and when >= now
 
 
 statuses = st.sampled_from([200, 201, 204, 301, 400, 401, 403, 404, 418, 422, 429, 500, 503])

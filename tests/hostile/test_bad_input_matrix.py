@@ -549,6 +549,7 @@ CASES: list[Case] = [
         "rotator.lock",
         replace_with_directory("state/rotator.lock"),
         argv=("connection", "remove", "prod", "--yes"),
+        code=2,  # an unsafe lock file is the operator's to fix, like a bad setting
     ),
     store("readonly", read_only_store, argv=("connection", "remove", "prod", "--yes")),
     store("not a rotator store", replace_store(garbage)),
@@ -562,8 +563,8 @@ CASES: list[Case] = [
     usage("status", "--bogus", says="unrecognized arguments: --bogus"),
     usage("connection", says="the following arguments are required"),
     usage("connection", "bogus", says="invalid choice"),
-    usage("connection", "add", says="the following arguments are required: name"),
-    usage("connection", "show", says="the following arguments are required: name"),
+    usage("connection", "add", says="the following arguments are required: NAME"),
+    usage("connection", "show", says="the following arguments are required: NAME"),
     usage("rotate", says="the following arguments are required: POLICY"),
     usage("config", says="the following arguments are required"),
     usage("config", "bogus", says="invalid choice"),
