@@ -153,12 +153,11 @@ class StoreNotInitialised(StoreError):
 
 
 class LeaseLost(StoreError):
-    """This process's lease on an item expired or was taken over; its write was refused.
+    """This replica's lease on an item expired or was taken over: its fenced write was refused."""
 
-    Raised by a fenced write (and a lease renewal) whose fencing token is no
-    longer the item's newest, or whose lease has expired by the database's
-    clock: another replica may be working on the item, so this one stops it.
-    """
+    # Raised by a fenced write (or a renewal) whose fencing token is no longer the
+    # item's newest, or whose lease has expired by the database's clock: another
+    # replica may be working on the item, so this one stops it.
 
 
 class StoreUnsafe(StoreError):

@@ -94,7 +94,8 @@ def alerts_sent_once(world: Fleet) -> None:
     wait_for(
         lambda: (
             world.sql(
-                "SELECT count(*) FROM alert_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL"
+                "SELECT count(*) FROM alert_outbox "
+                "WHERE delivered_at IS NULL AND gave_up_at IS NULL"
             )
             == [(0,)]
         ),
