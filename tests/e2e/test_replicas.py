@@ -21,8 +21,10 @@ import signal
 import time
 from collections import Counter
 
+import psycopg
 import pytest
 
+from tests.e2e.conftest import ROTATION_SCOPES, assert_one_line_error, media_policy
 from tests.support.replicas import Fleet, fleet, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -194,3 +196,31 @@ def test_a_killed_and_a_paused_replica_leave_every_invariant_and_the_pause_is_fe
         assert paused.alive() and steady.alive(), paused.text()[-2000:]
         lost = world.sql("SELECT sum(leases_lost) FROM replicas")
         assert lost[0][0] and lost[0][0] >= 1
+
+
+def test_a_command_does_not_rotate_a_policy_a_replica_holds(rotator, sandbox, postgres_url):
+    rotator.env["ROTATOR_DATABASE_URL"] = postgres_url
+    rotator.config.write_text(media_policy(sandbox.app_ids()[0]))
+    assert rotator("init").code == 0
+    assert rotator.add("prod", sandbox.add_token(ROTATION_SCOPES)).code == 0
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(
+            "INSERT INTO leases (item, holder, token, acquired_at, expires_at) VALUES "
+            "('policy:media', 'node-2-4242-abcdef', 7, 0, "
+            "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT) + 60000)"
+        )
+    refused = rotator("rotate", "media")
+    assert_one_line_error(refused, 1, "policy 'media' is being worked on by node-2-4242-abcdef")
+    abandon = rotator("rotate", "media", "--abandon", "--yes")
+    assert_one_line_error(abandon, 1, "being worked on by node-2-4242-abcdef")
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("UPDATE leases SET expires_at = 0")  # the replica died: its lease ran out
+    done = rotator("rotate", "media", "--json")
+    assert done.code == 0, done.output
+    assert json.loads(done.stdout)["status"] == "succeeded"
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        [(token, holder, alive)] = db.execute(
+            "SELECT token, holder, expires_at > "
+            "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT) FROM leases"
+        ).fetchall()
+    assert token == 8 and holder.startswith("cli-") and not alive  # claimed, then released
