@@ -137,3 +137,22 @@ def test_the_renewer_notices_a_lease_taken_over(store):
     assert mine.lost_total == 1
     assert store.leases.replicas()[0].leases_lost == 1
     assert isinstance(store.now(), datetime)
+
+
+def test_a_held_item_comes_back_in_the_same_run_once_its_lease_ends(store):
+    store.leases.claim(policy_item("alpha"), "b", timedelta(milliseconds=500))
+    done: list[str] = []
+
+    class Two(Recorder):
+        def due_items(self, run):
+            return {name: self.backoff.due(name, run.now) for name in ("alpha", "beta")}
+
+        def run_item(self, run, item):
+            if item == "beta":
+                time.sleep(2)  # long enough for the other replica's lease to end
+            done.append(item)
+            return "succeeded"
+
+    summary = run_once(Two(lambda: "unused"), store, leasing(store, "a"))
+    assert done == ["beta", "alpha"]  # alpha deferred, then taken over within the same run
+    assert summary.outcomes == {HELD: 1, "succeeded": 2}

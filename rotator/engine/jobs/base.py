@@ -191,15 +191,32 @@ class Job(ABC):
         return summary
 
     def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:
-        """Do each item in turn (a job may override this to batch them)."""
-        for item in items:
-            self.attempt(run, item, summary, functools.partial(self.run_item, run, item))
+        """Do each item in turn (a job may override this to batch them).
+
+        An item another replica held comes back in this same run as soon as
+        that lease has ended, before the next item: a replica's failover is
+        bounded by the lease, not by how long the survivor's run lasts.
+        """
+        queue, held = list(items), list[str]()
+        while queue or held:
+            now = run.store.now()
+            ready = [item for item in held if (self.backoff.until(item) or now) <= now]
+            if ready:
+                item = ready[0]
+                held.remove(item)
+            elif queue:
+                item = queue.pop(0)
+            else:
+                break  # only items still held elsewhere: the scheduler comes back for them
+            work = functools.partial(self.run_item, run, item)
+            if self.attempt(run, item, summary, work) == HELD:
+                held.append(item)
 
     def run_item(self, run: Pass, item: str) -> str:
         """Do one item; return its outcome (one of :attr:`failed_outcomes` counts as failed)."""
         raise NotImplementedError
 
-    def attempt(self, run: Pass, item: str, summary: Summary, work: Callable[[], str]) -> None:
+    def attempt(self, run: Pass, item: str, summary: Summary, work: Callable[[], str]) -> str:
         """Run *work* for one item, recording its outcome and any failure, never raising one."""
         fields = {"job": self.name, _ITEM_FIELDS.get(self.name, "item"): item}
         try:
@@ -234,6 +251,7 @@ class Job(ABC):
             log.exception("%s %s: unexpected error", self.name, item, extra=fields)
             outcome = "error"
         self.settle(run, item, summary, outcome)
+        return outcome
 
     @contextlib.contextmanager
     def claim_all(self, run: Pass, items: Iterable[str], summary: Summary) -> Iterator[list[str]]:
