@@ -156,3 +156,30 @@ def test_a_held_item_comes_back_in_the_same_run_once_its_lease_ends(store):
     summary = run_once(Two(lambda: "unused"), store, leasing(store, "a"))
     assert done == ["beta", "alpha"]  # alpha deferred, then taken over within the same run
     assert summary.outcomes == {HELD: 1, "succeeded": 2}
+
+
+def test_an_item_deferred_by_an_earlier_run_is_taken_over_during_the_next(store):
+    store.leases.claim(policy_item("alpha"), "b", timedelta(milliseconds=500))
+    done: list[str] = []
+    slow = [0.0]
+
+    class Two(Recorder):
+        def due_items(self, run):
+            return {name: self.backoff.due(name, run.now) for name in ("alpha", "beta")}
+
+        def run_item(self, run, item):
+            if item == "beta":
+                time.sleep(slow[0])
+            done.append(item)
+            return "succeeded"
+
+    job = Two(lambda: "unused")
+    mine = leasing(store, "a")
+    first = run_once(job, store, mine)
+    assert first.outcomes == {HELD: 1, "succeeded": 1}  # alpha held, beta done at once
+    slow[0] = 2.0  # the other replica's lease ends while beta runs again
+    second = run_once(job, store, mine)  # alpha is not due when it starts: deferred
+    assert second.due == 1  # beta only
+    assert done == ["beta", "beta", "alpha"]  # alpha taken over once its lease ended
+    assert second.outcomes == {"succeeded": 2}
+    assert job.held_elsewhere == set()

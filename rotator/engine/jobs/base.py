@@ -145,6 +145,10 @@ class Job(ABC):
 
     def __init__(self) -> None:
         self.backoff = Backoff()
+        # Items last found held by another replica: each run watches them, to take one
+        # over as soon as its lease ends (even when it was not due when the run began).
+        self.held_elsewhere: set[str] = set()
+        self._waiting: list[str] = []
 
     @abstractmethod
     def due_items(self, run: Pass) -> dict[str, datetime]:
@@ -167,10 +171,16 @@ class Job(ABC):
         started = time.monotonic()
         summary = Summary(self.name)
         try:
+            items = self.due_items(run)
             due = [
                 item
-                for item, when in sorted(self.due_items(run).items())
+                for item, when in sorted(items.items())
                 if when <= run.now and (only is None or item in only)
+            ]
+            self._waiting = [
+                item
+                for item in sorted(self.held_elsewhere)
+                if item in items and item not in due and (only is None or item in only)
             ]
             summary.due = len(due)
             self.run_items(run, due, summary)
@@ -197,7 +207,7 @@ class Job(ABC):
         that lease has ended, before the next item: a replica's failover is
         bounded by the lease, not by how long the survivor's run lasts.
         """
-        queue, held = list(items), list[str]()
+        queue, held = list(items), list(self._waiting)
         while queue or held:
             now = run.store.now()
             ready = [item for item in held if (self.backoff.until(item) or now) <= now]
@@ -267,8 +277,10 @@ class Job(ABC):
                 )
                 if claim is not None and claim.fence is None:
                     self.backoff.defer(item, run.store.now() + claim.remaining + LEASE_MARGIN)
+                    self.held_elsewhere.add(item)
                     summary.count(HELD)
                     continue
+                self.held_elsewhere.discard(item)
                 mine.append(item)
             yield mine
 
@@ -277,7 +289,9 @@ class Job(ABC):
         failed = outcome in self.failed_outcomes
         summary.count(outcome, failed=failed)
         if outcome in (HELD, LEASE_LOST):
+            self.held_elsewhere.add(item)
             return  # deferred until the other replica's lease ends
+        self.held_elsewhere.discard(item)
         if failed:
             retry = self.backoff.failed(item, run.now, self.interval(run, item))
             log.info("%s %s: retrying at %s", self.name, item, f"{retry:%Y-%m-%d %H:%M:%S}Z")
