@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rotator.digitalocean import apps, spaces
-from rotator.digitalocean.budget import RateBudget, Ticket
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.models import Account, TokenInfo
+from rotator.digitalocean.budget import RateBudget, Ticket
 from rotator.digitalocean.retry import RetryPolicy, required_wait
 from rotator.digitalocean.spaces import SpacesKey
 from rotator.errors import RotatorError
