@@ -26,8 +26,8 @@ from typing import Any
 import psycopg
 
 from rotator.sandbox import Sandbox
-from rotator.sandbox.seed import demo_spec
 from rotator.sandbox.receiver import Receiver
+from rotator.sandbox.seed import demo_spec
 
 ROTATION_SCOPES = [
     "account:read",
