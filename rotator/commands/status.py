@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from rotator.output import Streamed, print_json, print_table_streamed, stamp, when
+from rotator.output import Streamed, print_json, print_table, print_table_streamed, stamp, when
 from rotator.services.context import Context
 from rotator.services.status import StatusReport, status_report
 from rotator.services.status import history as read_history
@@ -61,6 +61,22 @@ def _print_status(report: StatusReport, ctx: Context) -> None:
             out.write(f"  {p['name']}: last error: {p['in_flight']['last_error']}\n")
         if p["revoke_error"]:
             out.write(f"  {p['name']}: revoke failed: {p['revoke_error']}\n")
+        if p["in_flight"] and p["in_flight"]["holder"]:
+            flight = p["in_flight"]
+            out.write(
+                f"  {p['name']}: held by {flight['holder']} "
+                f"until {stamp(flight['lease_expires_at'])}\n"
+            )
+    if report.replicas:
+        out.write("\nreplicas:\n")
+        print_table(
+            ["id", "host", "pid", "version", "last seen"],
+            [
+                [r.id, r.host, str(r.pid), r.version, when(r.last_seen, now)]
+                for r in report.replicas
+            ],
+            out,
+        )
 
 
 def history(args: argparse.Namespace, ctx: Context) -> int:

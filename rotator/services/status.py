@@ -14,7 +14,7 @@ from rotator.durations import format_duration
 from rotator.output import Streamed, ago
 from rotator.services.due import rotation_due
 from rotator.settings import PolicyConfig
-from rotator.store import AuditEntry, Connection, Rotations
+from rotator.store import AuditEntry, Connection, Lease, Leases, Replica, Rotations, policy_item
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
@@ -36,6 +36,8 @@ class StatusReport:
     connection_counts: Counter[str]
     connections: Callable[[], Iterator[Connection]]
     policies: Callable[[], Iterator[dict[str, Any]]]
+    replicas: list[Replica] | None = None
+    """The replicas (``rotator run`` processes) with a recent heartbeat."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document; its lists are :class:`~rotator.output.Streamed`."""
@@ -46,6 +48,7 @@ class StatusReport:
             "connections": Streamed(c.to_json() for c in self.connections()),
             "connection_counts": dict(self.connection_counts),
             "policies": Streamed(self.policies()),
+            "replicas": [r.to_json() for r in self.replicas or ()],
         }
 
 
@@ -56,11 +59,13 @@ def status_report(ctx: Context) -> Iterator[StatusReport]:
     now = ctx.now()
     with ctx.open_store(writer=False) as store:
         records = store.rotations
+        leases = store.leases
 
         def policies() -> Iterator[dict[str, Any]]:
             for policy in settings.config.policies:
-                yield policy_status(policy, records, now)
+                yield policy_status(policy, records, now, leases)
 
+        ttl = settings.config.daemon.lease_ttl
         yield StatusReport(
             store.where,
             store.keyring.primary.key_id,
@@ -68,13 +73,23 @@ def status_report(ctx: Context) -> Iterator[StatusReport]:
             Counter(store.connections.count_by_status()),
             store.connections.each,
             policies,
+            leases.replicas(seen_within=ttl * 3),
         )
 
 
-def policy_status(policy: PolicyConfig, records: Rotations, now: datetime) -> dict[str, Any]:
-    """One policy's keys, due time (the daemon's) and any rotation in flight, as JSON."""
+def policy_status(
+    policy: PolicyConfig, records: Rotations, now: datetime, leases: Leases | None = None
+) -> dict[str, Any]:
+    """One policy's keys, due time (the daemon's) and any rotation in flight, as JSON.
+
+    With *leases*: which replica holds a rotation in flight, and until when.
+    """
     keys = records.policy_keys(policy.name)
     flight = records.in_flight(policy.name)
+    lease: Lease | None = None
+    if flight is not None and leases is not None:
+        lease = leases.get(policy_item(policy.name))
+        lease = lease if lease is not None and lease.alive else None
     due = rotation_due(policy, keys, in_flight=flight is not None, now=now)
     return {
         "name": policy.name,
@@ -99,6 +114,8 @@ def policy_status(policy: PolicyConfig, records: Rotations, now: datetime) -> di
             "new_key_name": flight.new_key_name,
             "started_at": flight.started_at.isoformat(),
             "last_error": flight.last_error,
+            "holder": lease.holder if lease else None,
+            "lease_expires_at": lease.expires_at.isoformat() if lease else None,
         }
         if flight
         else None,
