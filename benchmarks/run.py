@@ -9,8 +9,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli_startup
 import daemon_idle
-import fleet_cli
 import fleet_audit
+import fleet_cli
 import fleet_engine
 import metrics_scrape
 import rate_budget
