@@ -3,7 +3,9 @@
 Tokens are sealed with the keyring (:mod:`rotator.crypto`) under the
 identity ``connection/<id>/token``, and the token's SHA-256 is checked after
 every open, so a swapped or altered record is refused rather than used.
-Every change is written to the audit log in the same transaction.
+Every change is written to the audit log in the same transaction. A change
+that moves when the daemon next validates or audits a connection sets that
+due time back to NULL (:mod:`rotator.store.due`).
 """
 
 from __future__ import annotations
@@ -230,7 +232,7 @@ class Connections:
                     "UPDATE connections SET token_sealed = ?, token_hash = ?, token_kind = ?, "
                     "version = version + 1, token_set_at = ?, status = 'unknown', "
                     "status_reason = '', last_validated_at = NULL, token_expires_at = NULL, "
-                    "updated_at = ? WHERE id = ?",
+                    "validate_due_at = NULL, audit_due_at = NULL, updated_at = ? WHERE id = ?",
                     (
                         self._keyring().seal(token, current.identity),
                         token_hash(token),
@@ -272,13 +274,13 @@ class Connections:
         if validation.status == "unknown":
             self._db.execute(
                 "UPDATE connections SET status = 'unknown', status_reason = ?, "
-                "last_validated_at = ? WHERE id = ?",
+                "last_validated_at = ?, validate_due_at = NULL WHERE id = ?",
                 (validation.reason, encode_time(validation.checked_at), record_id),
             )
             return
         self._db.execute(
             "UPDATE connections SET status = ?, status_reason = ?, last_validated_at = ?, "
-            "account_email = coalesce(?, account_email), "
+            "validate_due_at = NULL, account_email = coalesce(?, account_email), "
             "account_uuid = coalesce(?, account_uuid), "
             "account_status = coalesce(?, account_status), token_expires_at = ? WHERE id = ?",
             (

@@ -26,6 +26,7 @@ from rotator.store.codec import encode_time, utc_now
 from rotator.store.conditions import Conditions
 from rotator.store.connections import Connections
 from rotator.store.database import Clock, Database
+from rotator.store.due import DueTimes
 from rotator.store.history import History
 from rotator.store.keycheck import check_key, hold_key_check, seal_key_check
 from rotator.store.leases import Leases
@@ -45,8 +46,9 @@ class Store:
 
     Its repositories, one per table (or group of tables kept together):
     ``connections``, ``scopes``, ``rotations``, ``outbox``, ``conditions``,
-    ``history`` (the audit log) and ``leases`` (leases, fencing tokens and
-    the replicas' heartbeats). Wrap calls to several of them in
+    ``history`` (the audit log), ``due`` (the daemon's kept due times per
+    connection) and ``leases`` (leases, fencing tokens and the replicas'
+    heartbeats). Wrap calls to several of them in
     :meth:`transaction` to commit them together.
     """
 
@@ -71,6 +73,7 @@ class Store:
         self.rotations = Rotations(db, self.history, now, self._current_keyring)
         self.outbox = Outbox(db)
         self.conditions = Conditions(db)
+        self.due = DueTimes(db)
         self.leases = Leases(db)
 
     def _current_keyring(self) -> Keyring:

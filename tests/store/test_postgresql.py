@@ -112,6 +112,9 @@ def test_processes_upgrading_together_migrate_once(pg):
         store.connections.add("prod", "", TOKEN_A, "personal", None)
     for table in ("rotation_sinks", "rotations", "policy_keys", "leases", "replicas"):
         pg.sql(f"DROP TABLE {table}")
+    for kept in ("validate", "audit"):  # migration 5: kept due times on connections
+        pg.sql(f"DROP INDEX connections_{kept}_due")
+        pg.sql(f"ALTER TABLE connections DROP COLUMN {kept}_due_at")
     pg.set_schema_version(2)
     results = _open_in_processes(pg.url, 4, create=False, key_text=key_text)
     assert results == ["opened"] * 4  # one migrated, three waited and found it done
