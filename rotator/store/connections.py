@@ -102,6 +102,8 @@ _COLUMNS = (
 )
 _TIMES = ("token_set_at", "created_at", "updated_at")
 _OPTIONAL_TIMES = ("token_expires_at", "last_validated_at")
+BATCH = 500
+"""Connections read per query by :meth:`Connections.each`."""
 # Built from constant column names only, never from input.
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM connections"  # noqa: S608
 
@@ -132,9 +134,24 @@ class Connections:
         return list(self.each())
 
     def each(self) -> Iterator[Connection]:
-        """Every connection, by name, read one row at a time (a fleet is never held whole)."""
-        for row in self._db.execute(f"{_SELECT} ORDER BY name"):
-            yield _connection(row)
+        """Every connection, by name, never the whole fleet in memory at once.
+
+        Read in batches of :data:`BATCH` by name (a driver that fetches a
+        whole answer, as PostgreSQL's does, then holds one batch at most).
+        """
+        after = ""
+        while True:
+            rows = self._db.execute(
+                f"{_SELECT} WHERE name > ? ORDER BY name LIMIT ?", (after, BATCH)
+            )
+            count = 0
+            for row in rows:
+                connection = _connection(row)
+                after = connection.name
+                count += 1
+                yield connection
+            if count < BATCH:
+                return
 
     def count_by_status(self) -> dict[str, int]:
         """How many connections have each status (one aggregate query)."""

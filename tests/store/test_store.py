@@ -192,3 +192,14 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(backend, keyrin
         assert reader.connections.get("prod").version == 1
     assert backend.schema_version() == SCHEMA_VERSION
     assert set(later) <= backend.tables()
+
+
+def test_every_connection_is_read_in_batches_by_name_however_many(store, monkeypatch):
+    import rotator.store.connections as connections_module
+
+    monkeypatch.setattr(connections_module, "BATCH", 2)
+    for number, name in enumerate(["e", "a", "d", "b", "c"]):
+        token = Secret(f"dop_v1_{number + 1:064x}")
+        store.connections.add(name, "", token, "personal", None)
+    assert [c.name for c in store.connections.each()] == ["a", "b", "c", "d", "e"]
+    assert store.connections.count_by_status() == {"unknown": 5}
