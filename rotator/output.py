@@ -13,9 +13,10 @@ terminal. JSON needs no such care.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -106,26 +107,39 @@ def print_json(document: Any, stream: TextIO) -> None:
     stream.write("\n")
 
 
+_ENCODER = json.JSONEncoder(indent=2, sort_keys=False, default=str)
+_CHUNK = 100  # items encoded per call: the pure-Python indenting encoder costs per call
+
+
 def _dumps(value: Any, level: int) -> str:
-    text = json.dumps(timestamps_normalised(value), indent=2, sort_keys=False, default=str)
+    text = _ENCODER.encode(timestamps_normalised(value))
     return text.replace("\n", "\n" + "  " * level) if level else text
 
 
 def _write_json(value: Any, stream: TextIO, level: int) -> None:
-    inner = "\n" + "  " * (level + 1)
     if isinstance(value, Streamed):
-        opened = False
-        for item in value.items:
-            stream.write(("," if opened else "[") + inner + _dumps(item, level + 1))
-            opened = True
-        stream.write("\n" + "  " * level + "]" if opened else "[]")
+        _write_items(iter(value.items), stream, level)
     elif isinstance(value, dict) and any(isinstance(v, Streamed) for v in value.values()):
+        inner = "\n" + "  " * (level + 1)
         for number, (key, item) in enumerate(value.items()):
             stream.write(("," if number else "{") + inner + json.dumps(key) + ": ")
             _write_json(item, stream, level + 1)
         stream.write("\n" + "  " * level + "}")
     else:
         stream.write(_dumps(value, level))
+
+
+def _write_items(items: Iterator[Any], stream: TextIO, level: int) -> None:
+    """A JSON array at *level*, *items* encoded a chunk at a time, each chunk as it comes."""
+    indent = "  " * level
+    opened = False
+    while chunk := [timestamps_normalised(item) for item in itertools.islice(items, _CHUNK)]:
+        body = _ENCODER.encode(chunk)[2:-2]  # "[\n  a,\n  b\n]" -> "  a,\n  b"
+        if level:
+            body = indent + body.replace("\n", "\n" + indent)
+        stream.write(("," if opened else "[") + "\n" + body)
+        opened = True
+    stream.write("\n" + indent + "]" if opened else "[]")
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO) -> None:

@@ -124,3 +124,14 @@ def test_a_streamed_table_reads_its_rows_twice_and_prints_what_a_whole_table_pri
     assert len(passes) == 2
     print_table_streamed(["name"], lambda: iter([]), empty)
     assert empty.getvalue() == "(none)\n"
+
+
+def test_a_long_streamed_list_is_the_same_text_across_its_chunks():
+    items = [{"n": n, "nested": [n, {"x": []}]} for n in range(250)]
+    for document, streamed in (
+        (items, Streamed(iter(items))),
+        ({"items": items}, {"items": Streamed(iter(items))}),
+    ):
+        out = io.StringIO()
+        print_json(streamed, out)
+        assert out.getvalue() == json.dumps(document, indent=2) + "\n"
