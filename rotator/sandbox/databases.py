@@ -23,7 +23,8 @@ delete ``DROP ROLE``, so a client really logs in with what the API answered.
 Passwords reach the server only as SCRAM verifiers computed here (libpq's
 ``PQencryptPasswordConn``), never as text in a statement. The connection
 answers the server's loopback host and port, ``ssl: false``. A cluster whose
-server is not running (none installed, or a state file reloaded) answers 503.
+server is not running (none installed, or a state file reloaded) answers 503
+to whatever needs the server (a create, reset or delete of an existing user).
 """
 
 from __future__ import annotations
@@ -181,14 +182,12 @@ def list_users(call: Call) -> Reply:
     with call.state.lock:
         cluster_id = call.params["database_cluster_uuid"]
         cluster(call.tenant, cluster_id)
-        server(call.state, cluster_id)
         return Reply(200, {"users": [_shown(call, u) for u in users(call.tenant, cluster_id)]})
 
 
 def get_user(call: Call) -> Reply:
     """``GET …/users/{username}`` (database:read) → ``{user}``."""
     with call.state.lock:
-        server(call.state, call.params["database_cluster_uuid"])
         return Reply(200, {"user": _shown(call, _find(call))})
 
 
@@ -196,11 +195,11 @@ def create_user(state: State, tenant: Tenant, cluster_id: str, name: Any) -> dic
     """``CREATE ROLE name LOGIN`` with a new password; Problems as the API answers them."""
     with state.changing():
         cluster(tenant, cluster_id)
-        target = server(state, cluster_id)
         if not isinstance(name, str) or not name or len(name) > _NAME_LIMIT:
             raise unprocessable("name is required (1 to 63 characters).")
         if any(u["name"] == name for u in users(tenant, cluster_id)):
             raise unprocessable(f"user {name} already exists.")
+        target = server(state, cluster_id)
         password = _password()
         try:
             _with_password(target, "CREATE ROLE {} LOGIN PASSWORD {}", name, password)
@@ -224,9 +223,9 @@ def add_user(call: Call) -> Reply:
 def reset_auth(call: Call) -> Reply:
     """``POST …/users/{username}/reset_auth`` (database:update): ``ALTER ROLE … PASSWORD``."""
     with call.state.changing():
-        target = server(call.state, call.params["database_cluster_uuid"])
         user = _find(call)
         call.json_object()
+        target = server(call.state, call.params["database_cluster_uuid"])
         password = _password()
         _with_password(target, "ALTER ROLE {} PASSWORD {}", user["name"], password)
         user["password"] = password
@@ -236,10 +235,10 @@ def reset_auth(call: Call) -> Reply:
 def delete_user(call: Call) -> Reply:
     """``DELETE …/users/{username}`` (database:delete) → 204: ``DROP ROLE``."""
     with call.state.changing():
-        target = server(call.state, call.params["database_cluster_uuid"])
         user = _find(call)
         if user["role"] == "primary":
             raise unprocessable("The primary user cannot be removed.")
+        target = server(call.state, call.params["database_cluster_uuid"])
         try:
             target.admin(sql.SQL("DROP ROLE {}").format(sql.Identifier(user["name"])))
         except psycopg.errors.DependentObjectsStillExist as exc:
