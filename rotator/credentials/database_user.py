@@ -194,6 +194,7 @@ class DatabaseUserKind(CredentialKind):
         return Current(present[0])
 
     def template(self, identifier: str) -> tuple[Mapping[str, str], ...]:
+        self._cluster()  # refuses another engine before anything is planned
         names = self._users()
         if self.mode == "reset":
             if self.options["user"] not in names:
