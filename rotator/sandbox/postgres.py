@@ -45,6 +45,14 @@ def server_bindir() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
+def _runuser() -> str:
+    """``runuser`` (util-linux), found also where PATH lacks the sbin directories."""
+    for candidate in (shutil.which("runuser"), "/usr/sbin/runuser", "/sbin/runuser"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise RuntimeError("runuser is not installed: a root process cannot start PostgreSQL")
+
+
 class PostgresCluster:
     """One PostgreSQL server in a directory of its own, stopped by :meth:`stop`."""
 
@@ -63,7 +71,7 @@ class PostgresCluster:
         self.root.chmod(0o700)
 
     def _run(self, *command: str, timeout: float = START_SECONDS) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if self.as_root else []
+        prefix = [_runuser(), "-u", "postgres", "--"] if self.as_root else []
         result = subprocess.run(
             [*prefix, *command],
             capture_output=True,
