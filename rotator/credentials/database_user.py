@@ -32,7 +32,10 @@ every reset.
 
 Policy keys: ``cluster`` (the cluster's UUID), ``user``, ``grant_role``
 (alternating), ``mode``, ``database`` (default: the cluster's). Fields:
-``username``, ``password``, ``host``, ``port``, ``database``, ``uri``.
+``username``, ``password``, ``host``, ``port``, ``database``, ``uri``. The
+identifier is ``<user>#<fingerprint>`` (12 hex of the password's SHA-256):
+user names come back, identifiers never do, so a revoke (or a replica that
+lost its lease) deletes a user only while it holds the password rotator made.
 Passwords go to the server as libpq keyword arguments inside this process,
 never argv, never a log line or an error.
 """
@@ -73,14 +76,25 @@ SCOPES = {
     ),
     "reset": frozenset({"database:read", "database:update", "database:view_credentials"}),
 }
-_RESET_MARK = "#"
-"""Reset-mode identifiers are ``<user>#<hash>``: ``#`` is in no user name, so no such
-identifier can ever be taken for a user and deleted."""
+MARK = "#"
+"""Identifiers are ``<user>#<12 hex of the password's SHA-256>``: one user name may come
+back (alternating reuses two names; a reset keeps its name), the identifier never does,
+so a revoke deletes a user only while it still has the password rotator made."""
 
 
 def fingerprint(password: str) -> str:
-    """12 hex digits of the password's SHA-256 (names a reset-mode password publicly)."""
+    """12 hex digits of the password's SHA-256 (names a password publicly)."""
     return hashlib.sha256(password.encode()).hexdigest()[:12]
+
+
+def identify(user: str, password: str) -> str:
+    """The identifier of *user* holding *password*."""
+    return f"{user}{MARK}{fingerprint(password)}"
+
+
+def user_of(identifier: str) -> str:
+    """The user name in an identifier."""
+    return identifier.partition(MARK)[0]
 
 
 class DatabaseUserKind(CredentialKind):
@@ -88,7 +102,8 @@ class DatabaseUserKind(CredentialKind):
 
     kind: ClassVar[str] = "database_user"
     fields: ClassVar[tuple[str, ...]] = ("username", "password", "host", "port", "database", "uri")
-    identifier_field: ClassVar[str | None] = "username"
+    identifier_field: ClassVar[str | None] = None
+    """The identifier is ``<user>#<fingerprint of its password>``, no field's value."""
     secret_fields: ClassVar[frozenset[str]] = frozenset({"password", "uri"})
     option_keys: ClassVar[tuple[str, ...]] = ("cluster", "user", "grant_role", "mode", "database")
     required: ClassVar[tuple[str, ...]] = ("cluster", "user")
@@ -101,6 +116,9 @@ class DatabaseUserKind(CredentialKind):
     def __init__(self, policy: str, options: Mapping[str, str], client: DigitalOceanClient) -> None:
         super().__init__(policy, options, client)
         self._successor_of: str | None = None
+        self._present: frozenset[str] = frozenset()
+        self._seen: dict[str, Any] | None = None
+        """The users :meth:`template` saw (the plan's view of the cluster)."""
 
     @classmethod
     def scopes(cls, options: Mapping[str, str]) -> frozenset[str]:
@@ -173,45 +191,39 @@ class DatabaseUserKind(CredentialKind):
         return host, port, database, connection.get("ssl") is not False
 
     def _users(self) -> dict[str, dict[str, Any]]:
+        """The cluster's users by name, each with its password (``database:view_credentials``)."""
         path = api_path("/v2/databases/{}/users", self.options["cluster"])
         items = self.client.get_json(path).get("users")
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise DigitalOceanError(f"bad answer to GET {path}: no list of users")
-        return {str(item.get("name")): item for item in items}
+        users = {str(item.get("name")): item for item in items}
+        if any(not isinstance(item.get("password"), str) for item in users.values()):
+            raise DigitalOceanError(
+                f"DigitalOcean shows no passwords in {self.where()}: the token needs "
+                "database:view_credentials"
+            )
+        return users
 
     # -- the contract ------------------------------------------------------------
 
     def current(self) -> Current:
-        names = self._users()
+        users = self._users()
         user = self.options["user"]
-        if self.mode == "reset":
-            if user not in names:
-                raise UsageError(f"no user {user!r} in {self.where()}")
-            return Current(f"{user}{_RESET_MARK}initial")
-        present = [name for name in self.pair if name in names]
+        candidates = (user,) if self.mode == "reset" else self.pair
+        present = [name for name in candidates if name in users]
         if not present:
-            raise UsageError(f"no user {user!r} (nor {user + SUFFIX!r}) in {self.where()}")
-        return Current(present[0])
+            others = "" if self.mode == "reset" else f" (nor {user + SUFFIX!r})"
+            raise UsageError(f"no user {user!r}{others} in {self.where()}")
+        return Current(identify(present[0], users[present[0]]["password"]))
 
     def template(self, identifier: str) -> tuple[Mapping[str, str], ...]:
-        self._cluster()  # refuses another engine before anything is planned
-        names = self._users()
-        if self.mode == "reset":
-            if self.options["user"] not in names:
-                raise NotFound(404, f"no user {self.options['user']} in {self.where()}")
-            return ()
-        if identifier not in names:
-            raise NotFound(404, f"no user {identifier} in {self.where()}")
-        successor = self._other(identifier)
-        if successor in names:
-            # Never reached after a revoke; someone made it by hand: deleting it as an
-            # orphan later could break whoever uses it, so stop here.
-            raise UsageError(
-                f"user {successor!r} already exists in {self.where()}; rotator alternates "
-                f"{' and '.join(self.pair)} and creates the absent one: drop {successor!r} "
-                "if nothing uses it"
-            )
-        self._successor_of = identifier
+        self._seen = self._cluster()  # refuses another engine before anything is planned
+        users = self._users()
+        name = user_of(identifier)
+        if name not in users:
+            raise NotFound(404, f"no user {name} in {self.where()}")
+        self._successor_of = name
+        self._present = frozenset(users)
         return ()
 
     def _other(self, identifier: str) -> str:
@@ -226,9 +238,19 @@ class DatabaseUserKind(CredentialKind):
     def planned_name(self, rotation_id: str) -> str:
         if self.mode == "reset":
             return self.options["user"]
-        if self._successor_of is not None:
-            return self._other(self._successor_of)
-        return self._other(self.current().identifier)  # a dry run: no template read
+        if self._successor_of is None:
+            return self._other(user_of(self.current().identifier))  # a dry run: no template
+        successor = self._other(self._successor_of)
+        if successor in self._present:
+            # Never the case after a revoke (the rotation first deletes the previous
+            # user); someone made it by hand, and deleting it as a crash's orphan could
+            # break whoever uses it: stop before anything is planned.
+            raise UsageError(
+                f"user {successor!r} already exists in {self.where()}; rotator alternates "
+                f"{' and '.join(self.pair)} and creates the absent one: drop {successor!r} "
+                "if nothing uses it"
+            )
+        return successor
 
     def describe_create(self, name: str, identifier: str) -> str:
         if self.mode == "reset":
@@ -236,14 +258,15 @@ class DatabaseUserKind(CredentialKind):
                 f"reset the password of user {name} in place ({self.where()}): the old "
                 "password stops working at once, a gap until every sink has the new one"
             )
-        other = self._other(identifier) if identifier in self.pair else name
+        current = user_of(identifier)
+        other = self._other(current) if current in self.pair else name
         return (
             f"create user {other} ({self.where()}), grant it {self.options['grant_role']} and "
             "log in with its password"
         )
 
     def create(self, name: str, template: tuple[Mapping[str, str], ...]) -> Credential:
-        cluster = self._cluster()
+        cluster = self._seen or self._cluster()  # the plan's read, when this process made it
         host, port, database, tls = self._endpoint(cluster)
         if self.mode == "reset":
             path = api_path("/v2/databases/{}/users/{}/reset_auth", self.options["cluster"], name)
@@ -270,7 +293,7 @@ class DatabaseUserKind(CredentialKind):
             )
         if not _PASSWORD.fullmatch(password):
             raise DigitalOceanError(f"bad answer to POST {path}: the password is not one word")
-        identifier = f"{name}{_RESET_MARK}{fingerprint(password)}" if self.mode == "reset" else name
+        identifier = identify(name, password)
         uri = (
             f"postgresql://{quote(name, safe='')}:{quote(password, safe='')}@{host}:{port}/"
             f"{quote(database, safe='')}?sslmode={'require' if tls else 'disable'}"
@@ -285,13 +308,14 @@ class DatabaseUserKind(CredentialKind):
                 "database": database,
                 "uri": Secret(uri),
             },
-            "username",
+            None,
         )
 
     def find(self, name: str) -> list[str]:
         if self.mode == "reset":
             return []  # nothing to clean: a lost reset is made good by the next one
-        return [name] if name in self._users() else []
+        users = self._users()
+        return [identify(name, users[name]["password"])] if name in users else []
 
     def verify(self, credential: Credential) -> None:
         """Grant ``grant_role`` (alternating) as the admin, then log in with the new password.
@@ -377,9 +401,28 @@ class DatabaseUserKind(CredentialKind):
             ) from None
 
     def revoke(self, identifier: str) -> bool:
-        if _RESET_MARK in identifier or identifier not in self.pair:
-            return True  # a reset password died at the next reset; nothing to delete
-        path = api_path("/v2/databases/{}/users/{}", self.options["cluster"], identifier)
+        """Delete the user while it still has the password *identifier* names.
+
+        Reset mode deletes nothing (the old password died at the reset). A user
+        of the same name with another password is another rotation's (a
+        successor's after a lost lease): left alone, reported as gone.
+        """
+        name = user_of(identifier)
+        if self.mode == "reset" or name not in self.pair:
+            return True
+        user = self._users().get(name)
+        if user is None:
+            return False
+        if identify(name, user["password"]) != identifier:
+            log.info(
+                "policy %s: database user %s now has another password (another rotation's): "
+                "left alone",
+                self.policy,
+                name,
+                extra={"policy": self.policy},
+            )
+            return False
+        path = api_path("/v2/databases/{}/users/{}", self.options["cluster"], name)
         try:
             self.client.request("DELETE", path)
         except NotFound:

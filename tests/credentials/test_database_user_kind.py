@@ -7,10 +7,12 @@ with every other kind, tests/e2e/test_kind_rotation.py.
 
 from __future__ import annotations
 
+import hashlib
+
 import psycopg
 import pytest
 
-from rotator.credentials.database_user import DatabaseUserKind
+from rotator.credentials.database_user import DatabaseUserKind, identify, user_of
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.errors import ConfigError, CredentialCheckFailed, DigitalOceanError, UsageError
 from rotator.secret import Secret
@@ -73,11 +75,12 @@ def test_a_database_user_policy_takes_no_other_kinds_keys():
     )
 
 
-def test_a_reset_identifier_is_never_taken_for_a_user_to_delete():
+def test_a_user_outside_the_pair_is_never_deleted():
     kind = DatabaseUserKind("p", {"cluster": CLUSTER, "user": "app", "grant_role": "r"}, None)  # type: ignore[arg-type]  # revoke sends nothing here
-    assert kind.revoke("app#0123456789ab") is True
-    assert kind.revoke("someone_else") is True  # not one of the pair: left alone
+    assert kind.revoke("someone_else#0123456789ab") is True  # not one of the pair: left alone
     assert kind.pair == ("app", "app_alt")
+    assert identify("app", "pw") == "app#" + hashlib.sha256(b"pw").hexdigest()[:12]
+    assert user_of(identify("app_alt", "pw")) == "app_alt"
 
 
 @pytest.fixture
@@ -111,27 +114,41 @@ def bound(sandbox):
 
 def test_create_then_verify_grants_the_role_and_logs_in(sandbox, cluster, bound):
     kind = bound(cluster, SCOPES, grant_role="app_rw")
-    assert kind.current().identifier == "app"
-    kind.template("app")
+    original = kind.current().identifier
+    assert user_of(original) == "app"
+    kind.template(original)
     name = kind.planned_name("r1")
     assert name == "app_alt"
     credential = kind.create(name, ())
     fields = credential.fields()
-    assert credential.identifier == "app_alt" and fields["username"] == "app_alt"
+    password = fields["password"].reveal()  # type: ignore[union-attr]
+    assert credential.identifier == identify("app_alt", password)
+    assert fields["username"] == "app_alt"
     assert fields["host"] == "127.0.0.1" and fields["database"].startswith("defaultdb_")
     kind.verify(credential)
-    password = fields["password"].reveal()  # type: ignore[union-attr]
     assert sandbox.database_login_works(cluster, "app_alt", password)
-    assert kind.find("app_alt") == ["app_alt"]
-    assert kind.revoke("app_alt") is True and kind.find("app_alt") == []
-    assert kind.revoke("app_alt") is False
+    assert kind.find("app_alt") == [credential.identifier]
+    assert kind.revoke(credential.identifier) is True and kind.find("app_alt") == []
+    assert kind.revoke(credential.identifier) is False
+
+
+def test_a_revoke_leaves_alone_a_user_of_that_name_with_another_password(sandbox, cluster, bound):
+    # A replica that lost its lease revokes what it made; its successor may meanwhile
+    # have made a user of the same name, which must survive.
+    kind = bound(cluster, SCOPES, grant_role="app_rw")
+    kind.template(kind.current().identifier)
+    mine = kind.create(kind.planned_name("r1"), ())
+    assert kind.revoke(mine.identifier) is True
+    theirs = kind.create("app_alt", ())
+    assert kind.revoke(mine.identifier) is False
+    assert kind.find("app_alt") == [theirs.identifier]
 
 
 def test_a_role_that_does_not_exist_fails_the_check_without_showing_a_password(
     sandbox, cluster, bound
 ):
     kind = bound(cluster, SCOPES, grant_role="no_such_role")
-    kind.template("app")
+    kind.template(kind.current().identifier)
     credential = kind.create(kind.planned_name("r1"), ())
     with pytest.raises(CredentialCheckFailed) as caught:
         kind.verify(credential)
@@ -147,15 +164,19 @@ def test_a_user_made_by_hand_under_the_second_name_stops_the_rotation_before_any
 ):
     sandbox.add_database_user(cluster, "app_alt")
     kind = bound(cluster, SCOPES, grant_role="app_rw")
+    kind.template(kind.current().identifier)  # what `config check` asks: fine in a grace period
     with pytest.raises(UsageError, match="already exists"):
-        kind.template("app")
+        kind.planned_name("r1")
 
 
-def test_without_view_credentials_the_create_names_the_missing_scope(sandbox, cluster, bound):
+def test_without_view_credentials_nothing_is_read_or_made_and_the_scope_is_named(
+    sandbox, cluster, bound
+):
     kind = bound(cluster, SCOPES[:3], grant_role="app_rw")
-    kind.template("app")
     with pytest.raises(DigitalOceanError, match="database:view_credentials"):
-        kind.create("app_alt", ())
+        kind.current()
+    with pytest.raises(DigitalOceanError, match="database:view_credentials"):
+        kind.create("app_alt", ())  # had it got this far, the answer hides the password
 
 
 def test_reset_mode_changes_the_password_of_the_same_user(sandbox, cluster, bound):
@@ -165,13 +186,16 @@ def test_reset_mode_changes_the_password_of_the_same_user(sandbox, cluster, boun
         ["database:read", "database:update", "database:view_credentials"],
         mode="reset",
     )
-    assert kind.current().identifier == "app#initial"
-    kind.template("app#initial")
+    original = kind.current().identifier
+    assert original == identify("app", before)
+    kind.template(original)
     assert kind.planned_name("r1") == "app"
     credential = kind.create("app", ())
-    assert credential.identifier.startswith("app#") and credential.fields()["username"] == "app"
+    password = credential.fields()["password"].reveal()  # type: ignore[union-attr]
+    assert credential.identifier == identify("app", password)
+    assert credential.fields()["username"] == "app"
     kind.verify(credential)
     assert not sandbox.database_login_works(cluster, "app", before)
     assert kind.find("app") == []
-    assert kind.revoke("app#initial") is True
+    assert kind.revoke(original) is True  # nothing to delete: the same user, a new password
     assert "app" in {u["name"] for u in sandbox.database_users(cluster)}

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from rotator.credentials.database_user import identify
 from rotator.sandbox import Sandbox
 
 BASE_SCOPES = ["account:read", "app:read", "app:update"]
@@ -57,9 +58,6 @@ class KindCase:
         default=lambda ident, record: str(record["name"]).startswith("rotator-media-")
     )
     """Whether a live credential is one rotator made (named by a rotation)."""
-    fresh_identifiers: bool = True
-    """Whether every new credential has an identifier never used before (database users
-    alternate between two names, so a name comes back)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """What a kind's own tests need beyond the shared ones (a cluster id, a role)."""
 
@@ -257,12 +255,16 @@ def database_user(sandbox: Sandbox) -> KindCase:
         connection.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
         connection.execute("INSERT INTO notes VALUES (1, 'kept by the granted role')")
         connection.execute(f'GRANT SELECT, INSERT ON notes TO "{role}"')
-    sandbox.add_database_user(cluster, user)
+    first = sandbox.add_database_user(cluster, user)
     with psycopg.connect(**admin, sslmode="disable", autocommit=True) as connection:
         connection.execute(f'GRANT "{role}" TO "{user}"')
 
     def alive() -> dict[str, dict[str, Any]]:
-        return {u["name"]: u for u in sandbox.database_users(cluster) if u["name"] in pair}
+        return {
+            identify(u["name"], u["password"]): u
+            for u in sandbox.database_users(cluster)
+            if u["name"] in pair
+        }
 
     def values_of(record: dict[str, Any]) -> dict[str, str]:
         name, password = record["name"], record["password"]
@@ -307,9 +309,8 @@ def database_user(sandbox: Sandbox) -> KindCase:
         values_of=values_of,
         secret_field="password",
         opens=opens,
-        original=user,
-        made_by_rotator=lambda ident, record: ident in pair,
-        fresh_identifiers=False,
+        original=identify(user, first["password"]),
+        made_by_rotator=lambda ident, record: record["name"] in pair,
         extra={"cluster": cluster, "role": role, "pair": pair, "admin": admin},
     )
 

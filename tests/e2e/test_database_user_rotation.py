@@ -19,6 +19,7 @@ import time
 import psycopg
 import pytest
 
+from rotator.credentials.database_user import user_of
 from tests.e2e.kinds_support import KindCase, database_user
 
 
@@ -37,6 +38,11 @@ def db(initialised, sandbox, case):
     assert initialised.add("prod", sandbox.add_token(case.scopes)).code == 0
     initialised.app_id = app_id
     return initialised
+
+
+def users(case: KindCase) -> set[str]:
+    """The names of the policy's live users."""
+    return {record["name"] for record in case.alive().values()}
 
 
 def app_login(sandbox, run, case: KindCase) -> dict[str, str]:
@@ -84,7 +90,10 @@ def test_the_new_password_logs_in_and_reads_through_the_granted_role(db, sandbox
     assert result.code == 0, result.output
     document = json.loads(result.stdout)
     first, second = case.extra["pair"]
-    assert (document["old_access_key"], document["new_access_key"]) == (first, second)
+    assert user_of(case.original) == first
+    assert document["old_access_key"] == case.original
+    assert user_of(document["new_access_key"]) == second
+    assert document["new_access_key"] in case.alive()  # named by its user and password
     values = app_login(sandbox, db, case)
     assert values["username"] == second
     assert read_notes(values) == ["kept by the granted role"]
@@ -94,16 +103,19 @@ def test_the_new_password_logs_in_and_reads_through_the_granted_role(db, sandbox
 def test_the_older_user_is_dropped_by_the_daemon_after_the_grace_period(db, sandbox, case):
     first, second = case.extra["pair"]
     assert db("rotate", "media").code == 0
-    assert set(case.alive()) == {first, second}  # both during the grace period
+    assert users(case) == {first, second}  # both during the grace period
+    check = db("config", "check")
+    assert check.code == 0, check.output  # both users alive is no problem to report
     time.sleep(1.2)  # past the 1 s grace period
     once = db("run", "--once")
     assert once.code == 0, once.output
-    assert set(case.alive()) == {second}
+    assert users(case) == {second}
     assert first not in {name for name, _ in roles(case)}  # DROP ROLE really ran
     assert read_notes(app_login(sandbox, db, case)) == ["kept by the granted role"]
     # The next rotation alternates back to the first name, granted afresh.
     again = json.loads(db("rotate", "media", "--json").stdout)
-    assert (again["old_access_key"], again["new_access_key"]) == (second, first)
+    assert (user_of(again["old_access_key"]), user_of(again["new_access_key"])) == (second, first)
+    assert again["new_access_key"] != case.original  # the name came back; the identifier did not
     assert read_notes(app_login(sandbox, db, case)) == ["kept by the granted role"]
 
 
@@ -137,9 +149,9 @@ def kill_after(run, sandbox, faults: list[dict]) -> None:
 def test_a_kill_between_the_create_and_the_grant_resumes_into_a_granted_user(db, sandbox, case):
     cluster = case.extra["cluster"]
     second = case.extra["pair"][1]
-    # The cluster is read twice: before the create (its connection), then by the check
-    # for the admin login. Let the first through and kill right after the second, when
-    # the new user is created and recorded but not yet granted.
+    # The cluster is read twice: by the plan (its engine and connection), then for the
+    # admin login that grants. Let the first through and kill right after the second,
+    # when the new user is created and recorded but not yet granted.
     kill_after(
         db,
         sandbox,
@@ -149,8 +161,8 @@ def test_a_kill_between_the_create_and_the_grant_resumes_into_a_granted_user(db,
         ],
     )
     status = json.loads(db("status", "--json").stdout)["policies"][0]
-    assert status["in_flight"]["new_access_key"] == second
-    assert second in case.alive() and not is_member(case, second)
+    assert user_of(status["in_flight"]["new_access_key"]) == second
+    assert second in users(case) and not is_member(case, second)
     resumed = db("rotate", "media", "--json")
     assert resumed.code == 0, resumed.output
     assert json.loads(resumed.stdout)["status"] == "resumed"
@@ -168,7 +180,8 @@ def test_a_kill_right_after_the_create_call_deletes_the_lost_user_and_makes_it_a
         sandbox,
         [{"method": "POST", "path": f"^/v2/databases/{cluster}/users$", "kill": True}],
     )
-    lost = case.alive()[second]["password"]  # created, but its answer died with the process
+    # Created, but its answer died with the process.
+    lost = next(u["password"] for u in case.alive().values() if u["name"] == second)
     resumed = db("rotate", "media", "--json")
     assert resumed.code == 0, resumed.output
     values = app_login(sandbox, db, case)
@@ -195,16 +208,17 @@ def test_reset_mode_changes_the_password_in_place_and_says_there_is_a_gap(
     assert result.code == 0, result.output
     assert "a gap" in result.stderr
     values = app_login(sandbox, initialised, case)
-    assert values["username"] == case.original  # the same user, a new password
+    assert values["username"] == user_of(case.original)  # the same user, a new password
     assert values["password"] != old["password"]
-    assert not sandbox.database_login_works(case.extra["cluster"], case.original, old["password"])
+    cluster = case.extra["cluster"]
+    assert not sandbox.database_login_works(cluster, user_of(case.original), old["password"])
     assert read_notes(values) == ["kept by the granted role"]  # it kept its membership
     time.sleep(1.2)
     assert initialised("run", "--once").code == 0
-    assert set(case.alive()) == {case.original}  # "revoking" a reset password deletes no one
+    assert users(case) == {user_of(case.original)}  # "revoking" a reset password deletes no one
 
 
-def test_a_token_that_may_not_view_credentials_fails_clearly_and_leaves_no_user(
+def test_a_token_that_may_not_view_credentials_fails_clearly_and_makes_no_user(
     initialised, sandbox, case
 ):
     app_id = case.seed_app(sandbox, sandbox.app_ids()[0])
@@ -216,7 +230,7 @@ def test_a_token_that_may_not_view_credentials_fails_clearly_and_leaves_no_user(
     result = initialised("rotate", "media")
     assert result.code == 1
     assert "database:view_credentials" in result.output
-    assert set(case.alive()) == {case.original}  # the user it made unseen was deleted again
+    assert set(case.alive()) == {case.original}  # nothing was made
 
 
 def test_the_admin_password_and_every_user_password_stay_out_of_output_and_store(db, sandbox, case):
