@@ -116,9 +116,9 @@ class DatabaseUserKind(CredentialKind):
     def __init__(self, policy: str, options: Mapping[str, str], client: DigitalOceanClient) -> None:
         super().__init__(policy, options, client)
         self._successor_of: str | None = None
+        # What template() read for the plan: the users present and the cluster itself.
         self._present: frozenset[str] = frozenset()
         self._seen: dict[str, Any] | None = None
-        """The users :meth:`template` saw (the plan's view of the cluster)."""
 
     @classmethod
     def scopes(cls, options: Mapping[str, str]) -> frozenset[str]:
@@ -230,8 +230,8 @@ class DatabaseUserKind(CredentialKind):
         first, second = self.pair
         if identifier not in self.pair:
             raise UsageError(
-                f"the current user {identifier!r} is neither {first!r} nor {second!r}; "
-                "the policy's user changed: abandon and adopt again"
+                f"the current user {identifier!r} is neither {first!r} nor {second!r}: the "
+                f"policy's user changed since rotator took {identifier!r} over; set it back"
             )
         return second if identifier == first else first
 
