@@ -1,5 +1,6 @@
 """`rotator demo` as a newcomer runs it: one command, no account, no network, exit 0."""
 
+import re
 import subprocess
 import sys
 
@@ -37,7 +38,10 @@ def test_the_demo_walks_through_audit_alerts_and_rotation_and_cleans_up(tmp_path
     ):
         assert expected in out, expected
     if server_bindir() is not None:
-        assert "database: succeeded, demo_app -> demo_app_alt" in out
+        # Identifiers are <user>#<12 hex of the password's SHA-256>.
+        assert re.search(
+            r"database: succeeded, demo_app#[0-9a-f]{12} -> demo_app_alt#[0-9a-f]{12}", out
+        )
         assert (
             "database: the app's DB_USER, DB_PASSWORD, DATABASE_URL open the new key: True" in out
         )
