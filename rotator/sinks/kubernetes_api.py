@@ -70,6 +70,14 @@ class Answer:
         return " ".join(str(text).split())[:300] if text else ""
 
 
+def section(body: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
+    """``body[k1][k2]...`` when each step is an object, else ``{}`` (answers are untrusted)."""
+    for key in keys:
+        value = body.get(key)
+        body = value if isinstance(value, Mapping) else {}
+    return body
+
+
 def segment(value: str) -> str:
     """One path segment, URL-quoted (names are already checked against their patterns)."""
     return quote(value, safe="")
