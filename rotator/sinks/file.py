@@ -40,8 +40,9 @@ import logging
 import os
 import pwd
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rotator.durations import format_duration
 from rotator.errors import SinkError
@@ -74,6 +75,8 @@ from rotator.sinks.file_os import (
 __all__ = ["FileSink", "FileSinkConfig"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class FileSink(Sink):
@@ -265,21 +268,11 @@ class FileSink(Sink):
     # -- the file ------------------------------------------------------------------
 
     def _plain_or_absent(self, path: Path) -> os.stat_result | None:
-        try:
-            return plain_or_absent(path)
-        except NotPlain as exc:
-            raise SinkError(self.label, str(exc)) from None
-        except OSError as exc:
-            raise self._os_error(f"cannot inspect {path}", exc) from None
+        return self._on_disk(f"cannot inspect {path}", lambda: plain_or_absent(path))
 
     def _read(self, path: Path) -> bytes | None:
         """The file's bytes (None when absent); never follows a symbolic link."""
-        try:
-            return read_nofollow(path)
-        except NotPlain as exc:
-            raise SinkError(self.label, str(exc)) from None
-        except OSError as exc:
-            raise self._os_error(f"cannot read {path}", exc) from None
+        return self._on_disk(f"cannot read {path}", lambda: read_nofollow(path))
 
     def _owned_as_wanted(self) -> bool:
         found = self._plain_or_absent(self.path)
@@ -291,18 +284,22 @@ class FileSink(Sink):
         )
 
     def _write(self, path: Path, content: bytes) -> None:
+        self._on_disk(
+            f"cannot write {path}",
+            lambda: write_atomically(path, content, mode=self._mode, uid=self._uid, gid=self._gid),
+        )
+
+    def _remove(self, path: Path) -> bool:
+        return self._on_disk(f"cannot remove {path}", lambda: remove(path))
+
+    def _on_disk(self, what: str, step: Callable[[], T]) -> T:
+        """Run one file-system *step*; a refused path or an OS failure becomes a SinkError."""
         try:
-            write_atomically(path, content, mode=self._mode, uid=self._uid, gid=self._gid)
+            return step()
         except NotPlain as exc:
             raise SinkError(self.label, str(exc)) from None
         except OSError as exc:
-            raise self._os_error(f"cannot write {path}", exc) from None
-
-    def _remove(self, path: Path) -> bool:
-        try:
-            return remove(path)
-        except OSError as exc:
-            raise self._os_error(f"cannot remove {path}", exc) from None
+            raise self._os_error(what, exc) from None
 
     def _os_error(self, what: str, exc: OSError) -> SinkError:
         # Out of space or an interrupted call may pass; a permission or a path will not.
