@@ -34,6 +34,7 @@ import httpx
 from rotator import __version__
 from rotator.errors import SinkError
 from rotator.secret import Secret
+from rotator.sinks import http
 from rotator.sinks.http import SinkHTTP, detail, host_port
 
 __all__ = ["API_VERSION", "DEFAULT_TIMEOUT", "MAX_ANSWER", "Answer", "GitHubHTTP", "host_port"]
@@ -45,11 +46,9 @@ NEEDED_PERMISSION = "secrets: write"
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(http.Answer):
     """GitHub's answer to one request: status, JSON body (``{}`` when empty), a few headers."""
 
-    status: int
-    body: Mapping[str, Any]
     date: datetime | None = None  # GitHub's clock: the ``Date`` header
     rate_limited: bool = False  # a 403/429 that says the rate limit is spent
     request_id: str = ""  # ``X-GitHub-Request-Id``, for GitHub support
@@ -57,11 +56,6 @@ class Answer:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
-
-    @property
-    def message(self) -> str:
-        message = self.body.get("message")
-        return " ".join(message.split()) if isinstance(message, str) else ""
 
 
 def _server_date(headers: httpx.Headers) -> datetime | None:

@@ -92,6 +92,20 @@ def detail(text: str, secrets: Iterable[Secret] = ()) -> str:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A server's answer to one request: status and JSON body (``{}`` when empty)."""
+
+    status: int
+    body: Mapping[str, Any]
+
+    @property
+    def message(self) -> str:
+        """The body's ``message`` (GitHub's and Kubernetes' error text) on one line, or ``""``."""
+        message = self.body.get("message")
+        return " ".join(message.split()) if isinstance(message, str) else ""
+
+
+@dataclass(frozen=True)
 class Reply:
     """A server's whole answer to one request that was not a redirect."""
 

@@ -35,7 +35,6 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -44,7 +43,7 @@ import httpx
 from rotator.errors import ConfigError, SinkError
 from rotator.httpguard import BodyTooLarge, describe_size
 from rotator.secret import Secret
-from rotator.sinks.http import SinkHTTP, Wording, detail, transient_status
+from rotator.sinks.http import Answer, SinkHTTP, Wording, detail, transient_status
 from rotator.sinks.kubernetes_auth import ClusterAccess
 
 log = logging.getLogger(__name__)
@@ -54,20 +53,6 @@ MAX_ANSWER = 4 << 20  # bytes; a Secret is at most 1 MiB, a Deployment a few kB
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 FIELD_MANAGER = "rotator"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The API server's answer: status and JSON body (``{}`` when empty or not JSON)."""
-
-    status: int
-    body: Mapping[str, Any]
-
-    @property
-    def message(self) -> str:
-        """A ``Status`` object's message, on one line (empty when none)."""
-        text = self.body.get("message")
-        return " ".join(str(text).split())[:300] if text else ""
 
 
 def section(body: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:

@@ -23,6 +23,7 @@ import httpx
 
 from rotator.errors import SinkError
 from rotator.secret import Secret
+from rotator.sinks import http
 from rotator.sinks.http import SinkHTTP, Wording, detail, host_port, transient_status
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,8 @@ class AppRoleLogin:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Answer(http.Answer):
     """Vault's answer to one request: status and JSON body (``{}`` when empty)."""
-
-    status: int
-    body: Mapping[str, Any]
 
     @property
     def data(self) -> Mapping[str, Any] | None:
