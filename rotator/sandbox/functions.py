@@ -88,19 +88,13 @@ def authenticates(tenant: Tenant, namespace: str, key_id: str, secret: str, now:
 
 def list_keys(call: Call) -> Reply:
     """``GET …/keys`` (function:admin) → ``{access_keys, count}``, no secrets."""
-    with call.state.lock:
-        KEYS.parent(call.tenant, call.params["namespace_id"])
-        keys = [public(k) for k in KEYS.keys(call.tenant, call.params["namespace_id"])]
+    keys = KEYS.listed(call, "namespace_id")
     return Reply(200, {"access_keys": keys, "count": len(keys)})
 
 
 def create(call: Call) -> Reply:
     """``POST …/keys`` (function:admin) → 201 with the secret, shown this once."""
-    with call.state.lock:
-        KEYS.parent(call.tenant, call.params["namespace_id"])  # 404 before the body is read
-    body = call.json()
-    if not isinstance(body, dict):
-        raise bad_request("Invalid request payload: missing name field")
+    body = KEYS.creation(call, "namespace_id")
     key = create_key(
         call.state,
         call.tenant,

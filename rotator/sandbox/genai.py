@@ -78,19 +78,13 @@ def authenticates(tenant: Tenant, agent_uuid: str, secret: str) -> bool:
 
 def list_keys(call: Call) -> Reply:
     """``GET …/api_keys`` (genai:read) → ``{api_key_infos, links, meta}``, no secrets."""
-    with call.state.lock:
-        KEYS.parent(call.tenant, call.params["agent_uuid"])
-        keys = [public(k) for k in KEYS.keys(call.tenant, call.params["agent_uuid"])]
+    keys = KEYS.listed(call, "agent_uuid")
     return Reply(200, paginate(call, "api_key_infos", keys))
 
 
 def create(call: Call) -> Reply:
     """``POST …/api_keys`` (genai:create) → 200 with ``secret_key``, shown this once."""
-    with call.state.lock:
-        KEYS.parent(call.tenant, call.params["agent_uuid"])  # 404 before the body is read
-    body = call.json()
-    if not isinstance(body, dict):
-        raise bad_request("name is required.")
+    body = KEYS.creation(call, "agent_uuid")
     agent_uuid = call.params["agent_uuid"]
     if body.get("agent_uuid") not in (None, agent_uuid):
         raise bad_request("agent_uuid in the body does not match the path.")

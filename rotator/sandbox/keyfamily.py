@@ -45,6 +45,21 @@ class KeyFamily:
         """A key as listed: never its secret."""
         return {name: key[name] for name in self.public_fields}
 
+    def listed(self, call: Call, parent_param: str) -> list[dict[str, Any]]:
+        """The keys of the parent the call's path names, as listed (its parent checked first)."""
+        with call.state.lock:
+            self.parent(call.tenant, call.params[parent_param])
+            return [self.public(k) for k in self.keys(call.tenant, call.params[parent_param])]
+
+    def creation(self, call: Call, parent_param: str) -> dict[str, Any]:
+        """A create call's JSON object; the parent is checked (404) before the body is read."""
+        with call.state.lock:
+            self.parent(call.tenant, call.params[parent_param])
+        body = call.json()
+        if not isinstance(body, dict):
+            raise bad_request(self.no_name)
+        return body
+
     def find(self, call: Call, parent_param: str, key_param: str) -> dict[str, Any]:
         """The key the call's path names (its parent checked first), or a 404."""
         parent = call.params[parent_param]
