@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 from rotator.errors import SinkError
 from rotator.secret import Secret
 from rotator.sinks import kubernetes_rollout as rollout
-from rotator.sinks import kubernetes_secret as marks
+from rotator.sinks import kubernetes_secret as ownership
 from rotator.sinks.base import (
     Confirmation,
     Credential,
@@ -155,7 +155,7 @@ class KubernetesSink(Sink):
         current = self._read()
         owned = ", ".join(sorted(self.keys))
         lines: list[str] = []
-        marked = current is not None and marks.marked_for(current, context.policy, access_key)
+        marked = current is not None and ownership.marked_for(current, context.policy, access_key)
         if current is None:
             lines.append(f"create {self.location} with keys {owned} (access key {access_key})")
         else:
@@ -197,7 +197,7 @@ class KubernetesSink(Sink):
             written = self._create(values, keys.access_key, context)
         else:
             self._refuse_foreign(current, context.policy)
-            if marks.holds(current, values) and marks.marked_for(
+            if ownership.holds(current, values) and ownership.marked_for(
                 current, context.policy, keys.access_key
             ):
                 log.info(
@@ -209,7 +209,7 @@ class KubernetesSink(Sink):
                 written = current
             else:
                 written = self._patch(current, values, keys.access_key, context)
-        if not marks.holds(written, values):
+        if not ownership.holds(written, values):
             raise SinkError(
                 self.label,
                 f"the Kubernetes API answered the write to {self.location} without the new "
@@ -236,7 +236,7 @@ class KubernetesSink(Sink):
         except SinkError as exc:
             log.warning("kubernetes sink %s: cannot tell which key it holds: %s", self.label, exc)
             return None
-        raw = marks.decode(section(current or {}, "data").get(target))
+        raw = ownership.decode(section(current or {}, "data").get(target))
         try:
             return raw.decode("utf-8") if raw else None
         except UnicodeDecodeError:
@@ -273,8 +273,8 @@ class KubernetesSink(Sink):
         self, values: Mapping[str, Secret], access_key: str, context: PushContext
     ) -> Mapping[str, Any]:
         """``POST /api/v1/namespaces/{ns}/secrets``: a new Opaque Secret with the owned keys."""
-        annotations = marks.marks(self.keys, access_key, context)
-        body = marks.new_secret(self.secret, self.namespace, values, annotations)
+        annotations = ownership.marks(self.keys, access_key, context)
+        body = ownership.new_secret(self.secret, self.namespace, values, annotations)
         path = f"/api/v1/namespaces/{segment(self.namespace)}/secrets"
         created = self._api.create(path, body, f"create secrets in namespace {self.namespace}")
         log.info(
@@ -294,7 +294,8 @@ class KubernetesSink(Sink):
         context: PushContext,
     ) -> Mapping[str, Any]:
         """``PATCH`` (JSON merge patch) only the owned keys, guarded by the resourceVersion read."""
-        body = marks.merge_patch(current, values, marks.marks(self.keys, access_key, context))
+        annotations = ownership.marks(self.keys, access_key, context)
+        body = ownership.merge_patch(current, values, annotations)
         patched = self._api.patch(self._path, body, self._action("patch"))
         log.info(
             "kubernetes sink %s: patched keys %s of %s (access key %s)",
@@ -307,6 +308,6 @@ class KubernetesSink(Sink):
 
     def _refuse_foreign(self, secret: Mapping[str, Any], policy: str | None) -> None:
         """Raise when someone else manages the Secret (see :mod:`.kubernetes_secret`)."""
-        why = marks.refusal(secret, policy, self.keys, self.location)
+        why = ownership.refusal(secret, policy, self.keys, self.location)
         if why is not None:
             raise SinkError(self.label, why)
