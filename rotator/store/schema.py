@@ -148,6 +148,19 @@ MIGRATIONS: list[list[str]] = [
             leases_lost BIGINT NOT NULL DEFAULT 0
         )""",
     ],
+    # 5: the rate budget of each DigitalOcean token, shared by every replica: the
+    # minute's bucket and the hour's, as of updated_at (ms by the database's clock),
+    # the hour's reset DigitalOcean last reported and a 429's block.
+    [
+        """CREATE TABLE rate_budgets (
+            key TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            hour_tokens DOUBLE PRECISION NOT NULL,
+            updated_at BIGINT NOT NULL,
+            hour_reset BIGINT,
+            blocked_until BIGINT NOT NULL DEFAULT 0
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create, for a backend's damage check.
