@@ -26,10 +26,14 @@ The row holds two token buckets as of ``updated_at`` (ms since the epoch):
 The statements:
 
 - **reserve** *n*: ``INSERT … ON CONFLICT (key) DO UPDATE SET tokens =
-  LEAST(cap, tokens + elapsed * rate) - n, … WHERE blocked_until <= now AND
-  LEAST(…) >= n AND <the hour likewise> RETURNING tokens``. A row back: granted
-  (a new token's row is made full, minus *n*). None: a second statement reads
-  the row and :meth:`Budgets.reserve` says how long until *n* calls fit.
+  LEAST(burst, tokens + elapsed * rate) - n, … WHERE blocked_until <= now AND
+  LEAST(…) >= LEAST(n, burst) AND <the hour likewise> RETURNING tokens``. A row
+  back: granted (a new token's row is made full, minus *n*). None: a second
+  statement reads the row and :meth:`Budgets.reserve` says how long until *n*
+  calls fit. An item larger than the burst (an audit: ~37 calls) waits for a
+  full bucket and leaves it in debt, so nothing else goes until the refill has
+  paid for it: it is never starved by smaller items, and the minute is
+  exceeded by at most its excess over the burst.
 - **release** *n*: unused reserved calls go back into both buckets.
 - **report** / **block**: DigitalOcean's answers, written so every replica
   sees them.
@@ -134,8 +138,10 @@ class Budgets:
         """Take *calls* from token *key*'s budget now, or say how long until they fit."""
         if calls < 0:
             raise ValueError("calls must not be negative")
-        cap = max(limits.burst, float(calls))  # an item larger than the burst can still fit
-        minute = (cap, limits.rate)
+        minute = (limits.burst, limits.rate)
+        # An item larger than the burst goes once the bucket is full and leaves it in
+        # debt: nothing else is granted until the refill has paid for its excess.
+        need = min(float(calls), limits.burst)
         hour = (float(limits.per_hour), limits.hour_rate)
         row = self._db.execute(
             self._insert() + f"tokens = {self._minute()} - ?, hour_tokens = {self._hour()} - ?, "
@@ -144,26 +150,26 @@ class Budgets:
             f"AND {self._minute()} >= ? AND {self._hour()} >= ? RETURNING tokens",
             (
                 key,
-                cap - calls,
+                limits.burst - calls,
                 float(limits.per_hour) - calls,
                 *minute,
                 calls,
                 *hour,
                 calls,
                 *minute,
-                calls,
+                need,
                 *hour,
                 calls,
             ),
         ).fetchone()
         if row is not None:
             return Reserved(True)
-        current = self.get(key, limits, cap=cap)
+        current = self.get(key, limits)
         if current is None:  # deleted meanwhile: try again later
             return Reserved(False, timedelta(seconds=1))
         waits = [current.blocked_for.total_seconds() * 1000]
-        if current.tokens < calls:
-            waits.append((calls - current.tokens) / limits.rate)
+        if current.tokens < need:
+            waits.append((need - current.tokens) / limits.rate)
         if current.hour_tokens < calls:
             waits.append((calls - current.hour_tokens) / limits.hour_rate)
         wait_ms = max(1.0, *waits)
@@ -237,9 +243,9 @@ class Budgets:
             (key, limits.burst, float(limits.per_hour)),
         )
 
-    def get(self, key: str, limits: Limits, *, cap: float | None = None) -> BudgetRow | None:
+    def get(self, key: str, limits: Limits) -> BudgetRow | None:
         """Token *key*'s budget as of now (None: no replica has used it yet)."""
-        minute = (limits.burst if cap is None else cap, limits.rate)
+        minute = (limits.burst, limits.rate)
         hour = (float(limits.per_hour), limits.hour_rate)
         row = self._db.execute(
             f"SELECT {self._minute()}, {self._hour()}, "  # noqa: S608

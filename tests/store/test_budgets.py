@@ -73,13 +73,21 @@ def test_the_bucket_refills_by_the_database_clock(store, backend):
     assert not store.budgets.reserve(KEY, 1, LIMITS).granted
 
 
-def test_an_item_larger_than_the_burst_waits_until_it_fits_then_goes(store, backend):
+def test_an_item_larger_than_the_burst_waits_for_a_full_bucket_and_leaves_it_in_debt(
+    store, backend
+):
     assert store.budgets.reserve(KEY, 10, LIMITS).granted
-    refused = store.budgets.reserve(KEY, 15, LIMITS)
+    refused = store.budgets.reserve(KEY, 37, LIMITS)  # an audit
     assert not refused.granted
-    assert timedelta(seconds=15) < refused.wait <= timedelta(seconds=18)
-    _age(backend, 18)
-    assert store.budgets.reserve(KEY, 15, LIMITS).granted
+    assert timedelta(seconds=10) < refused.wait <= timedelta(seconds=12)  # a full burst
+    _age(backend, 12)
+    assert store.budgets.reserve(KEY, 37, LIMITS).granted
+    row = store.budgets.get(KEY, LIMITS)
+    assert row is not None and row.tokens < -26
+    # Smaller items wait until the refill has paid the debt (27 calls at 50 a minute).
+    refused = store.budgets.reserve(KEY, 1, LIMITS)
+    assert not refused.granted
+    assert timedelta(seconds=32) < refused.wait <= timedelta(seconds=34)
 
 
 def test_release_gives_back_unused_calls_up_to_the_burst(store):
