@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from rotator.digitalocean.retry import required_wait
-from rotator.digitalocean.shared import UNREACHABLE_RETRY, SharedLimit
+from rotator.digitalocean.shared import UNREACHABLE_RETRY, SharedGrant, SharedLimit
 from rotator.digitalocean.waits import (
     HOUR,
     MINUTE,
@@ -197,18 +197,18 @@ class RateBudget:
             token.reserved += calls
             reservation = Reservation(self, key, calls)
         if self.shared is not None and calls:
-            wait = self._reserve_shared(key, calls)
-            if wait is not None:
+            grant = self._reserve_shared(key, calls)
+            if not grant.granted:
                 with self._lock:
                     token.reserved = max(0, token.reserved - reservation._left)
                     reservation._left = 0
-                fits = max(start, now + wait)
+                fits = max(start, now + grant.wait)
                 return Admission(key, calls, False, fits, fits - now, None)
-            reservation._shared = True
+            reservation._shared = grant.mark
         return Admission(key, calls, True, start, start - now, reservation)
 
-    def _reserve_shared(self, key: str, calls: int) -> float | None:
-        """Reserve *calls* in the shared budget: None, or the seconds until they fit."""
+    def _reserve_shared(self, key: str, calls: int) -> SharedGrant:
+        """Reserve *calls* in the shared budget (refused while it cannot be reached)."""
         assert self.shared is not None
         try:
             return self.shared.reserve(key, calls)
@@ -219,7 +219,7 @@ class RateBudget:
                 str(exc) or type(exc).__name__,
                 UNREACHABLE_RETRY,
             )
-            return UNREACHABLE_RETRY
+            return SharedGrant(False, UNREACHABLE_RETRY)
 
     def _adjust(self, reservation: Reservation, calls: int, now: float | None) -> bool:
         key = reservation.key
@@ -234,31 +234,35 @@ class RateBudget:
             token.reserved = max(0, token.reserved + extra)
             reservation._left = calls
             # What the shared budget holds for it follows, outside the lock (a round trip).
-            shared = self.shared if reservation._shared else None
+            mark = reservation._shared
+            shared = self.shared if mark is not None else None
             report = None
             if shared is not None and calls == 0:
                 report, token.unshared = token.unshared, None
-        if shared is None:
+        if shared is None or mark is None:
             return True
         if extra > 0:
-            if self._reserve_shared(key, extra) is None:
+            # Taken in a later slot: given back with the first grant's (conservative).
+            if self._reserve_shared(key, extra).granted:
                 return True
             with self._lock:  # the shared budget has no room: take back the local change
                 token.reserved = max(0, token.reserved - extra)
                 reservation._left -= extra
             return False
         if extra < 0 or report is not None:
-            self._release_shared(key, -extra, report)
+            self._release_shared(key, -extra, mark, report)
         return True
 
-    def _release_shared(self, key: str, calls: int, report: tuple[int, float] | None) -> None:
+    def _release_shared(
+        self, key: str, calls: int, mark: int, report: tuple[int, float] | None
+    ) -> None:
         assert self.shared is not None
         try:
-            self.shared.release(key, calls, report)
+            self.shared.release(key, calls, mark, report)
         except RotatorError as exc:  # they come back as the bucket refills
             log.warning(
                 "shared rate budget of token %s not reachable (%s); %d unused calls "
-                "come back as it refills",
+                "count until they leave its minute",
                 key,
                 str(exc) or type(exc).__name__,
                 calls,

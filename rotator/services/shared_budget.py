@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from rotator.digitalocean.shared import SharedGrant
 from rotator.store import Store
 from rotator.store.budgets import Limits
 
@@ -39,16 +40,16 @@ class StoreBudget:
                 self._store = self._open_store()  # StoreError when unreachable
             return self._store
 
-    def reserve(self, key: str, calls: int) -> float | None:
+    def reserve(self, key: str, calls: int) -> SharedGrant:
         reserved = self._budgets().budgets.reserve(key, calls, self._limits)
-        return None if reserved.granted else reserved.wait.total_seconds()
+        return SharedGrant(reserved.granted, reserved.wait.total_seconds(), reserved.mark)
 
-    def release(self, key: str, calls: int, report: tuple[int, float] | None) -> None:
+    def release(self, key: str, calls: int, mark: int, report: tuple[int, float] | None) -> None:
         store = self._budgets()
         with store.transaction():
             if report is not None:
                 store.budgets.report(key, report[0], report[1], self._limits)
-            store.budgets.release(key, calls, self._limits)
+            store.budgets.release(key, calls, mark, self._limits)
 
     def block(self, key: str, seconds: float) -> None:
         self._budgets().budgets.block(key, seconds, self._limits)
