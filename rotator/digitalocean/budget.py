@@ -259,7 +259,7 @@ class RateBudget:
         assert self.shared is not None
         try:
             self.shared.release(key, calls, mark, report)
-        except RotatorError as exc:  # they come back as the bucket refills
+        except RotatorError as exc:  # they count until their slot leaves the minute
             log.warning(
                 "shared rate budget of token %s not reachable (%s); %d unused calls "
                 "count until they leave its minute",
