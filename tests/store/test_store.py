@@ -181,10 +181,11 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(backend, keyrin
         "policy_keys",
         "leases",
         "replicas",
+        "rate_budgets",
     )
     for table in later:
         backend.sql(f"DROP TABLE {table}")
-    for kept in ("validate", "audit"):  # migration 5: kept due times on connections
+    for kept in ("validate", "audit"):  # migration 6: kept due times on connections
         backend.sql(f"DROP INDEX connections_{kept}_due")
         backend.sql(f"ALTER TABLE connections DROP COLUMN {kept}_due_at")
     backend.set_schema_version(1)
