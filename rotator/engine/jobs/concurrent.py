@@ -32,6 +32,7 @@ until a deferred item's time when that is all that is left.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import logging
@@ -82,9 +83,6 @@ class _Batch:
         self.started = started
         self.open = 1  # the dispatcher's own hold, let go when the run returns
         self.lock = threading.Lock()
-        self.queue: list[tuple[str, datetime]] | None = None
-        """Items due by their own time when last listed, oldest first; started ones leave."""
-        self.listed = 0.0  # when the queue was listed (monotonic seconds)
 
 
 class ConcurrentJob(Job):
@@ -100,6 +98,10 @@ class ConcurrentJob(Job):
         """Told when any item ends (the daemon's loop then looks for more work)."""
         self._deferred: dict[str, datetime] = {}
         self._lock = threading.RLock()
+        self._queue: list[tuple[str, datetime]] | None = None
+        """Items due by their own time when last listed, oldest first; started ones leave."""
+        self._queue_for: tuple[int, frozenset[str] | None] | None = None  # (runtime, only)
+        self._listed = 0.0  # when the queue was listed (monotonic seconds)
 
     # -- what a job says about its items ----------------------------------------------
 
@@ -112,9 +114,15 @@ class ConcurrentJob(Job):
             return self._deferred.get(item)
 
     def defer(self, item: str, until: datetime) -> None:
-        """Do not start *item* before *until* (its token's budget has no room sooner)."""
+        """Do not start *item* before *until* (its token's budget has no room sooner).
+
+        An item that already left the queue (it ran, and a rate limit or its
+        own wait deferred it) goes back in, to start at *until*.
+        """
         with self._lock:
             self._deferred[item] = until
+            if self._queue is not None and all(name != item for name, _ in self._queue):
+                bisect.insort(self._queue, (item, until), key=lambda pair: (pair[1], pair[0]))
 
     def _effective(self, item: str, when: datetime) -> datetime:
         until = self.deferred_until(item)
@@ -122,11 +130,16 @@ class ConcurrentJob(Job):
 
     def next_due(self, run: Pass) -> datetime | None:
         running = self.pool.running(self.name) if self.pool is not None else set()
-        times = [
-            self._effective(item, when)
-            for item, when in self.due_items(run).items()
-            if item not in running
-        ]
+        # Items waiting in a fresh queue are due now: no need to list them all again.
+        ready = self._queued_ready(run, None, running)
+        if ready:
+            times = [self._effective(item, when) for item, when in ready]
+        else:
+            times = [
+                self._effective(item, when)
+                for item, when in self.due_items(run).items()
+                if item not in running
+            ]
         due = min(times, default=None)
         retry = self.backoff.until("*")
         if due is None or retry is None:
@@ -184,20 +197,52 @@ class ConcurrentJob(Job):
     def _startable(
         self, run: Pass, only: Collection[str] | None, batch: _Batch
     ) -> list[tuple[str, datetime]]:
-        """The run's queued items that may start now (not running, not deferred).
+        """The queued items that may start now (not running, not deferred).
 
         The due items are listed again only when the queue is older than
-        :data:`QUEUE_REFRESH`, or has nothing to start while nothing runs.
+        :data:`QUEUE_REFRESH`, was listed for another config or subset, or has
+        nothing to start while none of the job's items runs.
         """
         running = self.pool.running(self.name) if self.pool is not None else set()
+        ready = self._queued_ready(run, only, running)
+        if ready is not None and (ready or running):
+            return ready
+        listed = self._due_now(run, only, deferred=True)
         now = run.context.now()
-        if batch.queue is not None and time.monotonic() - batch.listed <= QUEUE_REFRESH:
-            ready = self._ready(batch.queue, running, now)
-            if ready or running:
-                return ready
-        batch.queue = self._due_now(run, only, deferred=True)
-        batch.listed = time.monotonic()
-        return self._ready(batch.queue, running, now)
+        with self._lock:
+            self._queue, self._queue_for = listed, _queue_key(run, only)
+            self._listed = time.monotonic()
+            return self._ready(listed, running, now)
+
+    def _queued_ready(
+        self,
+        run: Pass,
+        only: Collection[str] | None,
+        running: set[str],
+    ) -> list[tuple[str, datetime]] | None:
+        """The fresh queue's items that may start now; None when there is no fresh queue."""
+        now = run.context.now()
+        with self._lock:
+            if (
+                self._queue is None
+                or self._queue_for != _queue_key(run, only)
+                or time.monotonic() - self._listed > QUEUE_REFRESH
+            ):
+                return None
+            return self._ready(self._queue, running, now)
+
+    def refill(self, run: Pass, *, finished: Finished | None = None) -> Summary | None:
+        """Give workers that freed up the next queued items now (the daemon's loop).
+
+        Without this a freed worker waited for the job's next scheduled run
+        (at least a second after the last one). Nothing happens (None) when
+        no worker is free or the queue has nothing to start.
+        """
+        if self.pool is None or self.pool.free <= 0:
+            return None
+        if not self._queued_ready(run, None, self.pool.running(self.name)):
+            return None
+        return self.run(run, finished=finished)
 
     def _ready(
         self, queue: list[tuple[str, datetime]], running: set[str], now: datetime
@@ -280,8 +325,12 @@ class ConcurrentJob(Job):
                 continue
             started += 1
             launched.add(item)
-        if batch.queue is not None and launched:
-            batch.queue = [(item, when) for item, when in batch.queue if item not in launched]
+        if launched:
+            with self._lock:
+                if self._queue is not None:
+                    self._queue = [
+                        (item, when) for item, when in self._queue if item not in launched
+                    ]
         return started
 
     def _drain(self, run: Pass, only: Collection[str] | None, batch: _Batch) -> None:
@@ -390,3 +439,8 @@ def _room(limit: int | None, decided: Round[str], free_ones: list[str]) -> int |
     if limit is None:
         return None
     return max(0, limit - len(decided.admitted) - len(free_ones))
+
+
+def _queue_key(run: Pass, only: Collection[str] | None) -> tuple[int, frozenset[str] | None]:
+    """What a queue was listed for: the configuration (a reload lists again) and the subset."""
+    return id(run.runtime), None if only is None else frozenset(only)
