@@ -14,14 +14,17 @@ One run of a :class:`ConcurrentJob`:
    the admission's reservation attached to the DigitalOcean clients it makes.
    A :class:`~rotator.errors.RateLimited` met during the item defers it too.
 
-A run lists its due items once (one pass over every connection or policy)
+The job lists its due items once (one pass over every connection or policy)
 and keeps them as its queue: a worker that frees up takes the next one from
-the queue, and the list is read again only when the queue has nothing left
-to start (or is older than :data:`QUEUE_REFRESH`). Costs are asked for only
-as far down the queue as there are free workers. Reading every item's due
-time again for each worker that freed up made one run cost O(items²) store
-reads on the main thread, which then held back the workers (an audit of 200
-tokens in token-info mode spent more time there than on the network).
+the queue (``--once`` at once; the daemon's loop through :meth:`refill`,
+without waiting for the job's next scheduled run), and the list is read
+again only when the queue has nothing left to start while none of the job's
+items runs, or is older than :data:`QUEUE_REFRESH`, or was listed for
+another configuration. Costs are asked for only as far down the queue as
+there are free workers. Reading every item's due time again for each worker
+that freed up made one run cost O(items²) store reads on the main thread,
+which then held back the workers (an audit of 200 tokens in token-info mode
+spent more time there than on the network).
 
 The main loop never waits for an item. When the last item of a run is done,
 the run's summary line is logged and handed to the daemon (metrics, the
@@ -45,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rotator.digitalocean.budget import Admission, Candidate, Round, admit_fairly, not_before
-from rotator.engine.jobs.base import Job, Pass, Summary
+from rotator.engine.jobs.base import Job, Pass, Runtime, Summary
 from rotator.engine.lifecycle import StopRequested
 from rotator.errors import RateLimited, RotatorError
 
@@ -63,7 +66,7 @@ DRAIN_DEADLINE = timedelta(hours=2)
 """``--once`` stops admitting deferred items after this long (every wait has a deadline)."""
 
 QUEUE_REFRESH = 10.0
-"""Seconds a run's queue of due items is used before the due items are listed again."""
+"""Seconds a job's queue of due items is used before the due items are listed again."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class ConcurrentJob(Job):
         self._lock = threading.RLock()
         self._queue: list[tuple[str, datetime]] | None = None
         """Items due by their own time when last listed, oldest first; started ones leave."""
-        self._queue_for: tuple[int, frozenset[str] | None] | None = None  # (runtime, only)
+        self._queue_for: tuple[Runtime, frozenset[str] | None] | None = None  # (config, only)
         self._listed = 0.0  # when the queue was listed (monotonic seconds)
 
     # -- what a job says about its items ----------------------------------------------
@@ -194,9 +197,7 @@ class ConcurrentJob(Job):
         ]
         return sorted(due, key=lambda pair: (pair[1], pair[0]))
 
-    def _startable(
-        self, run: Pass, only: Collection[str] | None, batch: _Batch
-    ) -> list[tuple[str, datetime]]:
+    def _startable(self, run: Pass, only: Collection[str] | None) -> list[tuple[str, datetime]]:
         """The queued items that may start now (not running, not deferred).
 
         The due items are listed again only when the queue is older than
@@ -210,7 +211,8 @@ class ConcurrentJob(Job):
         listed = self._due_now(run, only, deferred=True)
         now = run.context.now()
         with self._lock:
-            self._queue, self._queue_for = listed, _queue_key(run, only)
+            self._queue = listed
+            self._queue_for = (run.runtime, None if only is None else frozenset(only))
             self._listed = time.monotonic()
             return self._ready(listed, running, now)
 
@@ -225,7 +227,7 @@ class ConcurrentJob(Job):
         with self._lock:
             if (
                 self._queue is None
-                or self._queue_for != _queue_key(run, only)
+                or not _listed_for(self._queue_for, run, only)
                 or time.monotonic() - self._listed > QUEUE_REFRESH
             ):
                 return None
@@ -255,7 +257,7 @@ class ConcurrentJob(Job):
 
     def _dispatch(self, run: Pass, only: Collection[str] | None, batch: _Batch) -> int:
         """Admit what is due now and start it; the number started."""
-        due = self._startable(run, only, batch)
+        due = self._startable(run, only)
         if not due:
             return 0
         budget = run.context.client_pool().budget
@@ -441,6 +443,14 @@ def _room(limit: int | None, decided: Round[str], free_ones: list[str]) -> int |
     return max(0, limit - len(decided.admitted) - len(free_ones))
 
 
-def _queue_key(run: Pass, only: Collection[str] | None) -> tuple[int, frozenset[str] | None]:
-    """What a queue was listed for: the configuration (a reload lists again) and the subset."""
-    return id(run.runtime), None if only is None else frozenset(only)
+def _listed_for(
+    queue_for: tuple[Runtime, frozenset[str] | None] | None,
+    run: Pass,
+    only: Collection[str] | None,
+) -> bool:
+    """Whether a queue was listed for this configuration (a reload lists again) and subset."""
+    return (
+        queue_for is not None
+        and queue_for[0] is run.runtime
+        and queue_for[1] == (None if only is None else frozenset(only))
+    )
