@@ -152,6 +152,23 @@ def test_a_deferred_push_does_not_wait_for_a_running_deployment_and_puts_after_i
         assert box.app_running_env(app_id, "web")["SPACES_SECRET"] == CANARY
 
 
+def test_the_cli_takes_over_a_wait_the_daemon_left_and_follows_it_to_the_end(
+    make_app_sink, api_for
+):
+    with Sandbox(deployment_step_seconds=0.5) as box:
+        app_id = box.add_app(media_spec())
+        api_for(box).post(f"/v2/apps/{app_id}/deployments", json={})
+        sink = make_app_sink(app_id, target=box, deploy_timeout=60.0)
+        left = sink.push(NEW_PAIR, replace(CONTEXT, defer=True))  # the daemon, then killed
+        assert isinstance(left, Pending) and left.before_push
+
+        done = sink.push(NEW_PAIR, replace(CONTEXT, waited=left.detail))  # `rotator rotate`
+
+        assert isinstance(done, Confirmation)
+        assert len(sent(box, "PUT")) == 1
+        assert box.app_running_env(app_id, "web")["SPACES_SECRET"] == CANARY
+
+
 def test_a_deferred_push_gives_up_after_deploy_timeout_counted_from_its_first_look(
     make_app_sink, api_for
 ):
