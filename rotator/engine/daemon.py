@@ -196,7 +196,6 @@ class Daemon:
             settled = self._settled.is_set()
             self._settled.clear()
             if settled:
-                self._refill()
                 self._reschedule()
             idle = self.scheduler.idle_seconds
             # Only when something is due (a job's next run is at most RECHECK away): a
@@ -235,21 +234,6 @@ class Daemon:
             )
         else:
             self._store_failures = 0
-
-    def _refill(self) -> None:
-        """Workers freed up: give them queued items now, not at each job's next run."""
-        if time.monotonic() < self._store_retry_at:
-            return
-        try:
-            with self._pass():
-                now = self.clock()
-                for job in self.jobs:
-                    if isinstance(job, ConcurrentJob):
-                        job.refill(self._view(now), finished=self._finished)
-        except StopRequested:
-            raise
-        except Exception as exc:  # noqa: BLE001 (_tick reports and backs off on its own)
-            log.debug("cannot refill the workers now: %s", exc)
 
     def _reschedule(self) -> None:
         """Ask every job when it is due next (items finished on the workers meanwhile)."""

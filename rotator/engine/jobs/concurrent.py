@@ -14,17 +14,14 @@ One run of a :class:`ConcurrentJob`:
    the admission's reservation attached to the DigitalOcean clients it makes.
    A :class:`~rotator.errors.RateLimited` met during the item defers it too.
 
-The job lists its due items once (one pass over every connection or policy)
+A run lists its due items once (one pass over every connection or policy)
 and keeps them as its queue: a worker that frees up takes the next one from
-the queue (``--once`` at once; the daemon's loop through :meth:`refill`,
-without waiting for the job's next scheduled run), and the list is read
-again only when the queue has nothing left to start while none of the job's
-items runs, or is older than :data:`QUEUE_REFRESH`, or was listed for
-another configuration. Costs are asked for only as far down the queue as
-there are free workers. Reading every item's due time again for each worker
-that freed up made one run cost O(items²) store reads on the main thread,
-which then held back the workers (an audit of 200 tokens in token-info mode
-spent more time there than on the network).
+the queue, and the list is read again only when the queue has nothing left
+to start (or is older than :data:`QUEUE_REFRESH`). Costs are asked for only
+as far down the queue as there are free workers. Reading every item's due
+time again for each worker that freed up made one run cost O(items²) store
+reads on the main thread, which then held back the workers (an audit of 200
+tokens in token-info mode spent more time there than on the network).
 
 The main loop never waits for an item. When the last item of a run is done,
 the run's summary line is logged and handed to the daemon (metrics, the
@@ -35,7 +32,6 @@ until a deferred item's time when that is all that is left.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import itertools
 import logging
@@ -48,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rotator.digitalocean.budget import Admission, Candidate, Round, admit_fairly, not_before
-from rotator.engine.jobs.base import Job, Pass, Runtime, Summary
+from rotator.engine.jobs.base import Job, Pass, Summary
 from rotator.engine.lifecycle import StopRequested
 from rotator.errors import RateLimited, RotatorError
 
@@ -66,7 +62,7 @@ DRAIN_DEADLINE = timedelta(hours=2)
 """``--once`` stops admitting deferred items after this long (every wait has a deadline)."""
 
 QUEUE_REFRESH = 10.0
-"""Seconds a job's queue of due items is used before the due items are listed again."""
+"""Seconds a run's queue of due items is used before the due items are listed again."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +82,9 @@ class _Batch:
         self.started = started
         self.open = 1  # the dispatcher's own hold, let go when the run returns
         self.lock = threading.Lock()
+        self.queue: list[tuple[str, datetime]] | None = None
+        """Items due by their own time when last listed, oldest first; started ones leave."""
+        self.listed = 0.0  # when the queue was listed (monotonic seconds)
 
 
 class ConcurrentJob(Job):
@@ -101,10 +100,6 @@ class ConcurrentJob(Job):
         """Told when any item ends (the daemon's loop then looks for more work)."""
         self._deferred: dict[str, datetime] = {}
         self._lock = threading.RLock()
-        self._queue: list[tuple[str, datetime]] | None = None
-        """Items due by their own time when last listed, oldest first; started ones leave."""
-        self._queue_for: tuple[Runtime, frozenset[str] | None] | None = None  # (config, only)
-        self._listed = 0.0  # when the queue was listed (monotonic seconds)
 
     # -- what a job says about its items ----------------------------------------------
 
@@ -117,15 +112,9 @@ class ConcurrentJob(Job):
             return self._deferred.get(item)
 
     def defer(self, item: str, until: datetime) -> None:
-        """Do not start *item* before *until* (its token's budget has no room sooner).
-
-        An item that already left the queue (it ran, and a rate limit or its
-        own wait deferred it) goes back in, to start at *until*.
-        """
+        """Do not start *item* before *until* (its token's budget has no room sooner)."""
         with self._lock:
             self._deferred[item] = until
-            if self._queue is not None and all(name != item for name, _ in self._queue):
-                bisect.insort(self._queue, (item, until), key=lambda pair: (pair[1], pair[0]))
 
     def _effective(self, item: str, when: datetime) -> datetime:
         until = self.deferred_until(item)
@@ -133,16 +122,11 @@ class ConcurrentJob(Job):
 
     def next_due(self, run: Pass) -> datetime | None:
         running = self.pool.running(self.name) if self.pool is not None else set()
-        # Items waiting in a fresh queue are due now: no need to list them all again.
-        ready = self._queued_ready(run, None, running)
-        if ready:
-            times = [self._effective(item, when) for item, when in ready]
-        else:
-            times = [
-                self._effective(item, when)
-                for item, when in self.due_items(run).items()
-                if item not in running
-            ]
+        times = [
+            self._effective(item, when)
+            for item, when in self.due_items(run).items()
+            if item not in running
+        ]
         due = min(times, default=None)
         retry = self.backoff.until("*")
         if due is None or retry is None:
@@ -197,54 +181,23 @@ class ConcurrentJob(Job):
         ]
         return sorted(due, key=lambda pair: (pair[1], pair[0]))
 
-    def _startable(self, run: Pass, only: Collection[str] | None) -> list[tuple[str, datetime]]:
-        """The queued items that may start now (not running, not deferred).
+    def _startable(
+        self, run: Pass, only: Collection[str] | None, batch: _Batch
+    ) -> list[tuple[str, datetime]]:
+        """The run's queued items that may start now (not running, not deferred).
 
         The due items are listed again only when the queue is older than
-        :data:`QUEUE_REFRESH`, was listed for another config or subset, or has
-        nothing to start while none of the job's items runs.
+        :data:`QUEUE_REFRESH`, or has nothing to start while nothing runs.
         """
         running = self.pool.running(self.name) if self.pool is not None else set()
-        ready = self._queued_ready(run, only, running)
-        if ready is not None and (ready or running):
-            return ready
-        listed = self._due_now(run, only, deferred=True)
         now = run.context.now()
-        with self._lock:
-            self._queue = listed
-            self._queue_for = (run.runtime, None if only is None else frozenset(only))
-            self._listed = time.monotonic()
-            return self._ready(listed, running, now)
-
-    def _queued_ready(
-        self,
-        run: Pass,
-        only: Collection[str] | None,
-        running: set[str],
-    ) -> list[tuple[str, datetime]] | None:
-        """The fresh queue's items that may start now; None when there is no fresh queue."""
-        now = run.context.now()
-        with self._lock:
-            if (
-                self._queue is None
-                or not _listed_for(self._queue_for, run, only)
-                or time.monotonic() - self._listed > QUEUE_REFRESH
-            ):
-                return None
-            return self._ready(self._queue, running, now)
-
-    def refill(self, run: Pass, *, finished: Finished | None = None) -> Summary | None:
-        """Give workers that freed up the next queued items now (the daemon's loop).
-
-        Without this a freed worker waited for the job's next scheduled run
-        (at least a second after the last one). Nothing happens (None) when
-        no worker is free or the queue has nothing to start.
-        """
-        if self.pool is None or self.pool.free <= 0:
-            return None
-        if not self._queued_ready(run, None, self.pool.running(self.name)):
-            return None
-        return self.run(run, finished=finished)
+        if batch.queue is not None and time.monotonic() - batch.listed <= QUEUE_REFRESH:
+            ready = self._ready(batch.queue, running, now)
+            if ready or running:
+                return ready
+        batch.queue = self._due_now(run, only, deferred=True)
+        batch.listed = time.monotonic()
+        return self._ready(batch.queue, running, now)
 
     def _ready(
         self, queue: list[tuple[str, datetime]], running: set[str], now: datetime
@@ -257,7 +210,7 @@ class ConcurrentJob(Job):
 
     def _dispatch(self, run: Pass, only: Collection[str] | None, batch: _Batch) -> int:
         """Admit what is due now and start it; the number started."""
-        due = self._startable(run, only)
+        due = self._startable(run, only, batch)
         if not due:
             return 0
         budget = run.context.client_pool().budget
@@ -327,12 +280,8 @@ class ConcurrentJob(Job):
                 continue
             started += 1
             launched.add(item)
-        if launched:
-            with self._lock:
-                if self._queue is not None:
-                    self._queue = [
-                        (item, when) for item, when in self._queue if item not in launched
-                    ]
+        if batch.queue is not None and launched:
+            batch.queue = [(item, when) for item, when in batch.queue if item not in launched]
         return started
 
     def _drain(self, run: Pass, only: Collection[str] | None, batch: _Batch) -> None:
@@ -441,16 +390,3 @@ def _room(limit: int | None, decided: Round[str], free_ones: list[str]) -> int |
     if limit is None:
         return None
     return max(0, limit - len(decided.admitted) - len(free_ones))
-
-
-def _listed_for(
-    queue_for: tuple[Runtime, frozenset[str] | None] | None,
-    run: Pass,
-    only: Collection[str] | None,
-) -> bool:
-    """Whether a queue was listed for this configuration (a reload lists again) and subset."""
-    return (
-        queue_for is not None
-        and queue_for[0] is run.runtime
-        and queue_for[1] == (None if only is None else frozenset(only))
-    )
