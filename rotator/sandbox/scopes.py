@@ -11,6 +11,10 @@ first member is the canonical scope. An empty tuple means "any valid token"
 Rotator's scope audit and its tests read this module as the truth about the
 sandbox: :data:`ENDPOINTS`, :data:`KNOWN_SCOPES`, :func:`expand_scopes`,
 :func:`find_endpoint` and :func:`endpoints_for_scope`.
+
+The module is long on purpose: most of it is the table itself, one row per
+endpoint as the spec lists it, and the few functions that read it sit right
+below it so a row and the rule that interprets it are read together.
 """
 
 from __future__ import annotations
@@ -103,6 +107,32 @@ _SPECIFIC: tuple[Row, ...] = (
         "/v2/registries/{registry_name}/docker-credentials",
         "registry:read|registry:update",
         "registries_get_dockerCredentials",
+    ),
+    # Managed database users (databases_*_user.yml, databases_reset_auth.yml).
+    ("GET", "/v2/databases/{database_cluster_uuid}/users", "database:read", "databases_list_users"),
+    (
+        "POST",
+        "/v2/databases/{database_cluster_uuid}/users",
+        "database:create",
+        "databases_add_user",
+    ),
+    (
+        "GET",
+        "/v2/databases/{database_cluster_uuid}/users/{username}",
+        "database:read",
+        "databases_get_user",
+    ),
+    (
+        "DELETE",
+        "/v2/databases/{database_cluster_uuid}/users/{username}",
+        "database:delete",
+        "databases_delete_user",
+    ),
+    (
+        "POST",
+        "/v2/databases/{database_cluster_uuid}/users/{username}/reset_auth",
+        "database:update",
+        "databases_reset_auth",
     ),
     ("GET", "/v2/gen-ai/agents/{agent_uuid}/api_keys", "genai:read", "genai_list_agent_api_keys"),
     (
