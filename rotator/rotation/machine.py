@@ -40,6 +40,10 @@ side effect (deleting an orphan, creating a key, pushing to a sink, deleting
 the previous key). A lost lease ends the rotation at once, writing nothing
 and alerting nothing: the replica that took the lease over resumes it from
 the store.
+
+Why one module of this size: every state, its write and the side effect it
+guards must be read together to check the crash and fencing invariants; split,
+the order of write-before-effect would hide across files.
 """
 
 from __future__ import annotations

@@ -52,6 +52,10 @@ returned or raised, and the spec read back holds ``EV[...]`` values only.
 This module holds the config table and the push's decisions;
 :mod:`~rotator.sinks.app_platform_spec` edits the spec (pure functions) and
 :mod:`~rotator.sinks.app_platform_deploy` makes the reads and bounded waits.
+
+Why one module of this size: the push, the deployment follow-up and the
+confirmation share the app spec they read and the rules of what the sink owns;
+the deployment's phases are already apart (:mod:`app_platform_deploy`).
 """
 
 from __future__ import annotations
