@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rotator.alerts.base import Alert
-from rotator.alerts.outbox import Outbox
-from rotator.crypto import Keyring, MasterKey
+from rotator.crypto import Keyring, MasterKey, token_hash
 from rotator.digitalocean.spaces import Grant
 from rotator.digitalocean.stats import ClientStats
 from rotator.engine.metrics import DaemonMetrics
@@ -43,12 +41,12 @@ def fill(store: Store, size: int) -> None:
     for number in range(size):
         name = f"conn{number:05d}"
         token = Secret(f"dop_v1_{number:064x}")
-        store.add_connection(name, "", token, "personal", None)
-        store.record_validation(
+        store.connections.add(name, "", token, "personal", None)
+        store.connections.record_validation(
             name,
             ValidationRecord("valid", "ok", START, token_expires_at=START + timedelta(days=90)),
         )
-        store.save_scope_report(name, token.sha256, START, {"verdict": "ok"}, outcome="ok")
+        store.scopes.save(name, token_hash(token), START, {"verdict": "ok"}, outcome="ok")
         records = store.rotations
         policy = f"policy{number:05d}"
         records.adopt(policy, f"OLD{number}")
@@ -60,10 +58,10 @@ def fill(store: Store, size: int) -> None:
             created = records.in_flight(policy)
             assert created is not None
             records.promote(created, timedelta(hours=1))
-    alert = Alert("token_invalid", "conn", "critical", "API token is invalid", "t", START)
-    with store.transaction() as db:
+    with store.transaction():
         for _ in range(size):
-            Outbox(store).enqueue_in(db, alert, [f"channel{i}" for i in range(10)])
+            channels = [f"channel{i}" for i in range(10)]
+            store.outbox.enqueue(channels, "token_invalid", "conn", "{}", START)
 
 
 def measure(size: int, repeats: int) -> tuple[float, float, int]:

@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cli_startup
 import daemon_idle
 import fleet_audit
+import fleet_cli
 import fleet_engine
 import metrics_scrape
 import rate_budget
@@ -19,6 +20,7 @@ import validate_connections
 def main() -> None:
     validate_connections.main(sys.argv[1:])
     daemon_idle.main([])
+    fleet_cli.main([])
     cli_startup.main([])
     rate_budget.main([])
     metrics_scrape.main([])

@@ -13,9 +13,10 @@ terminal. JSON needs no such care.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -84,23 +85,93 @@ def timestamps_normalised(document: Any) -> Any:
     return document
 
 
+class Streamed:
+    """A list inside a :func:`print_json` document, written item by item as *items* yields.
+
+    Memory stays bounded by one item however long the list: a fleet's
+    connections are printed as they are read from the store.
+    """
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items = items
+
+
 def print_json(document: Any, stream: TextIO) -> None:
-    """Exactly one JSON document on stdout, nothing else; times as :func:`stamp` writes them."""
-    text = json.dumps(timestamps_normalised(document), indent=2, sort_keys=False, default=str)
-    stream.write(text + "\n")
+    """Exactly one JSON document on stdout, nothing else; times as :func:`stamp` writes them.
+
+    :class:`Streamed` lists (at the top or as values of a top-level object) are
+    written as they come; the text is the same as ``json.dumps(indent=2)`` of
+    the whole document.
+    """
+    _write_json(document, stream, 0)
+    stream.write("\n")
+
+
+_ENCODER = json.JSONEncoder(indent=2, sort_keys=False, default=str)
+_CHUNK = 100  # items encoded per call: the pure-Python indenting encoder costs per call
+
+
+def _dumps(value: Any, level: int) -> str:
+    text = _ENCODER.encode(timestamps_normalised(value))
+    return text.replace("\n", "\n" + "  " * level) if level else text
+
+
+def _write_json(value: Any, stream: TextIO, level: int) -> None:
+    if isinstance(value, Streamed):
+        _write_items(iter(value.items), stream, level)
+    elif isinstance(value, dict) and any(isinstance(v, Streamed) for v in value.values()):
+        inner = "\n" + "  " * (level + 1)
+        for number, (key, item) in enumerate(value.items()):
+            stream.write(("," if number else "{") + inner + json.dumps(key) + ": ")
+            _write_json(item, stream, level + 1)
+        stream.write("\n" + "  " * level + "}")
+    else:
+        stream.write(_dumps(value, level))
+
+
+def _write_items(items: Iterator[Any], stream: TextIO, level: int) -> None:
+    """A JSON array at *level*, *items* encoded a chunk at a time, each chunk as it comes."""
+    indent = "  " * level
+    opened = False
+    while chunk := [timestamps_normalised(item) for item in itertools.islice(items, _CHUNK)]:
+        body = _ENCODER.encode(chunk)[2:-2]  # "[\n  a,\n  b\n]" -> "  a,\n  b"
+        if level:
+            body = indent + body.replace("\n", "\n" + indent)
+        stream.write(("," if opened else "[") + "\n" + body)
+        opened = True
+    stream.write("\n" + indent + "]" if opened else "[]")
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO) -> None:
     """A plain aligned table; an empty one says so. Times in cells are stamped."""
-    if not rows:
+    print_table_streamed(headers, lambda: rows, stream)
+
+
+def print_table_streamed(
+    headers: Sequence[str], rows: Callable[[], Iterable[Sequence[Any]]], stream: TextIO
+) -> None:
+    """:func:`print_table` of rows read twice from *rows* (once for the widths), never kept.
+
+    Memory stays bounded by one row however long the table; the cost is a
+    second read (of the store, for a fleet's connections).
+    """
+    title = [str(h).upper() for h in headers]
+    widths = [len(h) for h in title]
+    empty = True
+    for row in rows():
+        empty = False
+        for number, cell in enumerate(row):
+            widths[number] = max(widths[number], len(_cell(cell)))
+    if empty:
         stream.write("(none)\n")
         return
-    cells = [[str(h).upper() for h in headers]] + [[_cell(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        stream.write(
-            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        )
+    _write_row(title, widths, stream)
+    for row in rows():
+        _write_row([_cell(c) for c in row], widths, stream)
+
+
+def _write_row(cells: Sequence[str], widths: Sequence[int], stream: TextIO) -> None:
+    stream.write("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip() + "\n")
 
 
 def _cell(value: Any) -> str:

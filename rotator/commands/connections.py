@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 import getpass
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from rotator import files
 from rotator.digitalocean.tokens import ApiToken, parse_token
 from rotator.errors import InvalidName, RotatorError, UsageError
-from rotator.output import print_fields, print_json, print_table, warn, when
+from rotator.output import (
+    Streamed,
+    print_fields,
+    print_json,
+    print_table,
+    print_table_streamed,
+    warn,
+    when,
+)
 from rotator.services import connections
-from rotator.services.connections import TokenChange, get_connection, list_connections
+from rotator.services.connections import TokenChange, get_connection, reading_connections
 from rotator.services.context import Context
 from rotator.services.validate import Outcome, validate_named
 from rotator.settings import NAME_PATTERN
@@ -47,10 +55,10 @@ def read_token(args: argparse.Namespace, ctx: Context) -> ApiToken:
     return token
 
 
-def _connection_rows(connections: list[Connection], ctx: Context) -> list[list[Any]]:
+def _connection_rows(connections: Iterable[Connection], ctx: Context) -> Iterator[list[Any]]:
     now = ctx.now()
-    return [
-        [
+    for c in connections:
+        yield [
             c.name,
             c.status,
             c.version,
@@ -59,8 +67,6 @@ def _connection_rows(connections: list[Connection], ctx: Context) -> list[list[A
             when(c.last_validated_at, now),
             c.description,
         ]
-        for c in connections
-    ]
 
 
 _HEADERS = ["name", "status", "version", "fingerprint", "account", "last validated", "description"]
@@ -150,11 +156,12 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def list_(args: argparse.Namespace, ctx: Context) -> int:
-    connections = list_connections(ctx)
-    if args.json:
-        print_json([c.to_json() for c in connections], ctx.stdout)
-    else:
-        print_table(_HEADERS, _connection_rows(connections, ctx), ctx.stdout)
+    """Every connection, printed as read from the store (a fleet is never held whole)."""
+    with reading_connections(ctx) as each:
+        if args.json:
+            print_json(Streamed(c.to_json() for c in each()), ctx.stdout)
+        else:
+            print_table_streamed(_HEADERS, lambda: _connection_rows(each(), ctx), ctx.stdout)
     return 0
 
 

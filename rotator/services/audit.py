@@ -27,6 +27,18 @@ def required_for(settings: Settings, connection: str) -> frozenset[str]:
     )
 
 
+def required_by_connection(settings: Settings) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """:func:`required_for` of every connection the config names, and of any other one.
+
+    Worked out once per config (the daemon keeps audit due times by it), not
+    once per connection: a connection no policy and no ``[connections]`` entry
+    names needs what the second value says.
+    """
+    named = {policy.connection for policy in settings.config.policies}
+    named |= set(settings.config.connections)
+    return {name: required_for(settings, name) for name in named}, required_scopes("", ())
+
+
 def token_policy(settings: Settings) -> TokenPolicy:
     """When a token's age or coming expiry is worth a warning (``[daemon]`` settings)."""
     daemon = settings.config.daemon

@@ -8,7 +8,8 @@ name is known to be free or to exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -97,6 +98,17 @@ def remove_connection(ctx: Context, name: str, confirm: Callable[[], bool]) -> b
 def list_connections(ctx: Context) -> list[Connection]:
     with ctx.open_store(writer=False) as store:
         return store.connections.all()
+
+
+@contextmanager
+def reading_connections(ctx: Context) -> Iterator[Callable[[], Iterator[Connection]]]:
+    """The store open for reading; each call of what it gives reads every connection afresh.
+
+    ``rotator connection list`` streams: one pass for the table's widths, one
+    to print, neither keeping the fleet in memory.
+    """
+    with ctx.open_store(writer=False) as store:
+        yield store.connections.each
 
 
 def get_connection(ctx: Context, name: str) -> Connection:

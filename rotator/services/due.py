@@ -47,7 +47,11 @@ def next_rotation(store: Store, policy: PolicyConfig, now: datetime) -> datetime
 
 def next_revoke(store: Store, policy: PolicyConfig, now: datetime) -> datetime | None:
     """When *policy*'s previous key is deleted (None: there is none)."""
-    keys = store.rotations.policy_keys(policy.name)
+    return revoke_due(store.rotations.policy_keys(policy.name), now=now)
+
+
+def revoke_due(keys: PolicyKeys | None, *, now: datetime) -> datetime | None:
+    """When the previous key of a policy with *keys* is deleted (None: there is none)."""
     if keys is None or keys.previous_access_key is None:
         return None
     return keys.previous_revoke_after or now

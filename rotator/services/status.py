@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rotator.durations import format_duration
-from rotator.output import ago
+from rotator.output import Streamed, ago
 from rotator.services.due import rotation_due
 from rotator.settings import PolicyConfig
 from rotator.store import AuditEntry, Connection, Lease, Leases, Replica, Rotations, policy_item
@@ -20,47 +22,59 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StatusReport:
-    """What ``rotator status`` shows."""
+    """What ``rotator status`` shows, read from the store as it is printed.
+
+    ``connections`` and ``policies`` read afresh on every call and keep
+    nothing: a fleet's status is printed row by row, never held whole. Use it
+    inside :func:`status_report`, while the store is open.
+    """
 
     store: str
     """Where the store is, as messages name it (a file, or a database without its password)."""
     master_key_id: str
     config: Path | None
-    connections: list[Connection]
-    policies: list[dict[str, Any]]
+    connection_counts: Counter[str]
+    connections: Callable[[], Iterator[Connection]]
+    policies: Callable[[], Iterator[dict[str, Any]]]
     replicas: list[Replica] | None = None
     """The replicas (``rotator run`` processes) with a recent heartbeat."""
 
-    @property
-    def connection_counts(self) -> Counter[str]:
-        return Counter(c.status for c in self.connections)
-
     def to_json(self) -> dict[str, Any]:
+        """The JSON document; its lists are :class:`~rotator.output.Streamed`."""
         return {
             "store": self.store,
             "master_key_id": self.master_key_id,
             "config": str(self.config) if self.config else None,
-            "connections": [c.to_json() for c in self.connections],
+            "connections": Streamed(c.to_json() for c in self.connections()),
             "connection_counts": dict(self.connection_counts),
-            "policies": self.policies,
+            "policies": Streamed(self.policies()),
             "replicas": [r.to_json() for r in self.replicas or ()],
         }
 
 
-def status_report(ctx: Context) -> StatusReport:
-    """Connections, policies and the store, read once."""
+@contextmanager
+def status_report(ctx: Context) -> Iterator[StatusReport]:
+    """Connections, policies and the store, read while the caller prints them."""
     settings = ctx.settings
     now = ctx.now()
     with ctx.open_store(writer=False) as store:
-        connections = store.connections.all()
-        key_id = store.keyring.primary.key_id
-        where = store.where
         records = store.rotations
         leases = store.leases
-        policies = [policy_status(p, records, now, leases) for p in settings.config.policies]
+
+        def policies() -> Iterator[dict[str, Any]]:
+            for policy in settings.config.policies:
+                yield policy_status(policy, records, now, leases)
+
         ttl = settings.config.daemon.lease_ttl
-        replicas = leases.replicas(seen_within=ttl * 3)
-    return StatusReport(where, key_id, settings.config_path, connections, policies, replicas)
+        yield StatusReport(
+            store.where,
+            store.keyring.primary.key_id,
+            settings.config_path,
+            Counter(store.connections.count_by_status()),
+            store.connections.each,
+            policies,
+            leases.replicas(seen_within=ttl * 3),
+        )
 
 
 def policy_status(
@@ -108,13 +122,15 @@ def policy_status(
     }
 
 
+@contextmanager
 def history(
     ctx: Context, *, subject: str | None, limit: int, before: int | None = None
-) -> list[AuditEntry]:
-    """``rotator history``: one page of the audit log, oldest first.
+) -> Iterator[Callable[[], Iterator[AuditEntry]]]:
+    """``rotator history``: one page of the audit log, oldest first, read as it is printed.
 
     The newest *limit* entries (of *subject*), or those older than entry id
-    *before*; rows are read one at a time, so memory is bounded by the page.
+    *before*. Each call of what this gives reads the page afresh, a row at a
+    time, so memory is bounded by one entry, not by the page.
     """
     with ctx.open_store(writer=False) as store:
-        return list(store.history.page(subject=subject, limit=limit, before=before))
+        yield lambda: store.history.page(subject=subject, limit=limit, before=before)

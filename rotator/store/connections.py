@@ -3,13 +3,15 @@
 Tokens are sealed with the keyring (:mod:`rotator.crypto`) under the
 identity ``connection/<id>/token``, and the token's SHA-256 is checked after
 every open, so a swapped or altered record is refused rather than used.
-Every change is written to the audit log in the same transaction.
+Every change is written to the audit log in the same transaction. A change
+that moves when the daemon next validates or audits a connection sets that
+due time back to NULL (:mod:`rotator.store.due`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -100,6 +102,8 @@ _COLUMNS = (
 )
 _TIMES = ("token_set_at", "created_at", "updated_at")
 _OPTIONAL_TIMES = ("token_expires_at", "last_validated_at")
+BATCH = 500
+"""Connections read per query by :meth:`Connections.each`."""
 # Built from constant column names only, never from input.
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM connections"  # noqa: S608
 
@@ -127,7 +131,32 @@ class Connections:
 
     def all(self) -> list[Connection]:
         """Every connection, by name."""
-        return [_connection(row) for row in self._db.execute(f"{_SELECT} ORDER BY name")]
+        return list(self.each())
+
+    def each(self) -> Iterator[Connection]:
+        """Every connection, by name, never the whole fleet in memory at once.
+
+        Read in batches of :data:`BATCH` by name (a driver that fetches a
+        whole answer, as PostgreSQL's does, then holds one batch at most).
+        """
+        after = ""
+        while True:
+            rows = self._db.execute(
+                f"{_SELECT} WHERE name > ? ORDER BY name LIMIT ?", (after, BATCH)
+            )
+            count = 0
+            for row in rows:
+                connection = _connection(row)
+                after = connection.name
+                count += 1
+                yield connection
+            if count < BATCH:
+                return
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many connections have each status (one aggregate query)."""
+        query = "SELECT status, count(*) FROM connections GROUP BY status ORDER BY status"
+        return {row[0]: int(row[1]) for row in self._db.execute(query)}
 
     def exists(self, name: str) -> bool:
         query = "SELECT 1 FROM connections WHERE name = ?"
@@ -220,7 +249,7 @@ class Connections:
                     "UPDATE connections SET token_sealed = ?, token_hash = ?, token_kind = ?, "
                     "version = version + 1, token_set_at = ?, status = 'unknown', "
                     "status_reason = '', last_validated_at = NULL, token_expires_at = NULL, "
-                    "updated_at = ? WHERE id = ?",
+                    "validate_due_at = NULL, audit_due_at = NULL, updated_at = ? WHERE id = ?",
                     (
                         self._keyring().seal(token, current.identity),
                         token_hash(token),
@@ -262,13 +291,13 @@ class Connections:
         if validation.status == "unknown":
             self._db.execute(
                 "UPDATE connections SET status = 'unknown', status_reason = ?, "
-                "last_validated_at = ? WHERE id = ?",
+                "last_validated_at = ?, validate_due_at = NULL WHERE id = ?",
                 (validation.reason, encode_time(validation.checked_at), record_id),
             )
             return
         self._db.execute(
             "UPDATE connections SET status = ?, status_reason = ?, last_validated_at = ?, "
-            "account_email = coalesce(?, account_email), "
+            "validate_due_at = NULL, account_email = coalesce(?, account_email), "
             "account_uuid = coalesce(?, account_uuid), "
             "account_status = coalesce(?, account_status), token_expires_at = ? WHERE id = ?",
             (

@@ -27,6 +27,7 @@ from rotator.store.codec import encode_time, utc_now
 from rotator.store.conditions import Conditions
 from rotator.store.connections import Connections
 from rotator.store.database import Clock, Database
+from rotator.store.due import DueTimes
 from rotator.store.history import History
 from rotator.store.keycheck import check_key, hold_key_check, seal_key_check
 from rotator.store.leases import Leases
@@ -46,9 +47,10 @@ class Store:
 
     Its repositories, one per table (or group of tables kept together):
     ``connections``, ``scopes``, ``rotations``, ``outbox``, ``conditions``,
-    ``history`` (the audit log), ``leases`` (leases, fencing tokens and
-    the replicas' heartbeats) and ``budgets`` (each token's rate budget,
-    shared by the replicas). Wrap calls to several of them in
+    ``history`` (the audit log), ``due`` (the daemon's kept due times per
+    connection), ``leases`` (leases, fencing tokens and the replicas'
+    heartbeats) and ``budgets`` (each token's rate budget, shared by the
+    replicas). Wrap calls to several of them in
     :meth:`transaction` to commit them together.
     """
 
@@ -73,6 +75,7 @@ class Store:
         self.rotations = Rotations(db, self.history, now, self._current_keyring)
         self.outbox = Outbox(db)
         self.conditions = Conditions(db)
+        self.due = DueTimes(db)
         self.leases = Leases(db)
         self.budgets = Budgets(db)
 

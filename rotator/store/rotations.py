@@ -96,6 +96,25 @@ _SELECT = (
 )
 
 
+_KEYS = (
+    "SELECT policy, current_access_key, current_rotation_id, current_since, "
+    "previous_access_key, previous_revoke_after, revoke_error FROM policy_keys"
+)
+
+
+def _policy_keys(row: Row) -> PolicyKeys:
+    where = f"policy_keys row {row[0]!r}"
+    return PolicyKeys(
+        row[0],
+        row[1],
+        row[2],
+        decode_time(row[3], f"{where} (current_since)"),
+        row[4],
+        decode_optional_time(row[5], f"{where} (previous_revoke_after)"),
+        row[6],
+    )
+
+
 class Rotations:
     """Reads and writes rotation state."""
 
@@ -116,24 +135,17 @@ class Rotations:
     # -- reading -------------------------------------------------------------
 
     def policy_keys(self, policy: str) -> PolicyKeys | None:
-        row = self._db.execute(
-            "SELECT policy, current_access_key, current_rotation_id, current_since, "
-            "previous_access_key, previous_revoke_after, revoke_error "
-            "FROM policy_keys WHERE policy = ?",
-            (policy,),
-        ).fetchone()
-        if row is None:
-            return None
-        where = f"policy_keys row {policy!r}"
-        return PolicyKeys(
-            row[0],
-            row[1],
-            row[2],
-            decode_time(row[3], f"{where} (current_since)"),
-            row[4],
-            decode_optional_time(row[5], f"{where} (previous_revoke_after)"),
-            row[6],
-        )
+        row = self._db.execute(f"{_KEYS} WHERE policy = ?", (policy,)).fetchone()
+        return None if row is None else _policy_keys(row)
+
+    def every_policy_keys(self) -> dict[str, PolicyKeys]:
+        """Every policy's keys in one query (the daemon's look at what is due)."""
+        return {row[0]: _policy_keys(row) for row in self._db.execute(_KEYS)}
+
+    def policies_in_flight(self) -> set[str]:
+        """The policies with an unfinished rotation, in one query."""
+        query = f"SELECT policy FROM rotations WHERE {_NOT_FINISHED}"  # noqa: S608 (constant)
+        return {str(row[0]) for row in self._db.execute(query)}
 
     def _record(self, row: Row) -> RotationRecord:
         where = f"rotations row {row[0]!r}"

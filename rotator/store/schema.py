@@ -175,6 +175,15 @@ MIGRATIONS: list[list[str]] = [
             blocked_until BIGINT NOT NULL DEFAULT 0
         )""",
     ],
+    # 6: each connection's next validation and audit, kept by the daemon (NULL: to be
+    # worked out again, after what it depends on changed), so one indexed query finds
+    # what is due next however large the fleet.
+    [
+        "ALTER TABLE connections ADD COLUMN validate_due_at TEXT",
+        "ALTER TABLE connections ADD COLUMN audit_due_at TEXT",
+        "CREATE INDEX connections_validate_due ON connections (validate_due_at, name)",
+        "CREATE INDEX connections_audit_due ON connections (audit_due_at, name)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create, for a backend's damage check.

@@ -61,6 +61,10 @@ class ScopeReports:
                 "report = excluded.report",
                 (current.id, token_hash, encode_time(audited_at), encode_json(report)),
             )
+            # The next audit is worked out again from this one (rotator.store.due).
+            self._db.execute(
+                "UPDATE connections SET audit_due_at = NULL WHERE id = ?", (current.id,)
+            )
             self._history.log(
                 "connection_audited",
                 name,

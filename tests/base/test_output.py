@@ -6,7 +6,15 @@ import io
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
-from rotator.output import ProgressLine, print_json, print_table, stamp, when
+from rotator.output import (
+    ProgressLine,
+    Streamed,
+    print_json,
+    print_table,
+    print_table_streamed,
+    stamp,
+    when,
+)
 
 MOMENT = datetime(2026, 12, 5, 8, 14, 3, 123456, tzinfo=UTC)
 
@@ -84,3 +92,46 @@ def test_progress_disabled_by_quiet_prints_nothing_and_a_token_never_shows():
     err = io.StringIO()
     ProgressLine(err)("oops dop_v1_" + "a" * 64)
     assert "dop_v1_" not in err.getvalue()
+
+
+def test_a_streamed_list_prints_the_same_document_as_the_whole_list():
+    moment = datetime(2026, 12, 5, 8, 14, 3, tzinfo=UTC)
+    items = [{"name": "a", "at": moment, "tags": ["x", {"y": 1}]}, {}, 3]
+    document = {"store": "s", "items": items, "counts": {"valid": 2}, "none": []}
+    whole, streamed = io.StringIO(), io.StringIO()
+    print_json(document, whole)
+    print_json({**document, "items": Streamed(iter(items)), "none": Streamed(iter([]))}, streamed)
+    assert streamed.getvalue() == whole.getvalue()
+    assert json.loads(streamed.getvalue())["items"][0]["at"] == "2026-12-05T08:14:03Z"
+    top = io.StringIO()
+    print_json(Streamed(item for item in items), top)
+    assert json.loads(top.getvalue()) == json.loads(whole.getvalue())["items"]
+
+
+def test_a_streamed_table_reads_its_rows_twice_and_prints_what_a_whole_table_prints():
+    rows = [["prod", "valid", "a longer description"], ["x", "invalid", "-"]]
+    passes = []
+
+    def read() -> list[list[str]]:
+        passes.append(1)
+        return rows
+
+    whole, streamed, empty = io.StringIO(), io.StringIO(), io.StringIO()
+    print_table(["name", "status", "description"], rows, whole)
+    print_table_streamed(["name", "status", "description"], read, streamed)
+    assert streamed.getvalue() == whole.getvalue()
+    assert streamed.getvalue().splitlines()[0].split() == ["NAME", "STATUS", "DESCRIPTION"]
+    assert len(passes) == 2
+    print_table_streamed(["name"], lambda: iter([]), empty)
+    assert empty.getvalue() == "(none)\n"
+
+
+def test_a_long_streamed_list_is_the_same_text_across_its_chunks():
+    items = [{"n": n, "nested": [n, {"x": []}]} for n in range(250)]
+    for document, streamed in (
+        (items, Streamed(iter(items))),
+        ({"items": items}, {"items": Streamed(iter(items))}),
+    ):
+        out = io.StringIO()
+        print_json(streamed, out)
+        assert out.getvalue() == json.dumps(document, indent=2) + "\n"

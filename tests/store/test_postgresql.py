@@ -113,6 +113,9 @@ def test_processes_upgrading_together_migrate_once(pg):
     later = ("rotation_sinks", "rotations", "policy_keys", "leases", "replicas", "rate_budgets")
     for table in later:
         pg.sql(f"DROP TABLE {table}")
+    for kept in ("validate", "audit"):  # migration 6: kept due times on connections
+        pg.sql(f"DROP INDEX connections_{kept}_due")
+        pg.sql(f"ALTER TABLE connections DROP COLUMN {kept}_due_at")
     pg.set_schema_version(2)
     results = _open_in_processes(pg.url, 4, create=False, key_text=key_text)
     assert results == ["opened"] * 4  # one migrated, three waited and found it done

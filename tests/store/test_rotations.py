@@ -63,3 +63,14 @@ def test_the_policy_keys_are_left_as_they_were_when_abandoning(store):
     before = store.rotations.policy_keys("media")
     store.rotations.abandon(_begin(store), "stuck")
     assert store.rotations.policy_keys("media") == before
+
+
+def test_every_policys_keys_and_rotations_in_flight_are_read_in_one_query_each(store):
+    store.rotations.adopt("media", "OLDKEY")
+    store.rotations.adopt("backups", "BACKUPKEY")
+    _begin(store)
+    keys = store.rotations.every_policy_keys()
+    assert set(keys) == {"media", "backups"}
+    assert keys["media"] == store.rotations.policy_keys("media")
+    assert keys["backups"].current_access_key == "BACKUPKEY"
+    assert store.rotations.policies_in_flight() == {"media"}

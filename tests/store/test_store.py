@@ -185,8 +185,22 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(backend, keyrin
     )
     for table in later:
         backend.sql(f"DROP TABLE {table}")
+    for kept in ("validate", "audit"):  # migration 6: kept due times on connections
+        backend.sql(f"DROP INDEX connections_{kept}_due")
+        backend.sql(f"ALTER TABLE connections DROP COLUMN {kept}_due_at")
     backend.set_schema_version(1)
     with backend.open(keyring, writer=False) as reader:
         assert reader.connections.get("prod").version == 1
     assert backend.schema_version() == SCHEMA_VERSION
     assert set(later) <= backend.tables()
+
+
+def test_every_connection_is_read_in_batches_by_name_however_many(store, monkeypatch):
+    import rotator.store.connections as connections_module
+
+    monkeypatch.setattr(connections_module, "BATCH", 2)
+    for number, name in enumerate(["e", "a", "d", "b", "c"]):
+        token = Secret(f"dop_v1_{number + 1:064x}")
+        store.connections.add(name, "", token, "personal", None)
+    assert [c.name for c in store.connections.each()] == ["a", "b", "c", "d", "e"]
+    assert store.connections.count_by_status() == {"unknown": 5}

@@ -69,6 +69,10 @@ class Backoff:
         failures = self._failing.get(key)
         self._failing[key] = _Failures(failures.count if failures else 0, until)
 
+    def keys(self) -> set[str]:
+        """The items failing or deferred now (their due time is this backoff's, not their own)."""
+        return set(self._failing)
+
     def succeeded(self, key: str) -> None:
         self._failing.pop(key, None)
 

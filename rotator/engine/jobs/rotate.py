@@ -1,13 +1,15 @@
 """Due rotations, and revocations of previous keys past their grace period.
 
-Rotate due: :func:`rotator.services.due.next_rotation`, the time ``rotator
+Rotate due: :func:`rotator.services.due.rotation_due`, the time ``rotator
 status`` shows (in flight: at once; else ``current_since + every``, not
-before the previous key's grace period is over). A policy never rotated by
+before the previous key's grace period is over). Policies come from the
+config, so their times are computed at each look, from every policy's keys
+and rotations in flight read in two queries. A policy never rotated by
 rotator counts from the key's ``created_at`` in DigitalOcean, so a key
 already older than ``every`` rotates at the first run; that time is asked
 for once per policy and kept in memory.
 
-Revoke due: :func:`rotator.services.due.next_revoke`. A failed delete is
+Revoke due: :func:`rotator.services.due.revoke_due`. A failed delete is
 retried with backoff and never forgotten (the store keeps the key as
 previous until it is gone).
 
@@ -25,6 +27,7 @@ from rotator.engine.leasing import current_fence
 from rotator.services import due, rotate
 from rotator.services.rotate import WAITING
 from rotator.settings import PolicyConfig
+from rotator.store import PolicyKeys
 
 ROTATE_CALLS = 10
 """A rotation's calls: find and read the key, orphans, create, each sink's reads and writes."""
@@ -74,13 +77,20 @@ class RotateJob(ConcurrentJob):
         return due.in_flight(run.store, run.settings.config.policies)
 
     def due_items(self, run: Pass) -> dict[str, datetime]:
+        # Two queries for every policy at once, not two per policy per look.
+        keys = run.store.rotations.every_policy_keys()
+        flying = run.store.rotations.policies_in_flight()
         return {
-            policy.name: self.backoff.due(policy.name, self._due(run, policy))
+            policy.name: self.backoff.due(
+                policy.name, self._due(run, policy, keys.get(policy.name), policy.name in flying)
+            )
             for policy in run.settings.config.policies
         }
 
-    def _due(self, run: Pass, policy: PolicyConfig) -> datetime:
-        when = due.next_rotation(run.store, policy, run.now)
+    def _due(
+        self, run: Pass, policy: PolicyConfig, keys: PolicyKeys | None, in_flight: bool
+    ) -> datetime:
+        when = due.rotation_due(policy, keys, in_flight=in_flight, now=run.now)
         if when is not None:
             return when
         created = self._created.get((policy.name, policy.reference))
@@ -155,8 +165,9 @@ class RevokeJob(ConcurrentJob):
 
     def due_items(self, run: Pass) -> dict[str, datetime]:
         items = {}
+        keys = run.store.rotations.every_policy_keys()
         for policy in run.settings.config.policies:
-            when = due.next_revoke(run.store, policy, run.now)
+            when = due.revoke_due(keys.get(policy.name), now=run.now)
             if when is not None:
                 items[policy.name] = self.backoff.due(policy.name, when)
         return items
