@@ -50,6 +50,12 @@ class WorkerPool:
         with self._lock:
             return max(0, self.workers - len(self._running))
 
+    @property
+    def at_work(self) -> int:
+        """Items running now (after :meth:`shutdown`: those it had to leave)."""
+        with self._lock:
+            return len(self._running)
+
     def running(self, job: str) -> set[str]:
         """The items of *job* at work now."""
         with self._lock:
