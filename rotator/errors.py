@@ -21,7 +21,8 @@ errors carry names, fingerprints, statuses and request ids only.
     │   ├── StoreNotInitialised       no store yet (run `rotator init`)
     │   ├── StoreUnsafe               state directory or lock file others could tamper with
     │   ├── ConnectionExists          the name is taken
-    │   └── RecordTampered            a sealed value fails authentication
+    │   ├── RecordTampered            a sealed value fails authentication
+    │   └── LeaseLost                 another replica took over an item this one was working on
     ├── DigitalOceanError             talking to the DigitalOcean API failed
     │   ├── TransportError        [T] no HTTP answer: timeout, refused, dropped connection
     │   └── APIError                  an HTTP error answer (status, error id, request id)
@@ -149,6 +150,14 @@ class StoreNotInitialised(StoreError):
     """There is no store yet."""
 
     exit_code = 2
+
+
+class LeaseLost(StoreError):
+    """This replica's lease on an item expired or was taken over: its fenced write was refused."""
+
+    # Raised by a fenced write (or a renewal) whose fencing token is no longer the
+    # item's newest, or whose lease has expired by the database's clock: another
+    # replica may be working on the item, so this one stops it.
 
 
 class StoreUnsafe(StoreError):

@@ -93,6 +93,16 @@ class DaemonConfig(Strict):
     alert_reminder: Duration = timedelta(hours=24)
     stale_after: Duration = timedelta(minutes=5)
     """How late the main loop may be before ``/healthz`` answers 503."""
+    lease_ttl: Duration = timedelta(seconds=60)
+    """How long a replica's lease on an item lasts unless renewed (renewed every third of it);
+    a replica that dies is taken over after at most this plus one poll."""
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _lease_ttl(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=3) <= value <= timedelta(hours=1):
+            raise ValueError("expected a lease TTL between 3s and 1h")
+        return value
 
     @field_validator("health_listen")
     @classmethod

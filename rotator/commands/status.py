@@ -55,6 +55,22 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
             out.write(f"  {p['name']}: last error: {p['in_flight']['last_error']}\n")
         if p["revoke_error"]:
             out.write(f"  {p['name']}: revoke failed: {p['revoke_error']}\n")
+        if p["in_flight"] and p["in_flight"]["holder"]:
+            flight = p["in_flight"]
+            out.write(
+                f"  {p['name']}: held by {flight['holder']} "
+                f"until {stamp(flight['lease_expires_at'])}\n"
+            )
+    if report.replicas:
+        out.write("\nreplicas:\n")
+        print_table(
+            ["id", "host", "pid", "version", "last seen"],
+            [
+                [r.id, r.host, str(r.pid), r.version, when(r.last_seen, now)]
+                for r in report.replicas
+            ],
+            out,
+        )
     return 0
 
 

@@ -38,6 +38,7 @@ from rotator.engine.jobs.concurrent import ConcurrentJob
 from rotator.engine.jobs.outbox import OutboxJob
 from rotator.engine.jobs.rotate import RevokeJob, RotateJob
 from rotator.engine.jobs.validate import ValidateJob
+from rotator.engine.leasing import Leasing
 from rotator.engine.lifecycle import HEARTBEAT_EVERY, Lifecycle, StopRequested
 from rotator.engine.metrics import DaemonMetrics
 from rotator.engine.pool import WorkerPool
@@ -47,7 +48,7 @@ from rotator.errors import RotatorError, StoreLocked, StoreNotInitialised
 from rotator.services.context import Context
 from rotator.settings import PolicyConfig
 from rotator.store import Store, WriterLock, check_state_dir
-from rotator.store.readings import StoreReadings, open_read_only, read_store
+from rotator.store.readings import StoreReadings, open_read_only, read_postgres, read_store
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,10 @@ class Daemon:
             heartbeat=self._progress,
             heartbeat_every=min(HEARTBEAT_EVERY, watchdog / 2) if watchdog else HEARTBEAT_EVERY,
             on_stop=self._stopping,
+        )
+        self.leasing = Leasing(
+            lambda: self.runtime.context.open_store(writer=True),
+            lambda: self.runtime.settings.config.daemon.lease_ttl,
         )
         self.rotate_job = RotateJob()
         # The order --once runs them in; the loop runs whichever is due first.
@@ -173,10 +178,13 @@ class Daemon:
                 job.pool = self.pool
                 job.drain = self.once
                 job.item_done = self._item_done
+        leasing_started = False
         try:
             with self._pass(check=True):  # a full damage check, once per start
                 for job in self.jobs:
                     self.scheduler.add(job.name, self._due_function(job), self._work_function(job))
+            self.leasing.start()  # heartbeat and lease renewal (store checked above)
+            leasing_started = True
             self._announce(health)
             self._resume()
             if self.once:
@@ -190,6 +198,8 @@ class Daemon:
             self.lifecycle.stop.set()  # the workers see it: their waits and requests end
             self.lifecycle.disarm()  # before the pool's own bounded wait, never inside it
             self.pool.shutdown()
+            if leasing_started:
+                self.leasing.stop()
             if health is not None:
                 health.stop()
             self.runtime.context.close()
@@ -292,7 +302,7 @@ class Daemon:
 
     def _view(self, now: datetime) -> Pass:
         assert self._store is not None, "jobs run only inside a pass"
-        return Pass(self._store, self.runtime, now)
+        return Pass(self._store, self.runtime, now, self.leasing)
 
     def _due_function(self, job: Job) -> DueFunction:
         return lambda now: job.next_due(self._view(now))
@@ -417,7 +427,10 @@ class Daemon:
 
     def _read_store(self) -> StoreReadings:
         """What /metrics reads from the store, on its own read-only connection."""
-        with closing(open_read_only(self.runtime.settings.store_path)) as db:
+        settings = self.runtime.settings
+        if settings.database_url is not None:
+            return read_postgres(settings.database_url)
+        with closing(open_read_only(settings.store_path)) as db:
             return read_store(db)
 
     def _policies(self) -> Sequence[PolicyConfig]:

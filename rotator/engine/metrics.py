@@ -251,6 +251,7 @@ class ScrapeCollector(Collector):
                 yield from self._policy_metrics(readings)
                 yield from self._connection_metrics(readings)
                 yield from self._outbox_metrics(readings)
+                yield from self._lease_metrics(readings)
 
     def _readings(self) -> StoreReadings | None:
         if self._read_store is None:
@@ -415,3 +416,21 @@ class ScrapeCollector(Collector):
         if readings.outbox_oldest_pending is not None:
             oldest.add_metric([], readings.outbox_oldest_pending)
         yield oldest
+
+    def _lease_metrics(self, readings: StoreReadings) -> Iterable[Metric]:
+        held = GaugeMetricFamily(
+            "rotator_leases_held",
+            "Leases alive now, per replica holding them (several replicas share the store).",
+            labels=["replica"],
+        )
+        for replica, count in sorted(readings.leases_held.items()):
+            held.add_metric([replica], count)
+        yield held
+        lost = CounterMetricFamily(
+            "rotator_leases_lost",
+            "Leases a replica lost (expired or taken over) while it worked, since it started.",
+            labels=["replica"],
+        )
+        for replica, count in sorted(readings.leases_lost.items()):
+            lost.add_metric([replica], count)
+        yield lost

@@ -24,7 +24,7 @@ from rotator.errors import DigitalOceanError, RotatorError, UsageError
 from rotator.events import Notify, RotationAbandoned, ignore
 from rotator.rotation.machine import credential_kind
 from rotator.settings import PolicyConfig
-from rotator.store import RotationRecord, Store, WriterLock
+from rotator.store import Fence, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def abandon_rotation(
     lock_dir: Path,
     reason: str,
     notify: Notify = ignore,
+    fence: Fence | None = None,
 ) -> Abandoned:
     """Give up *policy*'s rotation in flight: record why, delete its new key, keep the old one.
 
@@ -102,7 +103,7 @@ def abandon_rotation(
                 f"policy {policy.name!r}: rotation {record.id} cannot be abandoned: {why_not}; "
                 f"finish it with `rotator rotate {policy.name}`"
             )
-        records.abandon(record, reason, last_error=record.last_error or "")
+        records.abandon(record, reason, fence=fence, last_error=record.last_error or "")
         log.warning("policy %s: rotation %s abandoned: %s", policy.name, record.id, reason)
         deleted: list[str] = []
         failure: DigitalOceanError | None = None

@@ -29,6 +29,14 @@ unrecorded (it is named ``rotator-<policy>-<rotation id>`` and cleaned up by
 that name); a secret is sealed into the store the moment it exists; one
 rotation per policy at a time (a per-policy lock across processes, and a
 unique index in the store); a failure leaves the old key working.
+
+Several replicas: the daemon hands in the policy's lease (a ``fence``).
+Every state write is then fenced (refused with :class:`LeaseLost` once
+another replica holds a newer token), and the lease is checked before every
+side effect (deleting an orphan, creating a key, pushing to a sink, deleting
+the previous key). A lost lease ends the rotation at once, writing nothing
+and alerting nothing: the replica that took the lease over resumes it from
+the store.
 """
 
 from __future__ import annotations
@@ -42,7 +50,14 @@ from rotator import logs
 from rotator.credentials import CredentialKind
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.spaces import Grant
-from rotator.errors import DigitalOceanError, NotFound, RateLimited, RotatorError, SinkError
+from rotator.errors import (
+    DigitalOceanError,
+    LeaseLost,
+    NotFound,
+    RateLimited,
+    RotatorError,
+    SinkError,
+)
 from rotator.events import (
     KeyRevoked,
     Notify,
@@ -55,7 +70,7 @@ from rotator.events import (
 from rotator.rotation.result import RotationResult, SinkOutcome
 from rotator.settings import PolicyConfig
 from rotator.sinks.base import Pending, Progress, PushContext, Sink, no_progress
-from rotator.store import PolicyKeys, RotationRecord, Store, WriterLock
+from rotator.store import Fence, PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +102,11 @@ class PolicyRotation:
         notify: Notify | None = None,
         progress: Progress = no_progress,
         defer: bool = False,
+        fence: Fence | None = None,
     ) -> None:
         self.store = store
         self.defer = defer
+        self.fence = fence
         self.records = store.rotations
         self.policy = policy
         self.client = client
@@ -100,6 +117,11 @@ class PolicyRotation:
         )
         self.notify = notify or ignore
         self.progress = progress
+
+    def _guard(self) -> None:
+        """Before a side effect: stop (LeaseLost) if the policy's lease is no longer ours."""
+        if self.fence is not None:
+            self.store.leases.check(self.fence)
 
     # -- entry points ------------------------------------------------------
 
@@ -192,6 +214,7 @@ class PolicyRotation:
             old_access_key,
             self.kind.planned_name(rotation_id),
             tuple(Grant(g["bucket"], g["permission"]) for g in template),
+            fence=self.fence,
         )
 
     def _advance(self, record: RotationRecord, *, resumed: bool) -> RotationResult:
@@ -209,11 +232,11 @@ class PolicyRotation:
                 result.steps.append(f"created key {record.new_access_key} ({record.new_key_name})")
                 self.progress(f"policy {self.policy.name}: created key {record.new_access_key}")
             if record.state == "created":
-                self.records.record_state(record, "pushing")
+                self.records.record_state(record, "pushing", fence=self.fence)
                 record = self.records.get(record.id)
             if record.state == WAITING and not self.defer:
                 # Followed to the end now (the CLI): back to pushing, whatever happens.
-                self.records.record_state(record, "pushing")
+                self.records.record_state(record, "pushing", fence=self.fence)
                 record = self.records.get(record.id)
             failures = self._push_all(record, result)
             if failures:
@@ -221,10 +244,12 @@ class PolicyRotation:
             waiting = [o for o in result.sinks if o.status == "waiting"]
             if waiting:
                 if record.state != WAITING:
-                    self.records.record_state(record, WAITING)
+                    self.records.record_state(record, WAITING, fence=self.fence)
                 result.status = WAITING
                 return result
-            self.records.promote(record, self.policy.grace)
+            self.records.promote(record, self.policy.grace, fence=self.fence)
+        except LeaseLost:
+            raise  # another replica carries the rotation on: no failure to record or alert
         except RateLimited:
             # Out of budget is not a failure: the rotation stays in flight, as it is,
             # and resumes once the token's budget allows (the daemon defers it).
@@ -269,8 +294,10 @@ class PolicyRotation:
 
     def _create(self, record: RotationRecord) -> RotationRecord:
         """Create the new key; first delete any key left by a crash (its secret is lost)."""
+        self._guard()
         self._delete_orphans(record)
         template = tuple(grant.to_json() for grant in record.grants)
+        self._guard()
         try:
             credential = self.kind.create(record.new_key_name, template)
         except DigitalOceanError:
@@ -278,11 +305,22 @@ class PolicyRotation:
             # it now rather than leave a key whose secret nobody holds.
             self._delete_orphans(record)
             raise
-        self.records.record_created(record, credential.identifier, self.kind.seal(credential))
+        try:
+            self.records.record_created(
+                record, credential.identifier, self.kind.seal(credential), fence=self.fence
+            )
+        except LeaseLost:
+            # Its secret cannot be kept: revoke this credential (by its identifier, never
+            # by name: the successor may have made and recorded one of the same name).
+            self.kind.revoke(credential.identifier)
+            raise
         return self.records.get(record.id)
 
     def _delete_orphans(self, record: RotationRecord) -> None:
         for orphan in self.kind.find(record.new_key_name):
+            self._guard()
+            if self.fence is not None and self.records.get(record.id).new_access_key == orphan:
+                continue  # recorded by the replica that took over: not an orphan
             self.kind.revoke(orphan)
             self.store.history.log(
                 "rotation_orphan_deleted",
@@ -305,21 +343,26 @@ class PolicyRotation:
                 continue
             waiting = done is not None and done.status == "waiting"
             if not waiting:
-                self.records.record_sink(record, sink.label, "pending", {})
+                self.records.record_sink(record, sink.label, "pending", {}, fence=self.fence)
                 self.progress(f"{sink.label}: delivering {record.new_access_key}")
             try:
+                self._guard()
                 with logs.fields(policy=self.policy.name, rotation_id=record.id, sink=sink.label):
                     if done is not None and waiting:
                         confirmation = sink.confirm(dict(done.detail), context)
                     else:
                         confirmation = sink.push(pair, context)
+            except LeaseLost:
+                raise
             except RotatorError as exc:
                 if isinstance(exc.__cause__, RateLimited):
                     # Refused for want of budget: nothing changed at the sink; not a failure.
-                    self.records.record_sink(record, sink.label, "pending", {})
+                    self.records.record_sink(record, sink.label, "pending", {}, fence=self.fence)
                     raise exc.__cause__ from None
                 message = str(exc)
-                self.records.record_sink(record, sink.label, "failed", {"error": message})
+                self.records.record_sink(
+                    record, sink.label, "failed", {"error": message}, fence=self.fence
+                )
                 result.sinks.append(
                     SinkOutcome(sink.label, sink.type, "failed", {"error": message})
                 )
@@ -335,11 +378,15 @@ class PolicyRotation:
                     or done is None
                     or done.detail.get("deployment_id") != detail.get("deployment_id")
                 ):
-                    self.records.record_sink(record, sink.label, "waiting", detail)
+                    self.records.record_sink(
+                        record, sink.label, "waiting", detail, fence=self.fence
+                    )
                     self.progress(f"{sink.label}: pending: {confirmation.what}")
                 result.sinks.append(SinkOutcome(sink.label, sink.type, "waiting", detail))
                 continue
-            self.records.record_sink(record, sink.label, "confirmed", confirmation.detail)
+            self.records.record_sink(
+                record, sink.label, "confirmed", confirmation.detail, fence=self.fence
+            )
             result.sinks.append(
                 SinkOutcome(sink.label, sink.type, "confirmed", confirmation.detail)
             )
@@ -352,7 +399,9 @@ class PolicyRotation:
     ) -> RotationResult:
         message = str(exc)
         current = self.records.get(record.id)
-        self.records.record_state(current, current.state, error=message, event="rotation_failed")
+        self.records.record_state(
+            current, current.state, error=message, event="rotation_failed", fence=self.fence
+        )
         result.status = "failed"
         result.error = message
         result.new_access_key = current.new_access_key
@@ -371,13 +420,16 @@ class PolicyRotation:
     def _revoke(self, keys: PolicyKeys) -> bool:
         previous = keys.previous_access_key
         assert previous is not None
+        self._guard()
         try:
             deleted = self.kind.revoke(previous)
         except DigitalOceanError as exc:
-            self.records.record_revoke(self.policy.name, previous, error=str(exc))
+            self.records.record_revoke(self.policy.name, previous, error=str(exc), fence=self.fence)
             self.notify(RevokeFailed(self.policy.name, previous, str(exc)))
             return False
-        self.records.record_revoke(self.policy.name, previous, already_gone=not deleted)
+        self.records.record_revoke(
+            self.policy.name, previous, already_gone=not deleted, fence=self.fence
+        )
         self.notify(KeyRevoked(self.policy.name, previous))
         for sink in self.sinks:
             try:

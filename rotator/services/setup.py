@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rotator.crypto import Keyring, MasterKey, load_master_key, write_key_file
-from rotator.errors import MasterKeyError, UsageError
+from rotator.errors import MasterKeyError, StoreError, UsageError
 from rotator.services.context import pending_key_path
 from rotator.store import Store, check_state_dir
 
@@ -67,8 +67,13 @@ def _initialise_postgres(ctx: Context) -> Initialised:
     """``init`` with ``ROTATOR_DATABASE_URL``: the schema in that database, the key as usual."""
     settings = ctx.settings
     created_key = False
+    # The state directory keeps the daemon's lock files even when the store is elsewhere.
+    try:
+        settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create {settings.state_dir}: {exc.strerror or exc}") from None
+    check_state_dir(settings.state_dir)
     if settings.master_key is None and not settings.master_key_file.exists():
-        check_state_dir(settings.state_dir)  # before a key file is written into it
         write_key_file(settings.master_key_file, MasterKey.generate_text())
         created_key = True
     keyring = ctx.keyring()

@@ -12,7 +12,7 @@ from rotator.durations import format_duration
 from rotator.output import ago
 from rotator.services.due import rotation_due
 from rotator.settings import PolicyConfig
-from rotator.store import AuditEntry, Connection, Rotations
+from rotator.store import AuditEntry, Connection, Lease, Leases, Replica, Rotations, policy_item
 
 if TYPE_CHECKING:
     from rotator.services.context import Context
@@ -28,6 +28,8 @@ class StatusReport:
     config: Path | None
     connections: list[Connection]
     policies: list[dict[str, Any]]
+    replicas: list[Replica] | None = None
+    """The replicas (``rotator run`` processes) with a recent heartbeat."""
 
     @property
     def connection_counts(self) -> Counter[str]:
@@ -41,6 +43,7 @@ class StatusReport:
             "connections": [c.to_json() for c in self.connections],
             "connection_counts": dict(self.connection_counts),
             "policies": self.policies,
+            "replicas": [r.to_json() for r in self.replicas or ()],
         }
 
 
@@ -53,14 +56,26 @@ def status_report(ctx: Context) -> StatusReport:
         key_id = store.keyring.primary.key_id
         where = store.where
         records = store.rotations
-        policies = [policy_status(p, records, now) for p in settings.config.policies]
-    return StatusReport(where, key_id, settings.config_path, connections, policies)
+        leases = store.leases
+        policies = [policy_status(p, records, now, leases) for p in settings.config.policies]
+        ttl = settings.config.daemon.lease_ttl
+        replicas = leases.replicas(seen_within=ttl * 3)
+    return StatusReport(where, key_id, settings.config_path, connections, policies, replicas)
 
 
-def policy_status(policy: PolicyConfig, records: Rotations, now: datetime) -> dict[str, Any]:
-    """One policy's keys, due time (the daemon's) and any rotation in flight, as JSON."""
+def policy_status(
+    policy: PolicyConfig, records: Rotations, now: datetime, leases: Leases | None = None
+) -> dict[str, Any]:
+    """One policy's keys, due time (the daemon's) and any rotation in flight, as JSON.
+
+    With *leases*: which replica holds a rotation in flight, and until when.
+    """
     keys = records.policy_keys(policy.name)
     flight = records.in_flight(policy.name)
+    lease: Lease | None = None
+    if flight is not None and leases is not None:
+        lease = leases.get(policy_item(policy.name))
+        lease = lease if lease is not None and lease.alive else None
     due = rotation_due(policy, keys, in_flight=flight is not None, now=now)
     return {
         "name": policy.name,
@@ -85,6 +100,8 @@ def policy_status(policy: PolicyConfig, records: Rotations, now: datetime) -> di
             "new_key_name": flight.new_key_name,
             "started_at": flight.started_at.isoformat(),
             "last_error": flight.last_error,
+            "holder": lease.holder if lease else None,
+            "lease_expires_at": lease.expires_at.isoformat() if lease else None,
         }
         if flight
         else None,

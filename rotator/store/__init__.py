@@ -5,6 +5,7 @@ from rotator.store.conditions import Condition
 from rotator.store.connections import Connection, ValidationRecord
 from rotator.store.core import Store
 from rotator.store.history import AuditEntry
+from rotator.store.leases import Claim, Fence, Lease, Leases, Replica, policy_item
 from rotator.store.lock import WriterLock, check_state_dir, open_lock_file
 from rotator.store.outbox import OutboxRow
 from rotator.store.rotations import PolicyKeys, RotationRecord, Rotations, SinkRecord
@@ -14,10 +15,15 @@ from rotator.store.scopes import StoredScopeReport
 __all__ = [
     "SCHEMA_VERSION",
     "AuditEntry",
+    "Claim",
     "Condition",
     "Connection",
+    "Fence",
+    "Lease",
+    "Leases",
     "OutboxRow",
     "PolicyKeys",
+    "Replica",
     "RotationRecord",
     "Rotations",
     "SinkRecord",
@@ -27,5 +33,6 @@ __all__ = [
     "WriterLock",
     "check_state_dir",
     "open_lock_file",
+    "policy_item",
     "utc_now",
 ]

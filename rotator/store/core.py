@@ -28,6 +28,7 @@ from rotator.store.connections import Connections
 from rotator.store.database import Clock, Database
 from rotator.store.history import History
 from rotator.store.keycheck import check_key, hold_key_check, seal_key_check
+from rotator.store.leases import Leases
 from rotator.store.lock import WriterLock, check_state_dir
 from rotator.store.outbox import Outbox
 from rotator.store.rotations import Rotations
@@ -43,8 +44,9 @@ class Store:
     """The open store. Use :meth:`open` (or :meth:`create` from ``rotator init``).
 
     Its repositories, one per table (or group of tables kept together):
-    ``connections``, ``scopes``, ``rotations``, ``outbox``, ``conditions``
-    and ``history`` (the audit log). Wrap calls to several of them in
+    ``connections``, ``scopes``, ``rotations``, ``outbox``, ``conditions``,
+    ``history`` (the audit log) and ``leases`` (leases, fencing tokens and
+    the replicas' heartbeats). Wrap calls to several of them in
     :meth:`transaction` to commit them together.
     """
 
@@ -69,6 +71,7 @@ class Store:
         self.rotations = Rotations(db, self.history, now, self._current_keyring)
         self.outbox = Outbox(db)
         self.conditions = Conditions(db)
+        self.leases = Leases(db)
 
     def _current_keyring(self) -> Keyring:
         return self.keyring

@@ -41,6 +41,7 @@ class Database(Protocol):
 
     dialect: str  # "sqlite" or "postgresql": which spelling of the schema it takes
     where: str  # the store as messages name it (a path; a database and host, no password)
+    now_sql: str  # an SQL expression: the database's clock now, in whole ms since the epoch
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Rows:
         """Run one statement with ``?`` placeholders."""

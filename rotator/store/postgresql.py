@@ -102,6 +102,9 @@ class PostgresDatabase:
     """A rotator store in a PostgreSQL database (see :class:`~rotator.store.database.Database`)."""
 
     dialect = "postgresql"
+    # The server's clock as it ticks (not now(), which stops at the transaction's start):
+    # every replica's lease is measured by this one clock.
+    now_sql = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)"
     lock_timeout = LOCK_TIMEOUT
 
     def __init__(self, url: DatabaseUrl, pool: ConnectionPool[Connection]) -> None:

@@ -4,6 +4,12 @@ Each policy's live keys, each rotation and each sink's progress within it.
 Every write is one transaction that also appends to the audit log, so
 ``rotator history`` shows every step with its time, outcome and access key
 ids. Secrets are sealed under ``rotation/<id>/secret`` the moment they exist.
+
+Fenced writes: every write method takes an optional ``fence`` (the policy's
+lease, see :mod:`rotator.store.leases`). With one, the transaction's first
+statement checks that the fencing token is still the newest and the lease
+alive; if not, :class:`~rotator.errors.LeaseLost` and nothing is written, so
+a replica that paused past its lease cannot write over its successor.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from rotator.store.codec import (
 from rotator.store.database import Clock, Conflict, Database, Row
 from rotator.store.history import History
 from rotator.store.keycheck import hold_key_check
+from rotator.store.leases import Fence, Leases
 
 # A rotation in any other state is in flight (the unique index in the schema agrees).
 FINISHED = ("succeeded", "abandoned")
@@ -99,6 +106,12 @@ class Rotations:
         self._history = history
         self._now = now
         self._keyring = keyring
+        self._leases = Leases(db)
+
+    def _fence(self, fence: Fence | None) -> None:
+        """First in a write's transaction: refuse it when *fence* no longer holds."""
+        if fence is not None:
+            self._leases.check(fence)
 
     # -- reading -------------------------------------------------------------
 
@@ -198,10 +211,13 @@ class Rotations:
         old_access_key: str,
         new_key_name: str,
         grants: tuple[Grant, ...],
+        *,
+        fence: Fence | None = None,
     ) -> RotationRecord:
         """Record the plan before anything is created (so a created key can be found)."""
         now = encode_time(self._now())
         with self._db.transaction():
+            self._fence(fence)
             try:
                 self._db.execute(
                     "INSERT INTO rotations (id, policy, state, old_access_key, new_key_name, "
@@ -228,9 +244,17 @@ class Rotations:
             )
         return self.get(rotation_id)
 
-    def record_created(self, record: RotationRecord, access_key: str, secret: Secret) -> None:
+    def record_created(
+        self,
+        record: RotationRecord,
+        access_key: str,
+        secret: Secret,
+        *,
+        fence: Fence | None = None,
+    ) -> None:
         """Keep the new key and its sealed secret: the only copy of the secret there is."""
         with self._db.transaction():
+            self._fence(fence)
             hold_key_check(self._db, self._keyring())
             self._db.execute(
                 "UPDATE rotations SET state = 'created', new_access_key = ?, "
@@ -257,9 +281,11 @@ class Rotations:
         *,
         error: str | None = None,
         event: str | None = None,
+        fence: Fence | None = None,
         **detail: Any,
     ) -> None:
         with self._db.transaction():
+            self._fence(fence)
             self._db.execute(
                 "UPDATE rotations SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
                 (state, error, encode_time(self._now()), record.id),
@@ -275,10 +301,17 @@ class Rotations:
                 )
 
     def record_sink(
-        self, record: RotationRecord, sink: str, status: str, detail: dict[str, Any]
+        self,
+        record: RotationRecord,
+        sink: str,
+        status: str,
+        detail: dict[str, Any],
+        *,
+        fence: Fence | None = None,
     ) -> None:
         now = encode_time(self._now())
         with self._db.transaction():
+            self._fence(fence)
             self._db.execute(
                 "INSERT INTO rotation_sinks (rotation_id, sink, status, detail, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (rotation_id, sink) DO UPDATE SET "
@@ -299,7 +332,9 @@ class Rotations:
                     **detail,
                 )
 
-    def abandon(self, record: RotationRecord, reason: str, **detail: Any) -> bool:
+    def abandon(
+        self, record: RotationRecord, reason: str, *, fence: Fence | None = None, **detail: Any
+    ) -> bool:
         """Give up an in-flight rotation for ``reason``, recorded in the audit log.
 
         The policy's keys are left as they are (the old key stays current);
@@ -309,6 +344,7 @@ class Rotations:
         """
         now = encode_time(self._now())
         with self._db.transaction():
+            self._fence(fence)
             changed = self._db.execute(
                 "UPDATE rotations SET state = 'abandoned', last_error = ?, finished_at = ?, "  # noqa: S608
                 f"updated_at = ? WHERE id = ? AND {_NOT_FINISHED}",
@@ -346,11 +382,14 @@ class Rotations:
                 (policy, access_key, encode_time(since), now),
             )
 
-    def promote(self, record: RotationRecord, grace: timedelta) -> None:
+    def promote(
+        self, record: RotationRecord, grace: timedelta, *, fence: Fence | None = None
+    ) -> None:
         """The new key becomes current and the old one previous, in one transaction."""
         now = self._now()
         at, revoke_after = encode_time(now), encode_time(now + grace)
         with self._db.transaction():
+            self._fence(fence)
             self._db.execute(
                 "INSERT INTO policy_keys (policy, current_access_key, current_rotation_id, "
                 "current_since, previous_access_key, previous_revoke_after, updated_at) "
@@ -387,10 +426,17 @@ class Rotations:
             )
 
     def record_revoke(
-        self, policy: str, access_key: str, *, error: str | None = None, already_gone: bool = False
+        self,
+        policy: str,
+        access_key: str,
+        *,
+        error: str | None = None,
+        already_gone: bool = False,
+        fence: Fence | None = None,
     ) -> None:
         now = encode_time(self._now())
         with self._db.transaction():
+            self._fence(fence)
             if error is None:
                 self._db.execute(
                     "UPDATE policy_keys SET previous_access_key = NULL, "

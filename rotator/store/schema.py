@@ -125,6 +125,29 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (rotation_id, sink)
         )""",
     ],
+    # 4: leases on units of work (one row per item, kept after release so its fencing
+    # token only grows) and the replicas sharing the store. Times here are whole
+    # milliseconds since the Unix epoch by the database's own clock (never a replica's),
+    # so expiry is compared in SQL, in the same statement that claims or fences.
+    [
+        """CREATE TABLE leases (
+            item TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            token BIGINT NOT NULL CHECK (token >= 1),
+            acquired_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )""",
+        "CREATE INDEX leases_holder ON leases (holder, expires_at)",
+        """CREATE TABLE replicas (
+            id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            started_at BIGINT NOT NULL,
+            last_seen BIGINT NOT NULL,
+            leases_lost BIGINT NOT NULL DEFAULT 0
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create, for a backend's damage check.

@@ -67,6 +67,12 @@ class SqliteDatabase:
     """An open SQLite store file (see :class:`rotator.store.database.Database`)."""
 
     dialect = "sqlite"
+    # SQLite's own clock (the host's: one host shares an SQLite store); 'now' is fixed
+    # for the length of one statement.
+    now_sql = (
+        "(CAST(strftime('%s', 'now') AS INTEGER) * 1000 "
+        "+ CAST(substr(strftime('%f', 'now'), 4) AS INTEGER))"
+    )
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
         self.path = path

@@ -179,6 +179,8 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(backend, keyrin
         "rotation_sinks",
         "rotations",
         "policy_keys",
+        "leases",
+        "replicas",
     )
     for table in later:
         backend.sql(f"DROP TABLE {table}")

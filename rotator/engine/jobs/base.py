@@ -8,20 +8,22 @@ on. Every run ends with one summary line in the log.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, ClassVar
 
 from rotator import logs
 from rotator.engine.jobs.due import MAX_RETRY, Backoff
+from rotator.engine.leasing import Leasing, claimed
 from rotator.engine.lifecycle import StopRequested
-from rotator.errors import RotatorError
+from rotator.errors import LeaseLost, RotatorError
 from rotator.events import Notify, ignore
 
 if TYPE_CHECKING:
@@ -41,6 +43,15 @@ _ITEM_FIELDS = {
     "rotate": "policy",
     "revoke": "policy",
 }
+# Outcomes of an item another replica works on: not failures, deferred until its lease ends.
+HELD = "held_elsewhere"
+LEASE_LOST = "lease_lost"
+LEASE_MARGIN = timedelta(seconds=1)
+
+
+def lease_item(job: str, item: str) -> str:
+    """The lease an item of *job* is worked under (a policy's rotation and revoke share one)."""
+    return f"policy:{item}" if _ITEM_FIELDS.get(job) == "policy" else f"{job}:{item}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ class Pass:
     store: Store
     runtime: Runtime
     now: datetime
+    leasing: Leasing | None = None
+    """This replica's leases (the daemon's); None: work without leases (tests, one-offs)."""
     _alerting: Alerting | None = field(default=None, init=False)
     _alerting_built: bool = field(default=False, init=False)
 
@@ -132,6 +145,10 @@ class Job(ABC):
 
     def __init__(self) -> None:
         self.backoff = Backoff()
+        # Items last found held by another replica: each run watches them, to take one
+        # over as soon as its lease ends (even when it was not due when the run began).
+        self.held_elsewhere: set[str] = set()
+        self._waiting: list[str] = []
 
     @abstractmethod
     def due_items(self, run: Pass) -> dict[str, datetime]:
@@ -163,10 +180,16 @@ class Job(ABC):
         started = time.monotonic()
         summary = Summary(self.name)
         try:
+            items = self.due_items(run)
             due = [
                 item
-                for item, when in sorted(self.due_items(run).items())
+                for item, when in sorted(items.items())
                 if when <= run.now and (only is None or item in only)
+            ]
+            self._waiting = [
+                item
+                for item in sorted(self.held_elsewhere)
+                if item in items and item not in due and (only is None or item in only)
             ]
             summary.due = len(due)
             self.run_items(run, due, summary)
@@ -189,22 +212,59 @@ class Job(ABC):
         return summary
 
     def run_items(self, run: Pass, items: Iterable[str], summary: Summary) -> None:
-        """Do each item in turn (a job may override this to batch them)."""
-        for item in items:
-            self.attempt(run, item, summary, functools.partial(self.run_item, run, item))
+        """Do each item in turn (a job may override this to batch them).
+
+        An item another replica held comes back in this same run as soon as
+        that lease has ended, before the next item: a replica's failover is
+        bounded by the lease, not by how long the survivor's run lasts.
+        """
+        queue, held = list(items), list(self._waiting)
+        while queue or held:
+            now = run.store.now()
+            ready = [item for item in held if (self.backoff.until(item) or now) <= now]
+            if ready:
+                item = ready[0]
+                held.remove(item)
+            elif queue:
+                item = queue.pop(0)
+            else:
+                break  # only items still held elsewhere: the scheduler comes back for them
+            work = functools.partial(self.run_item, run, item)
+            if self.attempt(run, item, summary, work) == HELD:
+                held.append(item)
 
     def run_item(self, run: Pass, item: str) -> str:
         """Do one item; return its outcome (one of :attr:`failed_outcomes` counts as failed)."""
         raise NotImplementedError
 
-    def attempt(self, run: Pass, item: str, summary: Summary, work: Callable[[], str]) -> None:
+    def attempt(self, run: Pass, item: str, summary: Summary, work: Callable[[], str]) -> str:
         """Run *work* for one item, recording its outcome and any failure, never raising one."""
         fields = {"job": self.name, _ITEM_FIELDS.get(self.name, "item"): item}
         try:
-            with logs.fields(**fields):
-                outcome = work()
+            with (
+                logs.fields(**fields),
+                claimed(run.leasing, run.store, lease_item(self.name, item)) as claim,
+            ):
+                if claim is not None and claim.fence is None:
+                    log.info(
+                        "%s %s: %s holds it for %.0fs more; deferred",
+                        self.name,
+                        item,
+                        claim.holder or "another replica",
+                        claim.remaining.total_seconds(),
+                        extra=fields,
+                    )
+                    self.backoff.defer(item, run.store.now() + claim.remaining + LEASE_MARGIN)
+                    outcome = HELD
+                else:
+                    outcome = work()
         except StopRequested:
             raise
+        except LeaseLost:
+            # Logged and counted by claimed(); another replica carries the item on.
+            if run.leasing is not None:
+                self.backoff.defer(item, run.store.now() + run.leasing.ttl + LEASE_MARGIN)
+            outcome = LEASE_LOST
         except RotatorError as exc:
             log.warning("%s %s: %s", self.name, item, exc, extra=fields)
             outcome = "error"
@@ -212,11 +272,37 @@ class Job(ABC):
             log.exception("%s %s: unexpected error", self.name, item, extra=fields)
             outcome = "error"
         self.settle(run, item, summary, outcome)
+        return outcome
+
+    @contextlib.contextmanager
+    def claim_all(self, run: Pass, items: Iterable[str], summary: Summary) -> Iterator[list[str]]:
+        """For a job that does its items together: hold the lease of each it can, yield those.
+
+        An item another replica holds is counted as held elsewhere and deferred.
+        """
+        with contextlib.ExitStack() as held:
+            mine = []
+            for item in items:
+                claim = held.enter_context(
+                    claimed(run.leasing, run.store, lease_item(self.name, item))
+                )
+                if claim is not None and claim.fence is None:
+                    self.backoff.defer(item, run.store.now() + claim.remaining + LEASE_MARGIN)
+                    self.held_elsewhere.add(item)
+                    summary.count(HELD)
+                    continue
+                self.held_elsewhere.discard(item)
+                mine.append(item)
+            yield mine
 
     def settle(self, run: Pass, item: str, summary: Summary, outcome: str) -> None:
         """Count an item's outcome and start or end its backoff."""
         failed = outcome in self.failed_outcomes
         summary.count(outcome, failed=failed)
+        if outcome in (HELD, LEASE_LOST):
+            self.held_elsewhere.add(item)
+            return  # deferred until the other replica's lease ends
+        self.held_elsewhere.discard(item)
         if failed:
             retry = self.backoff.failed(item, run.now, self.interval(run, item))
             log.info("%s %s: retrying at %s", self.name, item, f"{retry:%Y-%m-%d %H:%M:%S}Z")

@@ -256,7 +256,7 @@ class ConcurrentJob(Job):
         try:
             context = run.context
             with context.open_store(writer=True) as store:
-                view = Pass(store, run.runtime, context.now())
+                view = Pass(store, run.runtime, context.now(), run.leasing)
                 with self._reserving(view, admission):
                     work = functools.partial(self._one, view, item)
                     self.attempt(view, item, batch.summary, work)

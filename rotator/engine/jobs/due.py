@@ -64,6 +64,11 @@ class Backoff:
         self._failing[key] = _Failures(count, now + delay)
         return now + delay
 
+    def defer(self, key: str, until: datetime) -> None:
+        """Not before *until* (another replica holds the item's lease until then)."""
+        failures = self._failing.get(key)
+        self._failing[key] = _Failures(failures.count if failures else 0, until)
+
     def succeeded(self, key: str) -> None:
         self._failing.pop(key, None)
 

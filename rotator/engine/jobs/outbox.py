@@ -38,7 +38,11 @@ class OutboxJob(Job):
         alerting = run.alerting
         if alerting is None:
             return
-        report = alerting.dispatcher.flush()
+        # One replica at a time delivers the outbox (its lease), so no alert goes out twice.
+        with self.claim_all(run, items, summary) as mine:
+            if not mine:
+                return
+            report = alerting.dispatcher.flush()
         for outcome, count in (
             ("sent", report.sent),
             ("failed", report.failed),

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from rotator.engine.jobs.base import Pass
 from rotator.engine.jobs.concurrent import ConcurrentJob, Cost
+from rotator.engine.leasing import current_fence
 from rotator.services import due, rotate
 from rotator.services.rotate import WAITING
 from rotator.settings import PolicyConfig
@@ -86,13 +87,25 @@ class RotateJob(ConcurrentJob):
 
     def run_item(self, run: Pass, item: str) -> str:
         policy = _policy(run, item)
-        if due.next_rotation(run.store, policy, run.now) is None:
+        # Read again now that the item's lease is held: another replica may have just
+        # rotated it (then it is no longer due, and rotating again would be a second time).
+        when = due.next_rotation(run.store, policy, run.now)
+        if when is None:
             first = self._first_due(run, policy)
             if first > run.now:
                 return "not_due"
+        elif when > run.now:
+            return "not_due"
         fresh = run.store.rotations.in_flight(item) is None
         # The loop never waits for a deployment; --once follows each to the end.
-        result = rotate.rotate(run.context, run.store, policy, run.notify, defer=not self.drain)
+        result = rotate.rotate(
+            run.context,
+            run.store,
+            policy,
+            run.notify,
+            defer=not self.drain,
+            fence=current_fence(),
+        )
         if result.status == WAITING and not result.error:
             if fresh:
                 self._started.add(item)
@@ -141,7 +154,9 @@ class RevokeJob(ConcurrentJob):
         return items
 
     def run_item(self, run: Pass, item: str) -> str:
-        revoked = rotate.revoke(run.context, run.store, _policy(run, item), run.notify)
+        revoked = rotate.revoke(
+            run.context, run.store, _policy(run, item), run.notify, fence=current_fence()
+        )
         if revoked is None:
             return "not_due"
         return "revoked" if revoked else "failed"
