@@ -2,8 +2,9 @@
 
 :class:`VaultHTTP` sends one request with only the settings it was given
 (address, token, namespace header, TLS verification or CA file; never the
-environment, never a redirect), reads the whole answer within one deadline,
-and turns every httpx failure and every error status into one
+environment, never a redirect), reads the whole answer within one deadline
+(headers included) and a size cap through :mod:`rotator.httpguard` (so the
+daemon's stop request ends it too), and turns every httpx failure and every error status into one
 :class:`~rotator.errors.SinkError` line naming the sink and ``host:port``:
 ``transient`` for no answer, 429 and 5xx (a sealed server included),
 definite for the rest. Vault's own error text is quoted only after the
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from rotator import httpguard
 from rotator.errors import SinkError
 from rotator.secret import Secret
 
@@ -163,7 +164,7 @@ class VaultHTTP:
             self._http = httpx.Client(
                 base_url=self.url,
                 headers=headers,
-                verify=verify,
+                transport=httpguard.GuardedTransport(verify=verify),
                 timeout=self.timeout,
                 follow_redirects=False,
                 trust_env=False,
@@ -181,9 +182,11 @@ class VaultHTTP:
     ) -> Answer:
         """Send one request and read its answer; raises only :class:`SinkError`.
 
-        No single wait (connect, send, each read) exceeds ``timeout``, and the
-        body must be complete ``timeout`` seconds after the request started:
-        a server trickling bytes cannot hold the request open.
+        The whole answer, headers and body, must be in ``timeout`` seconds after
+        the request started and within :data:`MAX_ANSWER` bytes: a server
+        trickling bytes cannot hold the request open. A stop request (a
+        *cancelled* deadline around the call, :func:`rotator.httpguard.bounded`)
+        ends it at once.
         """
         headers = {}
         if authenticated and self._token is not None:
@@ -191,23 +194,26 @@ class VaultHTTP:
         content = json.dumps(json_body).encode() if json_body is not None else None
         if content is not None:
             headers["Content-Type"] = "application/json"
-        deadline = time.monotonic() + self.timeout
+        client = self._client()
+        request = client.build_request(method, path, content=content, headers=headers)
         try:
-            with self._client().stream(method, path, content=content, headers=headers) as response:
-                raw = bytearray()
-                for chunk in response.iter_bytes():
-                    raw += chunk
-                    if time.monotonic() > deadline:
-                        raise httpx.ReadTimeout("deadline passed", request=response.request)
-                    if len(raw) > MAX_ANSWER:
-                        raise SinkError(
-                            self.label, f"Vault at {self.address} answered {action} at length"
-                        )
-                status, location = response.status_code, response.headers.get("location", "")
+            response = httpguard.fetch(
+                client,
+                request,
+                deadline=httpguard.Deadline(self.timeout),
+                max_body=MAX_ANSWER,
+                timeout=self.timeout,
+            )
+        except httpguard.BodyTooLarge as exc:
+            raise SinkError(
+                self.label, f"Vault at {self.address} answered {action} at length"
+            ) from exc
         except httpx.HTTPError as exc:
             raise SinkError(
                 self.label, self.describe_transport(exc, action), transient=not _tls_failure(exc)
             ) from exc
+        status, location = response.status_code, response.headers.get("location", "")
+        raw = response.content
         if 300 <= status < 400:
             elsewhere = f" to {host_port(location)}" if location.startswith("http") else ""
             raise SinkError(
@@ -243,6 +249,8 @@ class VaultHTTP:
                 f"TLS with {where} failed while {action}: its certificate is not trusted "
                 "(set ca_cert to the CA that signed it)"
             )
+        if isinstance(exc, httpguard.Cancelled):
+            return f"gave up on {where} while {action}: rotator is stopping"
         if isinstance(exc, httpx.TimeoutException):
             return f"{where} did not answer within {self.timeout:g}s while {action}"
         if isinstance(exc, httpx.ConnectError):
