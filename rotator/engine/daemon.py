@@ -172,7 +172,9 @@ class Daemon:
             )
         )
         health = None if self.once else self._start_health()
-        self.pool = WorkerPool(self.ctx.settings.config.daemon.concurrency)
+        self.pool = WorkerPool(
+            self.ctx.settings.config.daemon.concurrency, cancelled=self.lifecycle.stop.is_set
+        )
         for job in self.jobs:
             if isinstance(job, ConcurrentJob):
                 job.pool = self.pool

@@ -4,7 +4,8 @@ Every request to Vault has one total deadline (the sink's ``timeout``), headers
 included, and a body cap; and a stop request (the daemon's flag, carried by
 :func:`rotator.httpguard.bounded`) ends a request under way whatever the peer
 does. Each failure is one SinkError line naming the server; nothing is
-written. A generous thread join only fails a hung request; no timing assertion.
+written. A generous thread join only fails a hung request; no timing assertion
+(the one-second wait below only proves the peer holds the push, whichever way).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rotator import httpguard
+from rotator.engine.pool import WorkerPool
 from rotator.errors import SinkError
 from rotator.sandbox.openbao import OpenBao
 from rotator.secret import Secret
@@ -129,3 +131,31 @@ def test_a_stop_request_ends_a_vault_request_that_a_peer_holds(
     assert error.transient  # it resumes at the next start
     assert "stopping" in one_line(error)
     assert bao.read("secret", PATH) is None
+
+
+def test_a_daemon_worker_pushing_to_a_stalled_vault_ends_at_the_stop(
+    peer: HostileProxy, bao: OpenBao
+) -> None:
+    """The engine's pool carries the stop flag to every item: no item needs to know it."""
+    peer.add("stall", path="^/v1/")
+    sink = vault_sink(peer, bao, timeout=HUNG * 2)
+    stop = threading.Event()
+    pool = WorkerPool(1, cancelled=stop.is_set)
+    raised: list[BaseException] = []
+
+    def item() -> None:
+        try:
+            sink.push(PAIR, CONTEXT)
+        except SinkError as exc:
+            raised.append(exc)
+
+    try:
+        assert pool.submit("rotate", "media", item)
+        assert not pool.wait(timeout=1)  # held by the peer
+        stop.set()
+        assert pool.shutdown(timeout=HUNG), "the stop did not end the item"
+    finally:
+        sink.close()
+    [error] = raised
+    assert error.transient
+    assert "stopping" in one_line(error)
