@@ -33,6 +33,7 @@ errors carry names, fingerprints, statuses and request ids only.
     │       ├── RateLimited       [T] 429 (retry_after in seconds when known)
     │       └── ServerError       [T] 5xx
     ├── SinkError                 [t] a sink could not take or confirm a key
+    ├── CredentialCheckFailed     [t] a new credential could not be prepared or proven (SQL)
     └── AlertError                [t] an alert channel could not deliver
 
 ``transient`` says whether the same call might succeed later without anyone
@@ -266,6 +267,14 @@ class SinkError(RotatorError):
     def __init__(self, sink: str, message: str, *, transient: bool = False) -> None:
         super().__init__(f"sink {sink}: {message}")
         self.sink = sink
+        self.transient = transient
+
+
+class CredentialCheckFailed(RotatorError):
+    """A new credential could not be prepared or proven (a database grant or login)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
         self.transient = transient
 
 

@@ -151,6 +151,11 @@ class PolicyConfig(Strict):
     agent: NonEmpty | None = None
     registry: NonEmpty | None = None
     access: NonEmpty | None = None
+    cluster: NonEmpty | None = None
+    user: NonEmpty | None = None
+    grant_role: NonEmpty | None = None
+    mode: NonEmpty | None = None
+    database: NonEmpty | None = None
     every: Duration = timedelta(days=30)
     grace: Duration = timedelta(hours=1)
     verify: bool = False

@@ -37,7 +37,7 @@ ROTATOR_SCOPES = [
     "spaces_key:delete",
     "app:read",
     "app:update",
-    # the other credential kinds the demo rotates: a Functions key and a GenAI agent key
+    # the other credential kinds the demo rotates: Functions, GenAI, registry
     "function:admin",
     "genai:read",
     "genai:create",
@@ -45,6 +45,13 @@ ROTATOR_SCOPES = [
     "registry:read",
     "registry:update",
 ]
+DATABASE_SCOPES = [
+    "database:read",
+    "database:create",
+    "database:delete",
+    "database:view_credentials",
+]
+"""Added when the database kind runs (a PostgreSQL server is installed): else too broad."""
 
 
 def fingerprint(secret: str | None) -> str:
@@ -273,7 +280,8 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
                 f"a service (pid {service.pid}) reading {service.env_file.name} at start and on "
                 f"SIGHUP, telling which key it holds on {service.url}"
             )
-            healthy = sandbox.add_token(ROTATOR_SCOPES, name="rotator-prod")
+            scopes = ROTATOR_SCOPES + (DATABASE_SCOPES if kinds.cluster else [])
+            healthy = sandbox.add_token(scopes, name="rotator-prod")
             broad = sandbox.add_token(["api:write"], name="ci-full-access")
             revoked = sandbox.add_token(["account:read"], name="old-laptop")
             sandbox.revoke_token(revoked)
@@ -369,7 +377,7 @@ def demo(args: argparse.Namespace, ctx: Context) -> int:
 
             walk.step(
                 "Rotate the other credential kinds: a Functions namespace key, a GenAI agent "
-                "key and registry Docker credentials, each into the app"
+                "key, registry Docker credentials and a PostgreSQL user, each into the app"
                 + (" and Vault" if vault else "")
             )
             rotate_other_kinds(walk, sandbox, app_id, vault, kinds)

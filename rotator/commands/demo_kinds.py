@@ -1,16 +1,22 @@
-"""The demo's other credential kinds: a Functions key, a GenAI agent key, registry credentials.
+"""The demo's other credential kinds: a Functions key, a GenAI agent key, registry credentials
+and a PostgreSQL user.
 
 Each is arranged in the sandbox, written as one more policy pushing into the
 demo app (and Vault when OpenBao runs), rotated, and checked: the values
-every sink holds must open the new credential.
+every sink holds must open the new credential. The database user needs a
+PostgreSQL server (the sandbox's managed database is a real one); without
+one the demo skips it with a one-line note, as it skips Vault without OpenBao.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import subprocess
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import psycopg
 
 from rotator.sandbox.openbao import OpenBao
 
@@ -26,6 +32,10 @@ class OtherKinds:
     namespace: str
     agent: str
     registry: str = "demo-registry"
+    cluster: str | None = None
+    """The managed PostgreSQL cluster (None: no PostgreSQL server here)."""
+    database_note: str = ""
+    admin: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def arrange(cls, sandbox: Sandbox) -> OtherKinds:
@@ -33,7 +43,30 @@ class OtherKinds:
         sandbox.add_function_key(namespace, "demo-fn")
         agent = sandbox.add_genai_agent("demo-support")
         sandbox.add_agent_key(agent, "demo-agent")
-        return cls(namespace, agent)
+        note = sandbox.databases_unavailable()
+        if note is not None:
+            return cls(namespace, agent, database_note=note)
+        try:
+            cluster = sandbox.add_database_cluster("demo-pg")
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            return cls(namespace, agent, database_note=str(exc).splitlines()[0])
+        admin = sandbox.database_admin(cluster)
+        # What an operator sets up once as doadmin: a role holding the privileges,
+        # a table of the application's, and the user rotator takes over.
+        with psycopg.connect(**admin, sslmode="disable", autocommit=True) as connection:
+            connection.execute("CREATE ROLE demo_rw NOLOGIN")
+            connection.execute("CREATE TABLE orders (id int PRIMARY KEY, item text)")
+            connection.execute("INSERT INTO orders VALUES (1, 'a rotated password reads me')")
+            connection.execute("GRANT SELECT ON orders TO demo_rw")
+        sandbox.add_database_user(cluster, "demo_app")
+        with psycopg.connect(**admin, sslmode="disable", autocommit=True) as connection:
+            connection.execute("GRANT demo_rw TO demo_app")
+        return cls(namespace, agent, cluster=cluster, admin=admin)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The policies the demo rotates beyond the Spaces key."""
+        return ("functions", "agent", "registry") + (("database",) if self.cluster else ())
 
     def policies(self, app_id: str, vault: OpenBao | None) -> str:
         def sinks(env: str, path: str) -> str:
@@ -80,7 +113,20 @@ kind = "registry_credentials"
 registry = "{self.registry}"
 expires_in = "40d"
 grace = "1h"
-{sinks('DOCKER_CONFIG_JSON = "dockerconfigjson"', "registry/docker")}"""
+{sinks('DOCKER_CONFIG_JSON = "dockerconfigjson"', "registry/docker")}""" + (
+            f"""
+[[policies]]
+name = "database"
+connection = "prod"
+kind = "database_user"
+cluster = "{self.cluster}"
+user = "demo_app"
+grant_role = "demo_rw"
+grace = "1h"
+{sinks('DB_USER = "username", DB_PASSWORD = "password", DATABASE_URL = "uri"', "db/orders")}"""
+            if self.cluster
+            else ""
+        )
 
     def opens(self, sandbox: Sandbox, policy: str, values: dict[str, str]) -> bool:
         """Whether the values a sink holds open a live key of *policy*'s kind."""
@@ -96,7 +142,28 @@ grace = "1h"
             except (ValueError, KeyError, TypeError):
                 return False
             return sandbox.registry_login_works(self.registry, user, password)
+        if policy == "database":
+            return self.reads_orders(values.get("username", ""), values.get("password", ""))
         return sandbox.agent_key_opens(self.agent, values.get("api_key", ""))
+
+    def reads_orders(self, user: str, password: str) -> bool:
+        """Whether *user* logs in with *password* and reads the table through demo_rw."""
+        if not user or not password:
+            return False
+        try:
+            with psycopg.connect(
+                host=self.admin["host"],
+                port=self.admin["port"],
+                dbname=self.admin["dbname"],
+                user=user,
+                password=password,
+                sslmode="disable",
+                connect_timeout=10,
+            ) as connection:
+                row = connection.execute("SELECT item FROM orders WHERE id = 1").fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None
 
 
 def rotate_other_kinds(
@@ -106,8 +173,15 @@ def rotate_other_kinds(
         "functions": ({"FN_KEY_ID": "key_id", "FN_SECRET": "secret"}, "functions/key"),
         "agent": ({"AGENT_API_KEY": "api_key"}, "agent/key"),
         "registry": ({"DOCKER_CONFIG_JSON": "dockerconfigjson"}, "registry/docker"),
+        "database": (
+            {"DB_USER": "username", "DB_PASSWORD": "password", "DATABASE_URL": "uri"},
+            "db/orders",
+        ),
     }
-    for policy, (env_names, path) in targets.items():
+    if not kinds.cluster:
+        walk.say(f"note: {kinds.database_note}; the database_user policy is skipped")
+    for policy in kinds.names:
+        env_names, path = targets[policy]
         result = json.loads(walk.run("rotate", policy, "--json"))
         walk.say(
             f"{policy}: {result.get('status')}, {result.get('old_access_key')} -> "

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Final
 
 from rotator.credentials.base import Credential, CredentialKind, Current, KeyPair
+from rotator.credentials.database_user import DatabaseUserKind
 from rotator.credentials.functions_key import FunctionsKeyKind
 from rotator.credentials.genai_agent_key import GenAIAgentKeyKind
 from rotator.credentials.registry_credentials import RegistryCredentialsKind
@@ -23,6 +24,7 @@ KINDS: Final[tuple[type[CredentialKind], ...]] = (
     FunctionsKeyKind,
     GenAIAgentKeyKind,
     RegistryCredentialsKind,
+    DatabaseUserKind,
 )
 
 KIND_NAMES: Final[Mapping[str, type[CredentialKind]]] = MappingProxyType(

@@ -13,7 +13,8 @@ Modules: :mod:`.server` (HTTP plumbing), :mod:`.pipeline` (the order of
 checks), :mod:`.scopes` (endpoint → scope table), :mod:`.state` (the
 model and its file), :mod:`.spaces`, :mod:`.apps`, :mod:`.resources`,
 :mod:`.faults`, :mod:`.ratelimit`, :mod:`.admin` (``/_sandbox/...``), and the
-credential kinds beyond Spaces keys: :mod:`.functions`, :mod:`.genai`, :mod:`.kinds`.
+credential kinds beyond Spaces keys: :mod:`.functions`, :mod:`.genai`, :mod:`.registry`,
+:mod:`.databases` (a real PostgreSQL behind the managed databases), :mod:`.kinds`.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ class Sandbox(KindHelpers):
         if thread is not None:
             thread.join()
         self._server = self._thread = None
+        self.stop_databases()
 
     @property
     def url(self) -> str:

@@ -1,8 +1,9 @@
 """The sandbox's helpers for credential kinds beyond Spaces keys (a mixin of ``Sandbox``).
 
-Arrange a Functions namespace or a GenAI agent with a key, read the
-server's truth (secrets included) and ask whether a secret still opens its
-credential, as a client of that product would find out.
+Arrange a Functions namespace, a GenAI agent, a registry or a managed
+PostgreSQL cluster, read the server's truth (secrets included) and ask
+whether a secret still opens its credential, as a client of that product
+would find out.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from rotator.sandbox import functions, genai, registry
+from rotator.sandbox import databases, functions, genai, registry
 from rotator.sandbox.calls import Problem
 from rotator.sandbox.deployments import iso
+from rotator.sandbox.postgres import PostgresCluster, server_bindir
 from rotator.sandbox.state import State
 
 
@@ -20,6 +22,7 @@ class KindHelpers:
     """Helpers for the Functions and GenAI credential kinds."""
 
     state: State
+    _own_postgres: PostgresCluster | None = None
 
     # -- Functions namespaces and their access keys ------------------------------------
 
@@ -122,3 +125,96 @@ class KindHelpers:
         with self.state.lock:
             tenant = self.state.tenant(account)
             return registry.authenticates(tenant, name, username, password, self.state.clock())
+
+    # -- managed PostgreSQL clusters and their users -------------------------------
+
+    @staticmethod
+    def databases_unavailable() -> str | None:
+        """Why managed databases cannot run here (no PostgreSQL server), or None."""
+        if server_bindir() is None:
+            return (
+                "no PostgreSQL server is installed (/usr/lib/postgresql/*/bin/initdb; "
+                "the postgresql package brings it)"
+            )
+        return None
+
+    def add_database_cluster(
+        self,
+        name: str = "demo-pg",
+        *,
+        server: PostgresCluster | None = None,
+        account: str | None = None,
+    ) -> str:
+        """A managed PostgreSQL cluster on *server* (None: one the sandbox starts and stops).
+
+        Returns the cluster id; RuntimeError when no PostgreSQL server can run.
+        """
+        if server is None:
+            if self._own_postgres is None:
+                bindir = server_bindir()
+                if bindir is None:
+                    raise RuntimeError(self.databases_unavailable())
+                started = PostgresCluster(bindir)
+                try:
+                    started.start()
+                except BaseException:
+                    started.stop()
+                    raise
+                self._own_postgres = started
+            server = self._own_postgres
+        tenant = self.state.tenant(account)
+        return str(databases.add_cluster(self.state, tenant, server, name)["id"])
+
+    def stop_databases(self) -> None:
+        """Stop the PostgreSQL server the sandbox started (if any); its clusters answer 503."""
+        started, self._own_postgres = self._own_postgres, None
+        if started is not None:
+            with self.state.lock:
+                for cluster_id, server in list(self.state.database_servers.items()):
+                    if server is started:
+                        del self.state.database_servers[cluster_id]
+            started.stop()
+
+    def add_database_user(
+        self, cluster_id: str, name: str, *, account: str | None = None
+    ) -> dict[str, Any]:
+        """Create a user directly (a real ``CREATE ROLE``); returns it with its password."""
+        try:
+            return databases.create_user(self.state, self.state.tenant(account), cluster_id, name)
+        except Problem as problem:
+            raise ValueError(problem.message) from problem
+
+    def database_users(
+        self, cluster_id: str, *, account: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every user of the cluster, passwords included (the server's truth)."""
+        with self.state.lock:
+            return [dict(u) for u in databases.users(self.state.tenant(account), cluster_id)]
+
+    def database_admin(self, cluster_id: str, *, account: str | None = None) -> dict[str, Any]:
+        """How to log in as the cluster's admin: ``host``, ``port``, ``user``, ``password``,
+        ``dbname`` (psycopg.connect keywords)."""
+        with self.state.lock:
+            tenant = self.state.tenant(account)
+            item = databases.cluster(tenant, cluster_id)
+            admin = next(u for u in databases.users(tenant, cluster_id) if u["role"] == "primary")
+            connection = item["connection"]
+            return {
+                "host": connection["host"],
+                "port": connection["port"],
+                "user": admin["name"],
+                "password": admin["password"],
+                "dbname": connection["database"],
+            }
+
+    def database_login_works(
+        self, cluster_id: str, user: str, password: str, *, account: str | None = None
+    ) -> bool:
+        """Whether *user* really logs in to the cluster's database with *password* now."""
+        with self.state.lock:
+            tenant = self.state.tenant(account)
+            database = databases.cluster(tenant, cluster_id)["connection"]["database"]
+            target = self.state.database_servers.get(cluster_id)
+        if target is None:
+            return False
+        return databases.login_works(target, database, user, password)

@@ -20,7 +20,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from rotator.sandbox import account, apps, functions, genai, registry, resources, spaces
+from rotator.sandbox import (
+    account,
+    apps,
+    databases,
+    functions,
+    genai,
+    registry,
+    resources,
+    spaces,
+)
 from rotator.sandbox.calls import Call, Handler, Problem, Reply, not_found
 from rotator.sandbox.faults import Fault, FaultBook
 from rotator.sandbox.ratelimit import RateLimiter
@@ -38,6 +47,7 @@ HANDLERS: dict[str, Handler] = {
     **functions.HANDLERS,
     **genai.HANDLERS,
     **registry.HANDLERS,
+    **databases.HANDLERS,
 }
 AdminHandler = Callable[[str, str, dict[str, list[str]], bytes], Reply]
 

@@ -104,6 +104,32 @@ _SPECIFIC: tuple[Row, ...] = (
         "registry:read|registry:update",
         "registries_get_dockerCredentials",
     ),
+    # Managed database users (databases_*_user.yml, databases_reset_auth.yml).
+    ("GET", "/v2/databases/{database_cluster_uuid}/users", "database:read", "databases_list_users"),
+    (
+        "POST",
+        "/v2/databases/{database_cluster_uuid}/users",
+        "database:create",
+        "databases_add_user",
+    ),
+    (
+        "GET",
+        "/v2/databases/{database_cluster_uuid}/users/{username}",
+        "database:read",
+        "databases_get_user",
+    ),
+    (
+        "DELETE",
+        "/v2/databases/{database_cluster_uuid}/users/{username}",
+        "database:delete",
+        "databases_delete_user",
+    ),
+    (
+        "POST",
+        "/v2/databases/{database_cluster_uuid}/users/{username}/reset_auth",
+        "database:update",
+        "databases_reset_auth",
+    ),
     ("GET", "/v2/gen-ai/agents/{agent_uuid}/api_keys", "genai:read", "genai_list_agent_api_keys"),
     (
         "POST",

@@ -21,10 +21,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rotator.sandbox.deployments import Deployment, settle
 from rotator.sandbox.tokens import TokenRecord
+
+if TYPE_CHECKING:
+    from rotator.sandbox.postgres import PostgresCluster
 
 FORMAT_VERSION = 1
 
@@ -157,6 +160,9 @@ class State:
         self.tokens: dict[str, TokenRecord] = {}
         self.default_account = ""
         self.seal_key = secrets.token_bytes(32)
+        # Runtime only (never saved): the real PostgreSQL behind each managed database
+        # cluster (rotator.sandbox.databases); a reloaded state has none.
+        self.database_servers: dict[str, PostgresCluster] = {}
 
     # -- locking and persistence ------------------------------------------------
 

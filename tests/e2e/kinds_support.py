@@ -11,10 +11,15 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
+import pytest
+
+from rotator.credentials.database_user import identify
 from rotator.sandbox import Sandbox
 
 BASE_SCOPES = ["account:read", "app:read", "app:update"]
@@ -49,6 +54,12 @@ class KindCase:
     """Whether the kind deletes a previous credential (registry credentials only expire)."""
     findable: bool = True
     """Whether a credential minted by a lost answer can be found again by its planned name."""
+    made_by_rotator: Callable[[str, dict[str, Any]], bool] = field(
+        default=lambda ident, record: str(record["name"]).startswith("rotator-media-")
+    )
+    """Whether a live credential is one rotator made (named by a rotation)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """What a kind's own tests need beyond the shared ones (a cluster id, a role)."""
 
     def policy(self, app_id: str, *, grace: str = "1s", more_sinks: str = "") -> str:
         env = ", ".join(f'{name} = "{value}"' for name, value in self.env.items())
@@ -229,9 +240,85 @@ def registry_credentials(sandbox: Sandbox) -> KindCase:
     )
 
 
+def database_user(sandbox: Sandbox) -> KindCase:
+    """A managed PostgreSQL user in alternating mode; the data belongs to a granted role."""
+    reason = sandbox.databases_unavailable()
+    if reason:
+        pytest.skip(reason)
+    cluster = sandbox.add_database_cluster("media-pg")
+    suffix = secrets.token_hex(3)
+    user, role = f"media_{suffix}", f"media_rw_{suffix}"
+    pair = (user, user + "_alt")
+    admin = sandbox.database_admin(cluster)
+    with psycopg.connect(**admin, sslmode="disable", autocommit=True) as connection:
+        connection.execute(f'CREATE ROLE "{role}" NOLOGIN')
+        connection.execute("CREATE TABLE notes (id int PRIMARY KEY, body text)")
+        connection.execute("INSERT INTO notes VALUES (1, 'kept by the granted role')")
+        connection.execute(f'GRANT SELECT, INSERT ON notes TO "{role}"')
+    first = sandbox.add_database_user(cluster, user)
+    with psycopg.connect(**admin, sslmode="disable", autocommit=True) as connection:
+        connection.execute(f'GRANT "{role}" TO "{user}"')
+
+    def alive() -> dict[str, dict[str, Any]]:
+        return {
+            identify(u["name"], u["password"]): u
+            for u in sandbox.database_users(cluster)
+            if u["name"] in pair
+        }
+
+    def values_of(record: dict[str, Any]) -> dict[str, str]:
+        name, password = record["name"], record["password"]
+        host, port, database = admin["host"], admin["port"], admin["dbname"]
+        return {
+            "username": name,
+            "password": password,
+            "host": host,
+            "port": str(port),
+            "database": database,
+            "uri": f"postgresql://{name}:{password}@{host}:{port}/{database}?sslmode=disable",
+        }
+
+    def opens(values: Mapping[str, str]) -> bool:
+        return sandbox.database_login_works(
+            cluster, values.get("username", ""), values.get("password", "")
+        )
+
+    return KindCase(
+        "database_user",
+        [
+            *BASE_SCOPES,
+            "database:read",
+            "database:create",
+            "database:delete",
+            "database:view_credentials",
+        ],
+        {
+            "DB_USER": "username",
+            "DB_PASSWORD": "password",
+            "DB_HOST": "host",
+            "DB_PORT": "port",
+            "DB_NAME": "database",
+            "DATABASE_URL": "uri",
+        },
+        f"/v2/databases/{cluster}/users",
+        f"/v2/databases/{cluster}/users/[^/]+",
+        keys=(
+            f'kind = "database_user"\ncluster = "{cluster}"\nuser = "{user}"\ngrant_role = "{role}"'
+        ),
+        alive=alive,
+        values_of=values_of,
+        secret_field="password",
+        opens=opens,
+        original=identify(user, first["password"]),
+        made_by_rotator=lambda ident, record: record["name"] in pair,
+        extra={"cluster": cluster, "role": role, "pair": pair, "admin": admin},
+    )
+
+
 KIND_CASES: dict[str, Callable[[Sandbox], KindCase]] = {
     "spaces_key": spaces_key,
     "functions_key": functions_key,
     "genai_agent_key": genai_agent_key,
     "registry_credentials": registry_credentials,
+    "database_user": database_user,
 }

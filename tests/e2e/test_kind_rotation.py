@@ -81,7 +81,7 @@ def assert_invariants(run, sandbox, bao, case: KindCase) -> None:
         created = {
             ident
             for ident, record in alive.items()
-            if record["name"].startswith("rotator-media-") and record["name"] != planned
+            if case.made_by_rotator(ident, record) and record["name"] != planned
         }
         assert created <= recorded
     else:
@@ -133,6 +133,7 @@ def test_a_rotation_reaches_the_app_and_vault_then_revokes_the_old_after_grace(
     assert [s["status"] for s in document["sinks"]] == ["confirmed", "confirmed"]
     new = document["new_access_key"]
     assert document["old_access_key"] == case.adopted
+    original_secret = case.secret_of(case.alive()[case.original])
     alive = case.alive()
     assert set(alive) == {case.original, new}  # the old one lives through the grace period
     assert app_values(media, sandbox, case) == case.values_of(alive[new])
@@ -143,6 +144,7 @@ def test_a_rotation_reaches_the_app_and_vault_then_revokes_the_old_after_grace(
     second = resume(media)
     assert second["status"] == "succeeded" and second["old_access_key"] == new
     # Revoked after the grace period, or (registry credentials) left to expire.
+    assert (original_secret in case.secrets()) is not case.revokes
     assert (case.original in case.alive()) is not case.revokes
     assert_invariants(media, sandbox, bao, case)
     for secret in case.secrets() | {case.secret_of(alive[new])}:

@@ -23,6 +23,17 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+
+
+class _TextTimes(yaml.SafeLoader):
+    """YAML without the timestamp type: an unquoted ``2019-01-11T18:37:36Z`` stays text,
+    as JSON (and the API) has it."""
+
+
+_TextTimes.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 SPEC = HERE / "digitalocean-openapi.json"
 
 
@@ -41,7 +52,7 @@ class Upstream:
                 capture_output=True,
                 text=True,
             ).stdout
-            self._files[path] = yaml.safe_load(text)
+            self._files[path] = yaml.load(text, Loader=_TextTimes)  # noqa: S506 (safe loader)
         return self._files[path]
 
     def resolve(self, node: Any, here: str, seen: tuple[str, ...] = ()) -> Any:
