@@ -5,9 +5,10 @@ of its own, in the sandbox, deployments of ``--step`` seconds a phase) is
 rotated by 1, 2 and 3 ``rotator run`` processes on one throw-away
 PostgreSQL, with the policies on one token and on three tokens. The sandbox
 enforces DigitalOcean's limits (250 requests a minute per token by default)
-and each replica paces itself to the same figure; the table gives the wall
-time until every policy was rotated and its old key revoked, rotations per
-minute, and the 429 answers the sandbox sent.
+and every replica is configured with the same figure: they share it through
+the store's rate budget per token. The table gives the wall time until every
+policy was rotated and its old key revoked, rotations per minute, and the
+429 answers the sandbox sent.
 
 Failover: two replicas rotate a larger fleet; 20 times, the replica holding
 the lease of a policy whose rotation is in flight is SIGKILLed (and a new
@@ -18,7 +19,8 @@ distribution (min, median, max) is printed; it is bounded by the lease TTL
 (``--ttl``) plus the survivor's current step.
 
 Needs PostgreSQL's server binaries (Debian's ``postgresql`` package).
-``python benchmarks/replicas.py [--size 30] [--kills 20] [--ttl 6s]``.
+``python benchmarks/replicas.py [--size 30] [--kills 20] [--ttl 6s]
+[--skip-throughput] [--skip-failover]``.
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--ttl", default="6s", help="daemon.lease_ttl")
     parser.add_argument("--step", type=float, default=0.3, help="deployment phase, seconds")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-failover", action="store_true")
     options = parser.parse_args(argv)
     bindir = server_bindir()
     if bindir is None:
@@ -173,6 +176,8 @@ def main(argv: list[str]) -> None:
                     )
                     rate = options.size / seconds * 60
                     print(f"{replicas:>8} {tokens:>6} {seconds:>8.1f} {rate:>14.1f} {limited:>5}")
+        if options.skip_failover:
+            return
         print(f"failover: {options.kills} SIGKILLs of the replica holding a policy's lease")
         times = _failover(
             cluster,

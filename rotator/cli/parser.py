@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         handler: str,
         help_text: str,
         *examples: str,
+        name_help: str | None = None,
     ) -> argparse.ArgumentParser:
+        """One subcommand; *name_help*, when given, describes its first argument ``NAME``."""
         sub = group.add_parser(
             name,
             help=help_text,
@@ -169,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[common],
         )
         sub.set_defaults(handler=handler)  # "module:function" in rotator.commands, loaded on use
+        if name_help is not None:
+            sub.add_argument("name", metavar="NAME", help=name_help)
         return sub
 
     def command_group(
@@ -226,11 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
         "register a token under a name",
         'printf %s "$DO_TOKEN" | rotator connection add prod --description "CI" --token-stdin',
         "rotator connection add staging          # prompts for the token without echo",
-    )
-    sub.add_argument(
-        "name",
-        metavar="NAME",
-        help="the connection's name (lowercase letters, digits, '-', '_'; policies refer to it)",
+        name_help="the connection's name "
+        "(lowercase letters, digits, '-', '_'; policies refer to it)",
     )
     sub.add_argument(
         "--description", default="", metavar="TEXT", help="a note for operators (who, what for)"
@@ -253,8 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
         "show one connection",
         "rotator connection show prod",
         "rotator connection show prod --json",
+        name_help="the connection to show",
     )
-    sub.add_argument("name", metavar="NAME", help="the connection to show")
     _json_flag(sub)
     sub = command(
         group,
@@ -263,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         "change a connection's description or token",
         'rotator connection update prod --description "CI, rotated quarterly"',
         'printf %s "$NEW_TOKEN" | rotator connection update prod --token-stdin',
+        name_help="the connection to change",
     )
-    sub.add_argument("name", metavar="NAME", help="the connection to change")
     sub.add_argument(
         "--description", metavar="TEXT", help="the new description (unchanged when absent)"
     )
@@ -277,8 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         "forget a connection",
         "rotator connection remove old-ci",
         "rotator connection remove old-ci --yes --json",
+        name_help="the connection to forget",
     )
-    sub.add_argument("name", metavar="NAME", help="the connection to forget")
     sub.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _json_flag(sub)
     sub = command(
@@ -301,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare what a token can do with what it needs (exit 1 on a problem)",
         "rotator connection audit prod",
         "rotator connection audit prod --refresh --json",
+        name_help="the connection whose token is audited",
     )
-    sub.add_argument("name", metavar="NAME", help="the connection whose token is audited")
     sub.add_argument(
         "--refresh", action="store_true", help="ask DigitalOcean again instead of a cached report"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import re
+from collections.abc import Callable
 from typing import Any
 
 from rotator import files
@@ -102,6 +103,26 @@ def _warn(change: TokenChange, ctx: Context, *, quiet: bool) -> None:
         warn(ctx.stderr, warning, quiet=quiet)
 
 
+def _outcome(
+    change: TokenChange,
+    args: argparse.Namespace,
+    ctx: Context,
+    *,
+    refused: str,
+    done: Callable[[Connection], str],
+) -> int:
+    """Exit 1 naming why a token was refused (nothing stored), else show the connection."""
+    if change.connection is None:
+        reason = change.validation.reason if change.validation else "invalid"
+        ctx.stderr.write(f"error: {refused.format(reason=reason)}\n")
+        return 1
+    if args.json:
+        print_json(change.connection.to_json(), ctx.stdout)
+    else:
+        ctx.stdout.write(done(change.connection) + "\n")
+    return 0
+
+
 def add(args: argparse.Namespace, ctx: Context) -> int:
     """Register a token under a name, after validating it unless --no-validate."""
     name = check_name(args.name)
@@ -113,25 +134,19 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
         validate=not args.no_validate,
     )
     _warn(change, ctx, quiet=args.quiet)
-    validation = change.validation
-    if change.connection is None:
-        reason = validation.reason if validation else "invalid"
-        ctx.stderr.write(f"error: the token is invalid ({reason}); nothing was stored\n")
-        return 1
-    if validation is not None and validation.status == "unknown":
+    if change.validation is not None and change.validation.status == "unknown":
         warn(
             ctx.stderr,
-            f"could not validate the token now ({validation.reason}); stored as unknown",
+            f"could not validate the token now ({change.validation.reason}); stored as unknown",
             quiet=args.quiet,
         )
-    connection = change.connection
-    if args.json:
-        print_json(connection.to_json(), ctx.stdout)
-    else:
-        ctx.stdout.write(
-            f"added connection {name!r} (token {connection.fingerprint}…, {connection.status})\n"
-        )
-    return 0
+    return _outcome(
+        change,
+        args,
+        ctx,
+        refused="the token is invalid ({reason}); nothing was stored",
+        done=lambda c: f"added connection {name!r} (token {c.fingerprint}…, {c.status})",
+    )
 
 
 def list_(args: argparse.Namespace, ctx: Context) -> int:
@@ -161,19 +176,15 @@ def update(args: argparse.Namespace, ctx: Context) -> int:
         read_token=(lambda: read_token(args, ctx)) if wants_token else None,
         validate=not args.no_validate,
     )
-    if change.connection is None:
-        reason = change.validation.reason if change.validation else "invalid"
-        ctx.stderr.write(f"error: the new token is invalid ({reason}); nothing was changed\n")
-        return 1
-    connection = change.connection
-    if args.json:
-        print_json(connection.to_json(), ctx.stdout)
-    else:
-        ctx.stdout.write(
-            f"updated connection {args.name!r} (version {connection.version}, "
-            f"token {connection.fingerprint}…)\n"
-        )
-    return 0
+    return _outcome(
+        change,
+        args,
+        ctx,
+        refused="the new token is invalid ({reason}); nothing was changed",
+        done=lambda c: (
+            f"updated connection {args.name!r} (version {c.version}, token {c.fingerprint}…)"
+        ),
+    )
 
 
 def remove(args: argparse.Namespace, ctx: Context) -> int:

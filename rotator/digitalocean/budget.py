@@ -23,6 +23,14 @@ some accounts and tests need small ones.
 * **a block**: a 429's ``retry-after`` stops every request of the token until
   it has passed; the server has the last word.
 
+Replicas sharing one store also share each token's limit: with a
+:class:`~rotator.digitalocean.shared.SharedLimit` set (``budget.shared``),
+:meth:`RateBudget.admit` also reserves the work's calls there once (not per
+request), a reservation's release gives back what it did not use there with
+the last ``ratelimit-*`` report its requests heard, and a 429 blocks every
+replica. This budget stays the fast path that paces each request; when the
+shared budget cannot be asked, the work is deferred, never sent unpaced.
+
 Three ways in:
 
 * :meth:`RateBudget.admit` before work starts: a job that needs ``calls``
@@ -48,6 +56,7 @@ one per-token state.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -55,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from rotator.digitalocean.retry import required_wait
+from rotator.digitalocean.shared import UNREACHABLE_RETRY, SharedGrant, SharedLimit
 from rotator.digitalocean.waits import (
     HOUR,
     MINUTE,
@@ -68,6 +78,7 @@ from rotator.digitalocean.waits import (
     refused_error,
     set_not_before,
 )
+from rotator.errors import RotatorError
 
 __all__ = [
     "DEFAULT_IN_FLIGHT_ALLOWANCE",
@@ -99,6 +110,8 @@ DEFAULT_MAX_WAIT = 30.0
 DEFAULT_IN_FLIGHT_ALLOWANCE = 10.0
 """Seconds a request may take to reach the server (the client's default timeout)."""
 
+log = logging.getLogger("rotator.digitalocean.budget")
+
 
 # -- the budget itself --------------------------------------------------------------------
 
@@ -117,6 +130,7 @@ class _Token:
     blocked_until: float = 0.0
     last_used: float = 0.0
     reported_by: int = 0
+    unshared: tuple[int, float] | None = None  # a report not yet written to the shared budget
 
 
 class RateBudget:
@@ -152,6 +166,8 @@ class RateBudget:
         self._tokens: dict[str, _Token] = {}
         self._serial = 0
         self._lock = threading.Lock()
+        self.shared: SharedLimit | None = None
+        """The budget other processes share (replicas on one store); None: this process only."""
 
     def __repr__(self) -> str:
         return (
@@ -180,11 +196,35 @@ class RateBudget:
                 return Admission(key, calls, False, start, start - now, None)
             token.reserved += calls
             reservation = Reservation(self, key, calls)
-            return Admission(key, calls, True, start, start - now, reservation)
+        if self.shared is not None and calls:
+            grant = self._reserve_shared(key, calls)
+            if not grant.granted:
+                with self._lock:
+                    token.reserved = max(0, token.reserved - reservation._left)
+                    reservation._left = 0
+                fits = max(start, now + grant.wait)
+                return Admission(key, calls, False, fits, fits - now, None)
+            reservation._shared = grant.mark
+        return Admission(key, calls, True, start, start - now, reservation)
+
+    def _reserve_shared(self, key: str, calls: int) -> SharedGrant:
+        """Reserve *calls* in the shared budget (refused while it cannot be reached)."""
+        assert self.shared is not None
+        try:
+            return self.shared.reserve(key, calls)
+        except RotatorError as exc:  # the store is unreachable: defer, never send unpaced
+            log.warning(
+                "shared rate budget of token %s not reachable (%s); work waits %.0fs",
+                key,
+                str(exc) or type(exc).__name__,
+                UNREACHABLE_RETRY,
+            )
+            return SharedGrant(False, UNREACHABLE_RETRY)
 
     def _adjust(self, reservation: Reservation, calls: int, now: float | None) -> bool:
+        key = reservation.key
         with self._lock:
-            token = self._tokens.get(reservation.key)
+            token = self._tokens.get(key)
             if token is None:  # pruned: nothing is held for it any more
                 reservation._left = 0
                 return calls == 0
@@ -193,7 +233,40 @@ class RateBudget:
                 return False
             token.reserved = max(0, token.reserved + extra)
             reservation._left = calls
+            # What the shared budget holds for it follows, outside the lock (a round trip).
+            mark = reservation._shared
+            shared = self.shared if mark is not None else None
+            report = None
+            if shared is not None and calls == 0:
+                report, token.unshared = token.unshared, None
+        if shared is None or mark is None:
             return True
+        if extra > 0:
+            # Taken in a later slot: given back with the first grant's (conservative).
+            if self._reserve_shared(key, extra).granted:
+                return True
+            with self._lock:  # the shared budget has no room: take back the local change
+                token.reserved = max(0, token.reserved - extra)
+                reservation._left -= extra
+            return False
+        if extra < 0 or report is not None:
+            self._release_shared(key, -extra, mark, report)
+        return True
+
+    def _release_shared(
+        self, key: str, calls: int, mark: int, report: tuple[int, float] | None
+    ) -> None:
+        assert self.shared is not None
+        try:
+            self.shared.release(key, calls, mark, report)
+        except RotatorError as exc:  # they count until their slot leaves the minute
+            log.warning(
+                "shared rate budget of token %s not reachable (%s); %d unused calls "
+                "count until they leave its minute",
+                key,
+                str(exc) or type(exc).__name__,
+                calls,
+            )
 
     # -- one request ------------------------------------------------------------
 
@@ -261,12 +334,23 @@ class RateBudget:
                 if not older:
                     token.remaining, token.reset = remaining, reset
                     token.reported_by = ticket._serial
+                    token.unshared = (remaining, reset)
             elif token.remaining is not None:
                 token.remaining = max(0, token.remaining - 1)  # it may have counted
+            wait = None
             if status == 429 and headers is not None:
                 wait = required_wait(headers, now)
                 if wait is not None:
                     token.blocked_until = max(token.blocked_until, now + wait)
+        if wait is not None and self.shared is not None:
+            try:
+                self.shared.block(ticket.key, wait)
+            except RotatorError as exc:  # this process still waits; the others learn on their own
+                log.warning(
+                    "shared rate budget of token %s not reachable (%s)",
+                    ticket.key,
+                    str(exc) or type(exc).__name__,
+                )
 
     def cancel(self, ticket: Ticket) -> None:
         """Give back *ticket*, whose request was never sent (its wait was interrupted).
@@ -286,6 +370,11 @@ class RateBudget:
         if token.minute_owner[ticket._slot] == ticket._serial:
             token.minute_free[ticket._slot] = free_at
         return token
+
+    def close(self) -> None:
+        """Let go of the shared budget's connection (made again when next needed)."""
+        if self.shared is not None:
+            self.shared.close()
 
     # -- what it knows --------------------------------------------------------------
 

@@ -30,6 +30,11 @@ must never be written: ``DELETE /v2/droplets`` (destroys Droplets by tag),
 Scopes without a probe are learned only from the token-info endpoint: their
 endpoints open consoles or return credentials, or the sandbox that rotator's
 tests run against cannot yet confirm how the probe is answered.
+
+The module is long on purpose: most of it is :data:`CATALOGUE`, one entry per
+scope with its probe and the reason the probe is safe, kept in one place so
+the catalogue reads as the specification it is (a test checks it against
+DigitalOcean's published spec).
 """
 
 from __future__ import annotations

@@ -125,6 +125,7 @@ class Reservation:
         self._budget = budget
         self.key = key
         self._left = calls
+        self._shared: int | None = None  # where the shared budget (if any) took its calls
 
     def __repr__(self) -> str:
         return f"Reservation(key={self.key!r}, left={self._left})"

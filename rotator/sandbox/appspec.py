@@ -49,14 +49,20 @@ def component_names(spec: dict[str, Any]) -> list[str]:
     ]
 
 
-def _check_envs(where: str, envs: Any, unseal: Callable[[str], str | None]) -> None:
-    if not isinstance(envs, list):
-        raise unprocessable(f"{where}.envs must be a list.")
-    seen: set[str] = set()
-    for index, env in enumerate(envs):
-        label = f"{where}.envs[{index}]"
-        if not isinstance(env, dict):
+def _objects(where: str, items: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each object of the list at *where*, with its label; a 422 for anything else."""
+    if not isinstance(items, list):
+        raise unprocessable(f"{where} must be a list.")
+    for index, item in enumerate(items):
+        label = f"{where}[{index}]"
+        if not isinstance(item, dict):
             raise unprocessable(f"{label} must be an object.")
+        yield label, item
+
+
+def _check_envs(where: str, envs: Any, unseal: Callable[[str], str | None]) -> None:
+    seen: set[str] = set()
+    for label, env in _objects(f"{where}.envs", envs):
         key = env.get("key")
         if not isinstance(key, str) or not ENV_KEY.match(key):
             raise unprocessable(f"{label}.key must match {ENV_KEY.pattern}.")
@@ -95,12 +101,7 @@ def validate_spec(raw: Any, unseal: Callable[[str], str | None]) -> dict[str, An
     for kind in COMPONENT_KINDS:
         if kind not in spec:
             continue
-        if not isinstance(spec[kind], list):
-            raise unprocessable(f"spec.{kind} must be a list.")
-        for index, component in enumerate(spec[kind]):
-            where = f"spec.{kind}[{index}]"
-            if not isinstance(component, dict):
-                raise unprocessable(f"{where} must be an object.")
+        for where, component in _objects(f"spec.{kind}", spec[kind]):
             component_name = component.get("name")
             if not isinstance(component_name, str) or not NAME.match(component_name):
                 raise unprocessable(f"{where}.name must match {NAME.pattern}.")

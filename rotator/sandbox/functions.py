@@ -17,31 +17,26 @@ import re
 import secrets
 from typing import Any
 
-from rotator.sandbox.calls import Call, Problem, Reply, bad_request, not_found
+from rotator.sandbox.calls import Call, Problem, Reply, bad_request
 from rotator.sandbox.deployments import iso
+from rotator.sandbox.keyfamily import KeyFamily
 from rotator.sandbox.state import State, Tenant
 
 FAMILY = "function_keys"
 NAMESPACES = "function_namespaces"
 EXPIRES_IN = re.compile(r"([1-9][0-9]{0,5})([hd])")
 KEY_LIMIT = 100
-_PUBLIC = ("id", "name", "expires_at", "created_at", "updated_at")
-
-
-def _namespace(tenant: Tenant, namespace: str) -> dict[str, Any]:
-    for item in tenant.resources.get(NAMESPACES, []):
-        if item.get("namespace") == namespace:
-            return item
-    raise Problem(404, "namespace not found")
-
-
-def _keys(tenant: Tenant, namespace: str) -> list[dict[str, Any]]:
-    return [k for k in tenant.resources.get(FAMILY, []) if k["namespace"] == namespace]
-
-
-def public(key: dict[str, Any]) -> dict[str, Any]:
-    """A key as listed: never its secret."""
-    return {name: key[name] for name in _PUBLIC}
+KEYS = KeyFamily(
+    family=FAMILY,
+    parents=NAMESPACES,
+    parent_id="namespace",
+    key_parent="namespace",
+    key_id="id",
+    public_fields=("id", "name", "expires_at", "created_at", "updated_at"),
+    no_parent="namespace not found",
+    no_name="Invalid request payload: missing name field",
+)
+public = KEYS.public
 
 
 def lifetime_seconds(expires_in: Any) -> int | None:
@@ -60,11 +55,10 @@ def create_key(
 ) -> dict[str, Any]:
     """Store a new key (secret included) in *namespace*; Problems as the API answers them."""
     with state.changing():
-        _namespace(tenant, namespace)
-        if not isinstance(name, str) or not name.strip():
-            raise bad_request("Invalid request payload: missing name field")
+        KEYS.parent(tenant, namespace)
+        name = KEYS.name(name)
         lifetime = lifetime_seconds(expires_in)
-        if len(_keys(tenant, namespace)) >= KEY_LIMIT:
+        if len(KEYS.keys(tenant, namespace)) >= KEY_LIMIT:
             raise Problem(409, f"a namespace holds at most {KEY_LIMIT} access keys")
         now = state.clock()
         key = {
@@ -83,7 +77,7 @@ def create_key(
 
 def authenticates(tenant: Tenant, namespace: str, key_id: str, secret: str, now: float) -> bool:
     """Whether *key_id* with *secret* opens *namespace* now (exists, matches, not expired)."""
-    for key in _keys(tenant, namespace):
+    for key in KEYS.keys(tenant, namespace):
         if key["id"] == key_id:
             expiry = key.get("expires_at_epoch")
             return secrets.compare_digest(key["secret"], secret) and (
@@ -92,29 +86,15 @@ def authenticates(tenant: Tenant, namespace: str, key_id: str, secret: str, now:
     return False
 
 
-def _find(call: Call) -> dict[str, Any]:
-    _namespace(call.tenant, call.params["namespace_id"])
-    for key in _keys(call.tenant, call.params["namespace_id"]):
-        if key["id"] == call.params["key_id"]:
-            return key
-    raise not_found()
-
-
 def list_keys(call: Call) -> Reply:
     """``GET …/keys`` (function:admin) → ``{access_keys, count}``, no secrets."""
-    with call.state.lock:
-        _namespace(call.tenant, call.params["namespace_id"])
-        keys = [public(k) for k in _keys(call.tenant, call.params["namespace_id"])]
+    keys = KEYS.listed(call, "namespace_id")
     return Reply(200, {"access_keys": keys, "count": len(keys)})
 
 
 def create(call: Call) -> Reply:
     """``POST …/keys`` (function:admin) → 201 with the secret, shown this once."""
-    with call.state.lock:
-        _namespace(call.tenant, call.params["namespace_id"])  # 404 before the body is read
-    body = call.json()
-    if not isinstance(body, dict):
-        raise bad_request("Invalid request payload: missing name field")
+    body = KEYS.creation(call, "namespace_id")
     key = create_key(
         call.state,
         call.tenant,
@@ -128,19 +108,15 @@ def create(call: Call) -> Reply:
 def update(call: Call) -> Reply:
     """``PUT …/keys/{key_id}`` (function:admin): rename only."""
     with call.state.changing():
-        key = _find(call)
-        body = call.json()
-        name = body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            raise bad_request("Invalid request payload: missing name field")
-        key["name"], key["updated_at"] = name, iso(call.now)
+        key = KEYS.find(call, "namespace_id", "key_id")
+        key["name"], key["updated_at"] = KEYS.body_name(call), iso(call.now)
         return Reply(200, {"access_key": public(key)})
 
 
 def delete(call: Call) -> Reply:
     """``DELETE …/keys/{key_id}`` (function:admin) → 200 ``{}``."""
     with call.state.changing():
-        key = _find(call)
+        key = KEYS.find(call, "namespace_id", "key_id")
         call.tenant.resources[FAMILY].remove(key)
         return Reply(200, {})
 

@@ -16,14 +16,25 @@ import secrets
 import uuid
 from typing import Any
 
-from rotator.sandbox.calls import Call, Problem, Reply, bad_request, not_found
+from rotator.sandbox.calls import Call, Reply, bad_request
 from rotator.sandbox.deployments import iso
+from rotator.sandbox.keyfamily import KeyFamily
 from rotator.sandbox.pagination import paginate
 from rotator.sandbox.state import State, Tenant
 
 AGENTS = "genai_agents"
 FAMILY = "genai_agent_keys"
-_PUBLIC = ("uuid", "name", "created_at", "created_by")
+KEYS = KeyFamily(
+    family=FAMILY,
+    parents=AGENTS,
+    parent_id="uuid",
+    key_parent="agent_uuid",
+    key_id="uuid",
+    public_fields=("uuid", "name", "created_at", "created_by"),
+    no_parent="agent not found",
+    no_name="name is required.",
+)
+public = KEYS.public
 
 
 def add_agent(state: State, tenant: Tenant, name: str) -> dict[str, Any]:
@@ -41,28 +52,11 @@ def add_agent(state: State, tenant: Tenant, name: str) -> dict[str, Any]:
         return dict(agent)
 
 
-def _agent(tenant: Tenant, agent_uuid: str) -> dict[str, Any]:
-    for agent in tenant.resources.get(AGENTS, []):
-        if agent["uuid"] == agent_uuid:
-            return agent
-    raise Problem(404, "agent not found")
-
-
-def _keys(tenant: Tenant, agent_uuid: str) -> list[dict[str, Any]]:
-    return [k for k in tenant.resources.get(FAMILY, []) if k["agent_uuid"] == agent_uuid]
-
-
-def public(key: dict[str, Any]) -> dict[str, Any]:
-    """A key as listed: never its secret."""
-    return {name: key[name] for name in _PUBLIC}
-
-
 def create_key(state: State, tenant: Tenant, agent_uuid: str, name: Any) -> dict[str, Any]:
     """Store a new key (secret included) for the agent; Problems as the API answers them."""
     with state.changing():
-        _agent(tenant, agent_uuid)
-        if not isinstance(name, str) or not name.strip():
-            raise bad_request("name is required.")
+        KEYS.parent(tenant, agent_uuid)
+        name = KEYS.name(name)
         key = {
             "agent_uuid": agent_uuid,
             "uuid": str(uuid.uuid4()),
@@ -78,33 +72,19 @@ def create_key(state: State, tenant: Tenant, agent_uuid: str, name: Any) -> dict
 def authenticates(tenant: Tenant, agent_uuid: str, secret: str) -> bool:
     """Whether *secret* is a live API key of the agent."""
     return any(
-        secrets.compare_digest(key["secret_key"], secret) for key in _keys(tenant, agent_uuid)
+        secrets.compare_digest(key["secret_key"], secret) for key in KEYS.keys(tenant, agent_uuid)
     )
-
-
-def _find(call: Call) -> dict[str, Any]:
-    _agent(call.tenant, call.params["agent_uuid"])
-    for key in _keys(call.tenant, call.params["agent_uuid"]):
-        if key["uuid"] == call.params["api_key_uuid"]:
-            return key
-    raise not_found()
 
 
 def list_keys(call: Call) -> Reply:
     """``GET …/api_keys`` (genai:read) → ``{api_key_infos, links, meta}``, no secrets."""
-    with call.state.lock:
-        _agent(call.tenant, call.params["agent_uuid"])
-        keys = [public(k) for k in _keys(call.tenant, call.params["agent_uuid"])]
+    keys = KEYS.listed(call, "agent_uuid")
     return Reply(200, paginate(call, "api_key_infos", keys))
 
 
 def create(call: Call) -> Reply:
     """``POST …/api_keys`` (genai:create) → 200 with ``secret_key``, shown this once."""
-    with call.state.lock:
-        _agent(call.tenant, call.params["agent_uuid"])  # 404 before the body is read
-    body = call.json()
-    if not isinstance(body, dict):
-        raise bad_request("name is required.")
+    body = KEYS.creation(call, "agent_uuid")
     agent_uuid = call.params["agent_uuid"]
     if body.get("agent_uuid") not in (None, agent_uuid):
         raise bad_request("agent_uuid in the body does not match the path.")
@@ -115,19 +95,15 @@ def create(call: Call) -> Reply:
 def update(call: Call) -> Reply:
     """``PUT …/api_keys/{api_key_uuid}`` (genai:update): rename only."""
     with call.state.changing():
-        key = _find(call)
-        body = call.json()
-        name = body.get("name") if isinstance(body, dict) else None
-        if not isinstance(name, str) or not name.strip():
-            raise bad_request("name is required.")
-        key["name"] = name
+        key = KEYS.find(call, "agent_uuid", "api_key_uuid")
+        key["name"] = KEYS.body_name(call)
         return Reply(200, {"api_key_info": public(key)})
 
 
 def delete(call: Call) -> Reply:
     """``DELETE …/api_keys/{api_key_uuid}`` (genai:delete) → 200 with ``deleted_at``."""
     with call.state.changing():
-        key = _find(call)
+        key = KEYS.find(call, "agent_uuid", "api_key_uuid")
         call.tenant.resources[FAMILY].remove(key)
         return Reply(200, {"api_key_info": {**public(key), "deleted_at": iso(call.now)}})
 

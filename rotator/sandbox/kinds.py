@@ -64,7 +64,7 @@ class KindHelpers:
         """Every key of the namespace, secrets included (the server's truth)."""
         with self.state.lock:
             tenant = self.state.tenant(account)
-            return [dict(k) for k in functions._keys(tenant, namespace)]
+            return [dict(k) for k in functions.KEYS.keys(tenant, namespace)]
 
     def function_key_opens(
         self, namespace: str, key_id: str, secret: str, *, account: str | None = None
@@ -90,7 +90,7 @@ class KindHelpers:
     def agent_keys(self, agent: str, *, account: str | None = None) -> list[dict[str, Any]]:
         """Every API key of the agent, secrets included (the server's truth)."""
         with self.state.lock:
-            return [dict(k) for k in genai._keys(self.state.tenant(account), agent)]
+            return [dict(k) for k in genai.KEYS.keys(self.state.tenant(account), agent)]
 
     def agent_key_opens(self, agent: str, secret: str, *, account: str | None = None) -> bool:
         """Whether *secret* is a live API key of the agent."""

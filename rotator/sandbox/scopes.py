@@ -11,6 +11,10 @@ first member is the canonical scope. An empty tuple means "any valid token"
 Rotator's scope audit and its tests read this module as the truth about the
 sandbox: :data:`ENDPOINTS`, :data:`KNOWN_SCOPES`, :func:`expand_scopes`,
 :func:`find_endpoint` and :func:`endpoints_for_scope`.
+
+The module is long on purpose: most of it is the table itself, one row per
+endpoint as the spec lists it, and the few functions that read it sit right
+below it so a row and the rule that interprets it are read together.
 """
 
 from __future__ import annotations

@@ -97,3 +97,4 @@ class ClientPool:
 
     def close(self) -> None:
         self._http.close()
+        self.budget.close()  # the shared budget's connection, if any (made again if used)

@@ -121,7 +121,30 @@ class Context:
                 cancelled=self.cancelled,
                 clock=lambda: self.now().timestamp(),
             )
+            if self.settings.database_url is not None and self._pool.budget.shared is None:
+                self._share_budget(self._pool.budget)
         return self._pool
+
+    def _share_budget(self, budget: RateBudget) -> None:
+        """On PostgreSQL every replica (and command) also spends from one budget per token."""
+        from rotator.services.shared_budget import StoreBudget
+        from rotator.store.budgets import Limits
+
+        do = self.settings.config.digitalocean
+        settings, keyring = self.settings, self.keyring
+
+        def open_store() -> Store:
+            return Store.open(
+                settings.state_dir,
+                keyring(),
+                writer=True,
+                now=self.now,
+                database_url=settings.database_url,
+                pool_size=2,
+            )
+
+        limits = Limits(do.requests_per_minute, do.requests_per_hour)
+        budget.shared = StoreBudget(open_store, limits)
 
     def policy(self, name: str) -> PolicyConfig:
         """A policy from the config file, by name."""

@@ -26,10 +26,10 @@ Secrets reach the file only: a child gets no secret in its argv or its
 environment (only ``PATH``, ``LANG`` and ``ROTATOR_FILE``), and its output is
 capped and stripped of every secret value before it is shown.
 
-This module holds the config table and the push's decisions;
-:mod:`~rotator.sinks.file_format` renders and reads back the four formats
-(pure functions) and :mod:`~rotator.sinks.file_os` writes the files and runs
-``reload`` and ``check`` within their bounds.
+This module holds the push's decisions; :mod:`~rotator.sinks.file_config`
+the config table; :mod:`~rotator.sinks.file_format` renders and reads back
+the four formats (pure functions) and :mod:`~rotator.sinks.file_os` writes
+the files and runs ``reload`` and ``check`` within their bounds.
 """
 
 from __future__ import annotations
@@ -40,14 +40,10 @@ import logging
 import os
 import pwd
 import stat
-import urllib.parse
-from datetime import timedelta
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, TypeVar
 
-from pydantic import Field, field_validator, model_validator
-
-from rotator.configtypes import Duration, NonEmpty, ReadableFile
 from rotator.durations import format_duration
 from rotator.errors import SinkError
 from rotator.secret import Secret
@@ -59,12 +55,9 @@ from rotator.sinks.base import (
     SinkConfig,
     SinkDeps,
 )
+from rotator.sinks.file_config import FileSinkConfig
 from rotator.sinks.file_format import (
-    DEFAULT_FIELDS,
-    DOCKER_NAMES,
-    ENV_NAME,
     KNOWN_FIELDS,
-    Format,
     FormatError,
     parse,
     placeholders,
@@ -79,109 +72,11 @@ from rotator.sinks.file_os import (
     write_atomically,
 )
 
+__all__ = ["FileSink", "FileSinkConfig"]
+
 log = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-Argv = Annotated[list[NonEmpty], Field(min_length=1)]
-
-
-class FileSinkConfig(SinkConfig):
-    """``type = "file"``: a local file the credential is written to, then a reload and a check."""
-
-    type: Literal["file"]
-    path: Path
-    format: Format = "env"
-    fields: dict[str, str] | None = None  # output name -> credential field
-    template: str | None = None
-    template_file: ReadableFile | None = None
-    mode: Annotated[str, Field(pattern=r"^0?[0-7]{3}$")] = "0600"
-    owner: NonEmpty | Annotated[int, Field(ge=0)] | None = None  # a name or an id
-    group: NonEmpty | Annotated[int, Field(ge=0)] | None = None
-    keep_previous: bool = True
-    reload: Argv | None = None
-    reload_timeout: Duration = timedelta(seconds=30)
-    check: str | Argv | None = None
-    check_timeout: Duration = timedelta(seconds=30)
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, path: Path) -> Path:
-        if not path.is_absolute() or path.name in ("", ".", ".."):
-            raise ValueError("must be an absolute path to a file")
-        return path
-
-    @field_validator("mode")
-    @classmethod
-    def _private(cls, mode: str) -> str:
-        if int(mode, 8) & 0o007:
-            raise ValueError(f"{mode} lets every user on the host use the file; use 0600 or 0640")
-        return mode
-
-    @model_validator(mode="after")
-    def _consistent(self) -> FileSinkConfig:
-        if self.format == "template":
-            if (self.template is None) == (self.template_file is None):
-                raise ValueError("format template needs template or template_file (one)")
-            if self.fields is not None:
-                raise ValueError("a template names the credential's fields itself; drop fields")
-            if self.template is not None:
-                _checked(self.template, "template")
-        elif self.template is not None or self.template_file is not None:
-            raise ValueError("template and template_file need format = 'template'")
-        else:
-            mapping = self.output_fields
-            for field in mapping.values():
-                if field not in KNOWN_FIELDS:
-                    known = ", ".join(sorted(KNOWN_FIELDS))
-                    raise ValueError(f"fields: unknown field {field!r} (known: {known})")
-            if self.format == "env" and not all(ENV_NAME.match(name) for name in mapping):
-                raise ValueError("fields: every name must be a valid environment variable name")
-            if self.format == "dockerconfigjson" and set(mapping) != DOCKER_NAMES:
-                raise ValueError(
-                    "fields: dockerconfigjson maps exactly registry, username, password"
-                )
-            if not mapping:
-                raise ValueError("fields: map at least one name")
-        if isinstance(self.check, str):
-            url = urllib.parse.urlsplit(self.check)
-            if url.scheme not in ("http", "https") or url.hostname not in LOOPBACK_HOSTS:
-                raise ValueError("check: a URL must be http(s) on loopback (127.0.0.1, ::1)")
-            if url.username or url.password:
-                raise ValueError("check: no credentials in the URL")
-        for part in [self.check] if isinstance(self.check, str) else self.check or []:
-            _checked(part, "check", secret_allowed=False)
-        return self
-
-    @property
-    def output_fields(self) -> dict[str, str]:
-        """Output name → credential field (the format's default unless ``fields`` is set)."""
-        return dict(self.fields if self.fields is not None else DEFAULT_FIELDS[self.format])
-
-    def default_label(self) -> str:
-        return str(self.path)
-
-    def build(self, deps: SinkDeps) -> FileSink:
-        """The sink; reads ``template_file`` and resolves owner and group, touches nothing."""
-        label = self.label
-        template = self.template
-        if self.template_file is not None:
-            try:
-                template = self.template_file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise SinkError(label, f"cannot read template_file {self.template_file}") from exc
-            try:
-                placeholders(template, what=f"template_file {self.template_file}")
-            except FormatError as exc:
-                raise SinkError(label, str(exc)) from None
-        return FileSink(label, self, template=template, deps=deps)
-
-
-def _checked(text: str, what: str, *, secret_allowed: bool = True) -> None:
-    """:func:`placeholders` for a validator: its FormatError as the ValueError pydantic reports."""
-    try:
-        placeholders(text, what=what, secret_allowed=secret_allowed)
-    except FormatError as exc:
-        raise ValueError(str(exc)) from None
+T = TypeVar("T")
 
 
 class FileSink(Sink):
@@ -373,21 +268,11 @@ class FileSink(Sink):
     # -- the file ------------------------------------------------------------------
 
     def _plain_or_absent(self, path: Path) -> os.stat_result | None:
-        try:
-            return plain_or_absent(path)
-        except NotPlain as exc:
-            raise SinkError(self.label, str(exc)) from None
-        except OSError as exc:
-            raise self._os_error(f"cannot inspect {path}", exc) from None
+        return self._on_disk(f"cannot inspect {path}", lambda: plain_or_absent(path))
 
     def _read(self, path: Path) -> bytes | None:
         """The file's bytes (None when absent); never follows a symbolic link."""
-        try:
-            return read_nofollow(path)
-        except NotPlain as exc:
-            raise SinkError(self.label, str(exc)) from None
-        except OSError as exc:
-            raise self._os_error(f"cannot read {path}", exc) from None
+        return self._on_disk(f"cannot read {path}", lambda: read_nofollow(path))
 
     def _owned_as_wanted(self) -> bool:
         found = self._plain_or_absent(self.path)
@@ -399,18 +284,22 @@ class FileSink(Sink):
         )
 
     def _write(self, path: Path, content: bytes) -> None:
+        self._on_disk(
+            f"cannot write {path}",
+            lambda: write_atomically(path, content, mode=self._mode, uid=self._uid, gid=self._gid),
+        )
+
+    def _remove(self, path: Path) -> bool:
+        return self._on_disk(f"cannot remove {path}", lambda: remove(path))
+
+    def _on_disk(self, what: str, step: Callable[[], T]) -> T:
+        """Run one file-system *step*; a refused path or an OS failure becomes a SinkError."""
         try:
-            write_atomically(path, content, mode=self._mode, uid=self._uid, gid=self._gid)
+            return step()
         except NotPlain as exc:
             raise SinkError(self.label, str(exc)) from None
         except OSError as exc:
-            raise self._os_error(f"cannot write {path}", exc) from None
-
-    def _remove(self, path: Path) -> bool:
-        try:
-            return remove(path)
-        except OSError as exc:
-            raise self._os_error(f"cannot remove {path}", exc) from None
+            raise self._os_error(what, exc) from None
 
     def _os_error(self, what: str, exc: OSError) -> SinkError:
         # Out of space or an interrupted call may pass; a permission or a path will not.

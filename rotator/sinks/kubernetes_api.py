@@ -17,10 +17,11 @@ get/patch a Deployment or StatefulSet, one SelfSubjectAccessReview):
 
 None lets rotator enforce its own total deadline and body cap per request
 (:mod:`rotator.httpguard`) or promise it never reads the environment behind
-the config's back. So, as for Vault, rotator speaks the API itself on httpx:
-one total deadline per request, answers capped at :data:`MAX_ANSWER`, no
-redirects, ``trust_env=False`` (no proxy or CA from the environment), TLS
-always verified. Only PyYAML (for the kubeconfig) was added.
+the config's back. So, as for Vault and GitHub, rotator speaks the API itself
+through the exchange those sinks share (:mod:`rotator.sinks.http`): one total
+deadline per request, answers capped at :data:`MAX_ANSWER`, no redirects,
+``trust_env=False`` (no proxy or CA from the environment), TLS always
+verified. Only PyYAML (for the kubeconfig) was added.
 
 Every failure leaves as one :class:`~rotator.errors.SinkError` naming the
 sink, the API server's ``host:port`` and what was being done (the verb and
@@ -30,19 +31,19 @@ for no answer, 409, 429 and 5xx. The bearer token never appears in one.
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
-from rotator import httpguard
 from rotator.errors import ConfigError, SinkError
+from rotator.httpguard import BodyTooLarge, describe_size
+from rotator.secret import Secret
+from rotator.sinks.http import Answer, SinkHTTP, Wording, detail, transient_status
 from rotator.sinks.kubernetes_auth import ClusterAccess
 
 log = logging.getLogger(__name__)
@@ -54,26 +55,12 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 FIELD_MANAGER = "rotator"
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The API server's answer: status and JSON body (``{}`` when empty or not JSON)."""
-
-    status: int
-    body: Mapping[str, Any]
-
-    @property
-    def message(self) -> str:
-        """A ``Status`` object's message, on one line (empty when none)."""
-        text = self.body.get("message")
-        return " ".join(str(text).split())[:300] if text else ""
-
-
-def _host_port(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or url
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{parts.port or 443}"
+def section(body: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
+    """``body[k1][k2]...`` when each step is an object, else ``{}`` (answers are untrusted)."""
+    for key in keys:
+        value = body.get(key)
+        body = value if isinstance(value, Mapping) else {}
+    return body
 
 
 def segment(value: str) -> str:
@@ -81,23 +68,15 @@ def segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _tls_failure(exc: BaseException) -> bool:
-    visited: set[int] = set()
-    seen: BaseException | None = exc
-    # httpguard re-raises an error from itself, which loops the chain and hides
-    # the ssl error; httpx keeps OpenSSL's "[SSL: ...]" text in its message.
-    while seen is not None and id(seen) not in visited:
-        if isinstance(seen, ssl.SSLError) or (
-            isinstance(seen, httpx.ConnectError) and "[SSL" in str(seen)
-        ):
-            return True
-        visited.add(id(seen))
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-class KubernetesAPI:
+class KubernetesAPI(SinkHTTP):
     """One API server as the sink sees it: explicit settings, one deadline, one error map."""
+
+    wording = Wording(
+        doing="while trying to {action}",
+        waiting="while rotator tried to {action}",
+        reaching="to {action}",
+        untrusted=" by the configured certificate authority",
+    )
 
     def __init__(
         self,
@@ -107,32 +86,22 @@ class KubernetesAPI:
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.label = label
+        super().__init__(
+            label,
+            access.server,
+            service="the Kubernetes API",
+            timeout=timeout,
+            max_answer=MAX_ANSWER,
+            clock=clock,
+            default_port=443,
+        )
         self.access = access
-        self.address = _host_port(access.server)
-        self.timeout = timeout
-        self._clock = clock
-        self._http: httpx.Client | None = None
 
-    def close(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            try:
-                context = self.access.ssl_context()
-            except ConfigError as exc:
-                raise SinkError(self.label, str(exc)) from exc
-            self._http = httpx.Client(
-                base_url=self.access.server,
-                transport=httpguard.GuardedTransport(verify=context),
-                timeout=self.timeout,
-                follow_redirects=False,
-                trust_env=False,
-            )
-        return self._http
+    def _verify(self) -> ssl.SSLContext | bool:
+        try:
+            return self.access.ssl_context()
+        except ConfigError as exc:
+            raise SinkError(self.label, str(exc)) from exc
 
     def call(
         self,
@@ -156,49 +125,27 @@ class KubernetesAPI:
             raise SinkError(self.label, str(exc)) from exc
         if token is not None:
             headers["Authorization"] = f"Bearer {token.reveal()}"
-        content = None
-        if body is not None:
-            content = json.dumps(body).encode()
-            headers["Content-Type"] = content_type
-        http = self._client()
-        request = http.build_request(method, path, content=content, headers=headers)
-        try:
-            response = httpguard.fetch(
-                http,
-                request,
-                deadline=httpguard.Deadline(self.timeout, clock=self._clock),
-                max_body=MAX_ANSWER,
-            )
-        except httpx.HTTPError as exc:
-            raise SinkError(
-                self.label,
-                self._describe_transport(exc, action),
-                transient=not _tls_failure(exc) and not isinstance(exc, httpguard.BodyTooLarge),
-            ) from exc
-        status = response.status_code
-        if 300 <= status < 400:
-            raise SinkError(
-                self.label,
-                f"the Kubernetes API at {self.address} redirected {action}; rotator does not "
-                "follow redirects (set the server URL to the API server itself)",
-            )
-        try:
-            parsed = json.loads(response.content) if response.content.strip() else {}
-        except ValueError:
-            parsed = {}
-        answer = Answer(status, parsed if isinstance(parsed, Mapping) else {})
-        if 200 <= status < 300 or status in expect:
+        reply = self.exchange(
+            method, path, action, headers=headers, json_body=body, content_type=content_type
+        )
+        answer = Answer(reply.status, reply.json())
+        if 200 <= answer.status < 300 or answer.status in expect:
             return answer
         raise self.refused(answer, action)
 
+    def redirected(self, response: httpx.Response, action: str) -> str:
+        return (
+            f"{self.where} redirected {action}; rotator does not "
+            "follow redirects (set the server URL to the API server itself)"
+        )
+
+    def too_large(self, exc: BodyTooLarge, action: str) -> str:
+        return f"{self.where} answered {action} with more than {describe_size(exc.limit)}"
+
     def refused(self, answer: Answer, action: str) -> SinkError:
         """The :class:`SinkError` for an error answer."""
-        where = f"the Kubernetes API at {self.address}"
-        says = answer.message
-        token = self._token_text()
-        if token:
-            says = says.replace(token, "[redacted]")
-        detail = f": {says}" if says else ""
+        where = self.where
+        quoted = detail(answer.message, self._token())
         status = answer.status
         if status == 401:
             message = (
@@ -208,51 +155,32 @@ class KubernetesAPI:
         elif status == 403:
             message = (
                 f"forbidden: {where} does not allow rotator to {action} (403); "
-                f"grant it in the Role (see deploy/kubernetes/rbac.yaml){detail}"
+                f"grant it in the Role (see deploy/kubernetes/rbac.yaml){quoted}"
             )
         elif status == 404:
-            message = f"{where} found nothing (404) when trying to {action}{detail}"
+            message = f"{where} found nothing (404) when trying to {action}{quoted}"
         elif status == 409:
             message = (
                 f"conflict (409) while trying to {action}: someone changed it meanwhile; "
-                f"nothing was written, the next push starts over{detail}"
+                f"nothing was written, the next push starts over{quoted}"
             )
         elif status == 422:
-            message = f"{where} refused to {action} as invalid (422){detail}"
+            message = f"{where} refused to {action} as invalid (422){quoted}"
         elif status == 429:
             message = f"{where} is throttling rotator (429) while it tries to {action}"
         elif status >= 500:
-            message = f"{where} failed ({status}) while rotator tried to {action}{detail}"
+            message = f"{where} failed ({status}) while rotator tried to {action}{quoted}"
         else:
-            message = f"{where} gave an unexpected answer ({status}) to {action}{detail}"
-        return SinkError(self.label, message, transient=status in (409, 429) or status >= 500)
+            message = f"{where} gave an unexpected answer ({status}) to {action}{quoted}"
+        return SinkError(self.label, message, transient=transient_status(status, 409))
 
-    def _token_text(self) -> str:
+    def _token(self) -> list[Secret]:
+        """The bearer token to scrub from the server's words (none when unreadable)."""
         try:
             token = self.access.bearer()
         except ConfigError:
-            return ""
-        return token.reveal() if token is not None else ""
-
-    def _describe_transport(self, exc: httpx.HTTPError, action: str) -> str:
-        where = f"the Kubernetes API at {self.address}"
-        if _tls_failure(exc):
-            return (
-                f"TLS with {where} failed while trying to {action}: its certificate is not "
-                "trusted by the configured certificate authority"
-            )
-        if isinstance(exc, httpguard.BodyTooLarge):
-            return f"{where} answered {action} with more than {httpguard.describe_size(exc.limit)}"
-        if isinstance(exc, httpx.TimeoutException):
-            return (
-                f"{where} did not answer within {self.timeout:g}s while rotator tried to {action}"
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return (
-                f"cannot reach {where} to {action} "
-                "(connection refused, host unknown or network down)"
-            )
-        return f"request to {where} failed while trying to {action} ({type(exc).__name__})"
+            return []
+        return [token] if token is not None else []
 
     # ------------------------------------------------------------- resources
 

@@ -11,12 +11,16 @@ with no old replica left; a Deployment whose ``Progressing`` condition says
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rotator.errors import SinkError
-from rotator.sinks.kubernetes_api import STRATEGIC_MERGE_PATCH, KubernetesAPI, segment
+from rotator.sinks.base import PushContext, SinkDeps
+from rotator.sinks.kubernetes_api import STRATEGIC_MERGE_PATCH, KubernetesAPI, section, segment
+
+log = logging.getLogger(__name__)
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 ROTATION_MARK = "rotator.do/rotation-id"
@@ -61,13 +65,6 @@ def _number(value: object, default: int = 0) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-def _section(body: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
-    for key in keys:
-        value = body.get(key)
-        body = value if isinstance(value, Mapping) else {}
-    return body
-
-
 def read(api: KubernetesAPI, workload: Workload) -> Mapping[str, Any]:
     """The workload; a missing one is a definite error.
 
@@ -85,11 +82,8 @@ def read(api: KubernetesAPI, workload: Workload) -> Mapping[str, Any]:
 
 def refuse_unwaitable(api: KubernetesAPI, workload: Workload, body: Mapping[str, Any]) -> None:
     """A StatefulSet updated OnDelete, or a paused Deployment, never rolls out by itself."""
-    spec = _section(body, "spec")
-    if (
-        workload.kind == "statefulset"
-        and _section(spec, "updateStrategy").get("type") == "OnDelete"
-    ):
+    spec = section(body, "spec")
+    if workload.kind == "statefulset" and section(spec, "updateStrategy").get("type") == "OnDelete":
         raise SinkError(
             api.label,
             f"{workload} uses the OnDelete update strategy: its pods are replaced only when "
@@ -101,7 +95,7 @@ def refuse_unwaitable(api: KubernetesAPI, workload: Workload, body: Mapping[str,
 
 def already_restarted(body: Mapping[str, Any], rotation_id: str) -> bool:
     """Whether the pod template already carries this rotation's restart mark."""
-    annotations = _section(body, "spec", "template", "metadata", "annotations")
+    annotations = section(body, "spec", "template", "metadata", "annotations")
     return annotations.get(ROTATION_MARK) == rotation_id
 
 
@@ -130,8 +124,8 @@ def restart(api: KubernetesAPI, workload: Workload, rotation_id: str, restarted_
 
 def progress(workload: Workload, body: Mapping[str, Any]) -> Progress:
     """How far the workload's rollout is (``kubectl rollout status`` rules)."""
-    spec, status = _section(body, "spec"), _section(body, "status")
-    generation = _number(_section(body, "metadata").get("generation"))
+    spec, status = section(body, "spec"), section(body, "status")
+    generation = _number(section(body, "metadata").get("generation"))
     if _number(status.get("observedGeneration")) < generation:
         return Progress(False, False, "the controller has not picked up the restart yet")
     if workload.kind == "deployment":
@@ -149,7 +143,7 @@ def progress(workload: Workload, body: Mapping[str, Any]) -> Progress:
     total = _number(status.get("replicas"))
     partition = 0
     if workload.kind == "statefulset":
-        partition = _number(_section(spec, "updateStrategy", "rollingUpdate").get("partition"))
+        partition = _number(section(spec, "updateStrategy", "rollingUpdate").get("partition"))
     if updated < wanted - partition:
         return Progress(False, False, f"{updated} of {wanted} replicas updated")
     if total > updated and partition == 0:
@@ -163,3 +157,62 @@ def progress(workload: Workload, body: Mapping[str, Any]) -> Progress:
     ):
         return Progress(False, False, "the update revision is not current yet")
     return Progress(True, False, "rolled out")
+
+
+def restart_all(api: KubernetesAPI, workloads: Sequence[Workload], context: PushContext) -> None:
+    """Restart each workload once per rotation, after checking every one can roll out."""
+    bodies = [(workload, read(api, workload)) for workload in workloads]
+    for workload, body in bodies:
+        refuse_unwaitable(api, workload, body)
+    for workload, body in bodies:
+        if already_restarted(body, context.rotation_id):
+            log.info(
+                "kubernetes sink %s: %s was already restarted for rotation %s",
+                api.label,
+                workload,
+                context.rotation_id,
+            )
+            continue
+        stamp = context.rotated_at.isoformat().replace("+00:00", "Z")
+        restart(api, workload, context.rotation_id, stamp)
+        log.info("kubernetes sink %s: restarting %s", api.label, workload)
+
+
+def await_all(
+    api: KubernetesAPI, workloads: Sequence[Workload], timeout: float, deps: SinkDeps
+) -> None:
+    """Poll each workload until its rollout completed, within *timeout* seconds.
+
+    A failed rollout is a definite error, one still under way at the end a
+    transient one: either way the old key stays valid.
+    """
+    if not workloads:
+        return
+    monotonic, sleep = deps.monotonic, deps.sleep
+    ends = monotonic() + timeout
+    pending = list(workloads)
+    while True:
+        waiting: list[tuple[Workload, str]] = []
+        for workload in pending:
+            state = progress(workload, read(api, workload))
+            if state.failed:
+                raise SinkError(
+                    api.label,
+                    f"the rollout of {workload} {state.why}; the Secret holds the new key "
+                    "but the pods may not, so the old key stays valid",
+                )
+            if not state.done:
+                waiting.append((workload, state.why))
+        if not waiting:
+            return
+        pending = [workload for workload, _ in waiting]
+        left = ends - monotonic()
+        if left <= 0:
+            still = "; ".join(f"{workload} ({why})" for workload, why in waiting)
+            raise SinkError(
+                api.label,
+                f"rollout not complete after {timeout:g}s: {still}; "
+                "the old key stays valid and the next run waits again",
+                transient=True,
+            )
+        sleep(max(min(deps.poll_interval, left), 0.0))

@@ -22,9 +22,8 @@ The token needs, on the secret's paths, ``read``, ``create`` and ``update``
 on ``<mount>/data/<path>`` and ``read`` and ``update`` on
 ``<mount>/metadata/<path>``; :meth:`VaultSink.check` verifies exactly that.
 
-The module is a little past the usual size on purpose: a sink plugin is one
-file (its config model, its check, its dry-run text and its push), and the
-Vault API itself is :mod:`.vault_client` over :mod:`.vault_http`.
+The config table is :mod:`.vault_config`; the Vault API itself is
+:mod:`.vault_client` over :mod:`.vault_http`.
 """
 
 from __future__ import annotations
@@ -33,23 +32,10 @@ import builtins
 import hmac
 import logging
 from collections.abc import Mapping
-from datetime import UTC, timedelta
-from typing import Any, ClassVar, Literal
+from datetime import UTC
+from typing import Any, ClassVar
 
-from pydantic import SecretStr, model_validator
-
-from rotator import files
-from rotator.configtypes import (
-    Duration,
-    HttpUrl,
-    NonEmpty,
-    ReadableFile,
-    Strict,
-    one_of,
-    read_secret,
-    seconds,
-)
-from rotator.errors import SinkError, UnreadableFile
+from rotator.errors import SinkError
 from rotator.secret import Secret
 from rotator.sinks.base import (
     Confirmation,
@@ -57,18 +43,15 @@ from rotator.sinks.base import (
     PushContext,
     Sink,
     SinkConfig,
-    SinkDeps,
     placeholder,
 )
 from rotator.sinks.vault_client import (
-    DEFAULT_TIMEOUT,
-    AppRoleLogin,
     KeyMetadata,
     SecretVersion,
-    TokenLogin,
     VaultClient,
     sealed_message,
 )
+from rotator.sinks.vault_config import AppRoleConfig, VaultSinkConfig
 
 log = logging.getLogger(__name__)
 
@@ -81,97 +64,6 @@ ROTATION_ID_MARK = "rotator-rotation-id"
 
 DATA_CAPABILITIES = frozenset({"read", "create", "update"})
 METADATA_CAPABILITIES = frozenset({"read", "update"})
-
-
-class AppRoleConfig(Strict):
-    """``approle = {...}``: Vault AppRole login."""
-
-    role_id: NonEmpty
-    secret_id: SecretStr | None = None
-    secret_id_file: ReadableFile | None = None
-    mount: str = "approle"
-
-    @model_validator(mode="after")
-    def _secret_given(self) -> AppRoleConfig:
-        one_of(self, "secret_id", "secret_id_file")
-        return self
-
-
-class VaultSinkConfig(SinkConfig):
-    """``type = "vault"``: a Vault (or OpenBao) KV v2 path that receives the key pair."""
-
-    type: Literal["vault"]
-    url: HttpUrl
-    mount: NonEmpty = "secret"
-    path: NonEmpty
-    namespace: str | None = None
-    token: SecretStr | None = None
-    token_file: ReadableFile | None = None
-    approle: AppRoleConfig | None = None
-    ca_cert: ReadableFile | None = None
-    tls_verify: bool = True
-    access_key_field: str = "access_key"
-    secret_key_field: str = "secret_key"  # noqa: S105 (a field name)
-    # Which credential fields go in the secret, under which keys: { key = "field" }.
-    # Unset: every field of the policy's kind under its own name (a Spaces key's
-    # two under access_key_field and secret_key_field).
-    fields: dict[NonEmpty, NonEmpty] | None = None
-    # The most one request to Vault may take.
-    timeout: Duration = timedelta(seconds=DEFAULT_TIMEOUT)
-
-    @model_validator(mode="after")
-    def _one_auth(self) -> VaultSinkConfig:
-        ways = [w for w in ("token", "token_file", "approle") if getattr(self, w) is not None]
-        if len(ways) != 1:
-            raise ValueError("set exactly one of token, token_file or approle")
-        return self
-
-    def default_label(self) -> str:
-        return f"{self.mount}/{self.path}"
-
-    def field_names(self) -> frozenset[str]:
-        """The credential fields this sink reads (empty: whatever the kind has)."""
-        return frozenset(self.fields.values()) if self.fields else frozenset()
-
-    def build(self, deps: SinkDeps) -> VaultSink:
-        """The sink and its connection; reads the token or secret_id file, sends nothing."""
-        label = self.label
-        login: TokenLogin | AppRoleLogin
-        if self.approle is not None:
-            approle = self.approle
-            secret_id = read_secret(
-                approle.secret_id, approle.secret_id_file, f"sink {label}: AppRole secret_id"
-            )
-            login = AppRoleLogin(approle.role_id, secret_id, approle.mount)
-        else:
-            login = TokenLogin(read_secret(self.token, self.token_file, f"sink {label}: token"))
-        if self.ca_cert is not None:  # a regular, bounded file before TLS reads it (no FIFO)
-            try:
-                files.read_text(
-                    self.ca_cert, what=f"sink {label}: ca_cert", limit=files.CONFIG_LIMIT
-                )
-            except UnreadableFile as exc:
-                if not exc.missing:  # a missing one fails at the first push, naming the server
-                    raise
-        verify: bool | str = str(self.ca_cert) if self.ca_cert is not None else self.tls_verify
-        client = VaultClient(
-            label,
-            self.url,
-            login,
-            namespace=self.namespace,
-            verify=verify,
-            timeout=seconds(self.timeout),
-        )
-        return VaultSink(
-            label,
-            client,
-            mount=self.mount,
-            path=self.path,
-            access_key_field=self.access_key_field,
-            secret_key_field=self.secret_key_field,
-            fields=tuple(self.fields.items()) if self.fields else None,
-            policy=deps.policy,
-        )
 
 
 class VaultSink(Sink):
@@ -485,4 +377,4 @@ def _iso(context: PushContext) -> str:
     return at.isoformat(timespec="seconds")
 
 
-__all__ = ["VaultSink"]
+__all__ = ["AppRoleConfig", "VaultSink", "VaultSinkConfig"]

@@ -22,6 +22,7 @@ from pathlib import Path
 from rotator.crypto import Keyring
 from rotator.errors import RecordTampered, StoreError, StoreNotInitialised
 from rotator.secret import Secret
+from rotator.store.budgets import Budgets
 from rotator.store.codec import encode_time, utc_now
 from rotator.store.conditions import Conditions
 from rotator.store.connections import Connections
@@ -45,8 +46,9 @@ class Store:
 
     Its repositories, one per table (or group of tables kept together):
     ``connections``, ``scopes``, ``rotations``, ``outbox``, ``conditions``,
-    ``history`` (the audit log) and ``leases`` (leases, fencing tokens and
-    the replicas' heartbeats). Wrap calls to several of them in
+    ``history`` (the audit log), ``leases`` (leases, fencing tokens and
+    the replicas' heartbeats) and ``budgets`` (each token's rate budget,
+    shared by the replicas). Wrap calls to several of them in
     :meth:`transaction` to commit them together.
     """
 
@@ -72,6 +74,7 @@ class Store:
         self.outbox = Outbox(db)
         self.conditions = Conditions(db)
         self.leases = Leases(db)
+        self.budgets = Budgets(db)
 
     def _current_keyring(self) -> Keyring:
         return self.keyring

@@ -148,6 +148,33 @@ MIGRATIONS: list[list[str]] = [
             leases_lost BIGINT NOT NULL DEFAULT 0
         )""",
     ],
+    # 5: the rate budget of each DigitalOcean token, shared by every replica: the
+    # calls granted in each 5-second slot of the last minute (m0 the slot minute_slot,
+    # m1 the one before, … m12), the hour's bucket as of updated_at (ms by the database's
+    # clock), the hour's reset DigitalOcean last reported and a 429's block.
+    [
+        """CREATE TABLE rate_budgets (
+            key TEXT PRIMARY KEY,
+            minute_slot BIGINT NOT NULL,
+            m0 BIGINT NOT NULL DEFAULT 0,
+            m1 BIGINT NOT NULL DEFAULT 0,
+            m2 BIGINT NOT NULL DEFAULT 0,
+            m3 BIGINT NOT NULL DEFAULT 0,
+            m4 BIGINT NOT NULL DEFAULT 0,
+            m5 BIGINT NOT NULL DEFAULT 0,
+            m6 BIGINT NOT NULL DEFAULT 0,
+            m7 BIGINT NOT NULL DEFAULT 0,
+            m8 BIGINT NOT NULL DEFAULT 0,
+            m9 BIGINT NOT NULL DEFAULT 0,
+            m10 BIGINT NOT NULL DEFAULT 0,
+            m11 BIGINT NOT NULL DEFAULT 0,
+            m12 BIGINT NOT NULL DEFAULT 0,
+            hour_tokens DOUBLE PRECISION NOT NULL,
+            updated_at BIGINT NOT NULL,
+            hour_reset BIGINT,
+            blocked_until BIGINT NOT NULL DEFAULT 0
+        )""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # Every table the migrations create, for a backend's damage check.

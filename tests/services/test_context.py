@@ -1,8 +1,13 @@
-"""A Context owns the HTTP clients it makes: closing it, or a daemon reload, ends them."""
+"""A Context owns the HTTP clients it makes: closing it, or a daemon reload, ends them.
+
+On PostgreSQL its rate budget is also shared with the other replicas through the store."""
 
 from __future__ import annotations
 
+import time
+
 from rotator.engine.daemon import Daemon
+from rotator.store.budgets import Limits
 
 ALERTS = """
 [[alerts]]
@@ -54,3 +59,28 @@ def test_each_daemon_reload_closes_the_context_it_replaces(make_context):
         assert daemon.runtime.context.stats is daemon.stats
     assert all(client.is_closed for pair in opened for client in pair)
     daemon.runtime.context.close()
+
+
+def test_on_sqlite_the_process_budget_is_the_whole_truth(make_context):
+    ctx = make_context()
+    assert ctx.client_pool().budget.shared is None
+    ctx.close()
+
+
+def test_on_postgresql_an_admission_also_reserves_in_the_store(make_context, postgres_url):
+    ctx = make_context(ROTATOR_DATABASE_URL=postgres_url)
+    budget = ctx.client_pool().budget
+    assert budget.shared is not None
+    admission = budget.admit("fp:shared", 5, time.time())
+    assert admission.granted and admission.reservation is not None
+    limits = Limits(budget.requests_per_minute, budget.requests_per_hour)
+    with ctx.open_store(writer=False) as store:
+        row = store.budgets.get("fp:shared", limits)
+        assert row is not None and row.minute_used == 5
+        admission.reservation.release()  # none of the 5 was used: all go back
+        row = store.budgets.get("fp:shared", limits)
+        assert row is not None and row.minute_used == 0
+    ctx.close()
+    # Closing lets go of the connection; the next admission makes it again.
+    assert budget.admit("fp:shared", 1, time.time()).granted
+    budget.close()

@@ -181,6 +181,7 @@ def test_a_store_at_an_older_schema_is_migrated_even_by_a_reader(backend, keyrin
         "policy_keys",
         "leases",
         "replicas",
+        "rate_budgets",
     )
     for table in later:
         backend.sql(f"DROP TABLE {table}")
