@@ -10,6 +10,12 @@ Measured once every policy is promoted: wall time against the bound
 the fraction of the allowed rate used (calls per second ÷ limit per second),
 the share of calls answered 429, and failed items. Goals: ≥ 0.9 of the
 allowed rate, ≤ 1 % 429, 0 failed.
+
+The sandbox holds at most 200 Spaces keys per account (it refuses the 201st
+as DigitalOcean does at its account limit), and a rotated policy keeps two
+keys through its grace period (the sandbox seeds one of its own): 98 is the
+largest fleet of Spaces-key policies one token can rotate, so it is the
+default large size; N = 200 needs a second account, hence a second token.
 """
 
 from __future__ import annotations
@@ -117,7 +123,7 @@ def print_table(rows: list[dict[str, float]]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="50,200")
+    parser.add_argument("--sizes", default="50,98")
     parser.add_argument("--limits", default="60,250")
     parser.add_argument("--step", type=float, default=0.5)
     parser.add_argument("--concurrency", type=int, default=16)

@@ -126,6 +126,11 @@ class Deadline:
             merged.cancelled = mine or theirs
         return merged
 
+    def extend(self, seconds: float) -> None:
+        """Move the end *seconds* later (time spent waiting for a turn, not for an answer)."""
+        if seconds > 0:
+            self._ends += seconds
+
     def within(self, seconds: float) -> Deadline:
         """A deadline *seconds* from now, or this one if it comes sooner (same *cancelled*)."""
         left = self.remaining()

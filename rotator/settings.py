@@ -6,6 +6,10 @@ scopes, rotation policies, alert channels). Both are validated strictly:
 unknown keys and unknown ``ROTATOR_*`` variables are errors, and every
 problem is reported at once with its location (``policies[0].sinks[1].url``).
 Nothing here reads the environment at import time.
+
+Why one module of this size: it is the whole config schema, read top to
+bottom as the operator's reference (every table, default and cross-check in
+the order the example file uses); the plugin tables live with their plugins.
 """
 
 from __future__ import annotations

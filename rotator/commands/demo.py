@@ -3,6 +3,9 @@
 A local DigitalOcean sandbox (and OpenBao, when ``bao`` is installed) and a
 local webhook receiver run in a temporary directory; the commands shown are
 the real ones, run in-process, exactly as an operator would type them.
+
+Why one module of this size: it is the walk-through, step by step in the
+order it prints; the kinds' part is apart (:mod:`rotator.commands.demo_kinds`).
 """
 
 from __future__ import annotations

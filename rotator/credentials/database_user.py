@@ -38,6 +38,10 @@ user names come back, identifiers never do, so a revoke (or a replica that
 lost its lease) deletes a user only while it holds the password rotator made.
 Passwords go to the server as libpq keyword arguments inside this process,
 never argv, never a log line or an error.
+
+Why one module of this size: both modes, the two alternating users, the SQL
+grant and the identifiers' password fingerprint are one contract with the
+rotation machine, read together to check crash recovery.
 """
 
 from __future__ import annotations

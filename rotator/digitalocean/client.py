@@ -18,8 +18,9 @@ error id and request id: never the token.
 
 Every wait is bounded (see :mod:`rotator.httpguard`): one attempt may take
 ``timeout`` seconds in all, connect to last byte, however slowly the peer
-sends; the whole request, retries, backoff and pacing included, ends by the
-retry policy's ``deadline``; and an answer body larger than ``max_body``
+sends; the whole request, retries and backoff included, ends by the retry
+policy's ``deadline`` (a wait for the rate budget's next slot is bounded by
+``rate_wait`` instead, and does not eat into it); and an answer body larger than ``max_body``
 (8 MiB) is refused while it streams, never held whole.
 
 How an answer or a failure becomes rotator's error is :mod:`.failures`. The
@@ -339,6 +340,9 @@ class DigitalOceanClient:
         rate_wait = self.rate_wait if self.rate_wait is not None else RateWait(budget)
         for attempt in range(1, policy.attempts + 1):
             ticket = self._ticket(rate_wait, method, path) if pace else None
+            if ticket is not None:
+                # The pacing wait is bounded by rate_wait; the deadline is for the answer.
+                overall.extend(ticket.delay)
             final = attempt == policy.attempts
             try:
                 response = self._attempt(

@@ -51,10 +51,13 @@ class RetryPolicy:
     max_total_wait: float = 60.0
     """Longest time one request may spend waiting, pacing included."""
     deadline: float = 60.0
-    """Longest time one request may take in all: every attempt, wait and pacing.
+    """Longest time one request may take in all: every attempt and every backoff wait.
 
     Each attempt also has the client's own timeout; retries stop, and a wait
-    is cut short, when this runs out, so retrying never multiplies it.
+    is cut short, when this runs out, so retrying never multiplies it. The
+    wait for the rate budget's next slot (pacing) is not counted: the
+    client's ``rate_wait`` bounds it, and a request paced for a minute still
+    gets its whole deadline for the answer.
     """
 
     def __post_init__(self) -> None:

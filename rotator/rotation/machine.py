@@ -20,8 +20,11 @@ A deferred rotation (the daemon's: ``defer=True``) does not wait for a slow
 sink: the sink says "accepted, confirm later" (:class:`~rotator.sinks.base.Pending`,
 e.g. a deployment id), the rotation records ``waiting_for_deployment`` with
 that detail in the sink's record and returns; a later :meth:`PolicyRotation.rotate`
-asks the sink to :meth:`~rotator.sinks.base.Sink.confirm` it. Without
-``defer`` (the CLI) a waiting sink is followed to the end.
+asks the sink to :meth:`~rotator.sinks.base.Sink.confirm` it. A sink that
+had to wait before writing anything (``Pending.before_push``: an App Platform
+deployment already running) is pushed again instead, with that wait's detail
+as ``PushContext.waited``. Without ``defer`` (the CLI) a waiting sink is
+followed to the end.
 
 Guarantees: every sink always holds a key that exists (a key is deleted only
 after every sink confirmed its successor); no key rotator creates goes
@@ -37,6 +40,10 @@ side effect (deleting an orphan, creating a key, pushing to a sink, deleting
 the previous key). A lost lease ends the rotation at once, writing nothing
 and alerting nothing: the replica that took the lease over resumes it from
 the store.
+
+Why one module of this size: every state, its write and the side effect it
+guards must be read together to check the crash and fencing invariants; split,
+the order of write-before-effect would hide across files.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rotator import logs
@@ -69,7 +77,14 @@ from rotator.events import (
 )
 from rotator.rotation.result import RotationResult, SinkOutcome
 from rotator.settings import PolicyConfig
-from rotator.sinks.base import Pending, Progress, PushContext, Sink, no_progress
+from rotator.sinks.base import (
+    Pending,
+    Progress,
+    PushContext,
+    Sink,
+    no_progress,
+    written_nothing,
+)
 from rotator.store import Fence, PolicyKeys, RotationRecord, Store, WriterLock
 
 log = logging.getLogger(__name__)
@@ -348,8 +363,10 @@ class PolicyRotation:
             try:
                 self._guard()
                 with logs.fields(policy=self.policy.name, rotation_id=record.id, sink=sink.label):
-                    if done is not None and waiting:
+                    if done is not None and waiting and not written_nothing(done.detail):
                         confirmation = sink.confirm(dict(done.detail), context)
+                    elif done is not None and waiting:  # it waited before writing: push now
+                        confirmation = sink.push(pair, replace(context, waited=done.detail))
                     else:
                         confirmation = sink.push(pair, context)
             except LeaseLost:

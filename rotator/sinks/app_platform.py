@@ -6,7 +6,11 @@ fields (``access_key_env``/``secret_key_env`` for a Spaces key's two).
 A push:
 
 1. GETs the app and, while a deployment is pending or in progress, waits
-   (never PUT over a running deployment), bounded by ``deploy_timeout``;
+   (never PUT over a running deployment), bounded by ``deploy_timeout``. In
+   the daemon (``context.defer``) it does not wait: it answers
+   :class:`~rotator.sinks.base.Pending` with nothing written
+   (``pushed = "no"``), and the rotation pushes again on its own schedule,
+   the ``deploy_timeout`` counted from the first look;
 2. deep-copies the spec exactly as read and changes only the owned
    variables (app level, or in the named component), as
    ``SECRET`` with the existing scope (``RUN_AND_BUILD_TIME`` when new).
@@ -48,6 +52,10 @@ returned or raised, and the spec read back holds ``EV[...]`` values only.
 This module holds the config table and the push's decisions;
 :mod:`~rotator.sinks.app_platform_spec` edits the spec (pure functions) and
 :mod:`~rotator.sinks.app_platform_deploy` makes the reads and bounded waits.
+
+Why one module of this size: the push, the deployment follow-up and the
+confirmation share the app spec they read and the rules of what the sink owns;
+the deployment's phases are already apart (:mod:`app_platform_deploy`).
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -250,7 +258,17 @@ class AppPlatformSink(Sink):
             values[field] for _, field in self._mapping if isinstance(keys.fields()[field], Secret)
         ]
         self._deployer.progress = context.progress
-        app = self._deployer.wait_until_idle(self._monotonic() + self._deploy_timeout)
+        if context.defer:
+            # The daemon never waits in a worker: a deployment running before the PUT
+            # makes the push Pending too, looked at again on the daemon's schedule.
+            app = self._deployer.look()
+            running = apps.in_flight(app) if app is not None else None
+            if app is None or running is not None:
+                return self._wait_before_put(running, context)
+            self._spec.env_holder(app["spec"])
+        else:
+            left = self._deploy_timeout - self._waited_so_far(context)
+            app = self._deployer.wait_until_idle(self._monotonic() + max(0.0, left))
         before = Before(app["spec"], apps.active_deployment_id(app))
         spec = self._spec.edited(before.spec, values)
         shown = keys.fields()
@@ -350,6 +368,62 @@ class AppPlatformSink(Sink):
                 "deployment_id": current,
                 "phase": phase or "?",
                 "waiting_for": f"deployment {current}",
+            },
+        )
+
+    def _waited_so_far(self, context: PushContext) -> float:
+        """Seconds this push has waited already for a deployment running before its PUT."""
+        waited = context.waited or {}
+        try:
+            since = float(waited["since"])
+        except (KeyError, ValueError):
+            return 0.0
+        return max(0.0, self._client.now() - since)
+
+    def _wait_before_put(self, running: dict[str, Any] | None, context: PushContext) -> Pending:
+        """Pending, nothing written: a deployment (or an unreadable app) is in the way.
+
+        ``deploy_timeout`` counts from the first look, across looks and restarts.
+        """
+        waited = dict(context.waited or {})
+        now = self._client.now()
+        since = now - self._waited_so_far(context)
+        if running is not None:
+            deployment, phase = str(running["id"]), str(running.get("phase", "PENDING"))
+        else:  # the app could not be read now: keep what the last look saw
+            deployment, phase = waited.get("deployment_id", "?"), waited.get("phase", "?")
+        if now - since >= self._deploy_timeout:
+            what = (
+                f"deployment {deployment} is still {phase}"
+                if running is not None
+                else "the app could not be read"
+            )
+            raise SinkError(
+                self.label,
+                f"{what} after {self._deploy_timeout:g}s; app {self._where} was not "
+                "changed and still uses the previous key",
+                transient=True,  # it may pass: the next push tries again
+            )
+        if (waited.get("deployment_id"), waited.get("phase")) != (deployment, phase):
+            self._deployer.progress(
+                f"{self.label}: waiting for deployment {deployment} ({phase}) to finish "
+                "before updating"
+            )
+            logger.info(
+                "app %s: waiting for deployment %s (%s) before updating",
+                self._where,
+                deployment,
+                phase,
+            )
+        return Pending(
+            self.label,
+            {
+                "app_id": self._app_id,
+                "pushed": "no",
+                "deployment_id": deployment,
+                "phase": phase,
+                "since": f"{since:.3f}",
+                "waiting_for": f"deployment {deployment} to finish before the update",
             },
         )
 

@@ -98,6 +98,10 @@ class AppDeployer:
             yield pause
             pause = min(pause * 2, self._poll_interval)
 
+    def look(self) -> dict[str, Any] | None:
+        """One read of the app; None after a transient failure (look again later)."""
+        return self._poll_app()
+
     def wait_until_idle(self, deadline: float) -> dict[str, Any]:
         """The app once no deployment is pending or in progress (a PUT would supersede it)."""
         pauses = self._pauses()

@@ -43,7 +43,7 @@ from __future__ import annotations
 import builtins
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -87,6 +87,9 @@ class PushContext:
     """The fields the policy's credential kind hands over (a dry run has no credential)."""
     identifier_field: str | None = "access_key"
     """The field naming the credential publicly (None when no field does)."""
+    waited: Mapping[str, str] | None = None
+    """The detail of this sink's earlier :class:`Pending` that wrote nothing yet (see
+    :attr:`Pending.before_push`): the push goes on from that wait."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ class Pending:
 
     ``detail`` is persisted with the rotation (never secret), so a restarted
     process can confirm what another one pushed.
+
+    A sink that must wait *before* it can write (an App Platform deployment
+    already running) answers ``Pending`` with ``detail["pushed"] = "no"``
+    (:attr:`before_push`): nothing was written, so the caller later pushes
+    again (with this detail as ``PushContext.waited``) rather than confirm.
     """
 
     sink: str
@@ -112,6 +120,16 @@ class Pending:
     def what(self) -> str:
         """One short line: what is awaited (``deployment <id>``)."""
         return self.detail.get("waiting_for", "confirmation")
+
+    @property
+    def before_push(self) -> bool:
+        """Whether the sink wrote nothing yet: push again later, do not confirm."""
+        return written_nothing(self.detail)
+
+
+def written_nothing(detail: Mapping[str, str]) -> bool:
+    """Whether a waiting sink's recorded *detail* is a wait before anything was written."""
+    return detail.get("pushed") == "no"
 
 
 @dataclass(frozen=True)

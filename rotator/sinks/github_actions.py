@@ -27,6 +27,10 @@ token with one permission: ``Secrets: Read and write`` on the repository
 write`` on the organisation; nothing else. It is read from ``token_file``.
 :meth:`GitHubActionsSink.check` reads the public key, which proves the token
 can read secrets metadata and that the target exists, without writing.
+
+Why one module of this size: sealing, writing and reading back are one
+protocol with GitHub's public key in the middle; the HTTP is apart
+(:mod:`rotator.sinks.github_http`).
 """
 
 from __future__ import annotations

@@ -44,6 +44,11 @@ CONNECT_TIMEOUT = 10  # seconds to reach the server (unless the URL says otherwi
 POOL_WAIT = 30.0  # seconds a statement waits for a free pooled connection
 LOCK_TIMEOUT = "30s"  # the most a statement in a transaction waits for another's locks
 STATEMENT_TIMEOUT = "60s"  # the most one statement in a transaction may take
+# The most a session may sit idle inside an open transaction before the server ends it.
+# rotator's transactions never wait on anything but the database, so only a stalled
+# process (SIGSTOP, a GC pause, a partition) reaches this; its row locks (a lease's, a
+# rotation's) are then freed for the other replicas instead of holding them up.
+IDLE_IN_TRANSACTION_TIMEOUT = "15s"
 POOL_SIZE = 4
 # The advisory lock key that serialises schema migrations ("rotator" in ASCII).
 MIGRATION_LOCK = 0x726F7461746F72
@@ -106,6 +111,7 @@ class PostgresDatabase:
     # every replica's lease is measured by this one clock.
     now_sql = "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)"
     lock_timeout = LOCK_TIMEOUT
+    idle_timeout = IDLE_IN_TRANSACTION_TIMEOUT
 
     def __init__(self, url: DatabaseUrl, pool: ConnectionPool[Connection]) -> None:
         self.url = url
@@ -245,7 +251,8 @@ class PostgresDatabase:
         try:
             connection.execute(
                 f"BEGIN; SET LOCAL lock_timeout = '{self.lock_timeout}'; "
-                f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"
+                f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'; "
+                f"SET LOCAL idle_in_transaction_session_timeout = '{self.idle_timeout}'"
             )
         except psycopg.Error as exc:
             raise self._translate(exc) from None

@@ -203,3 +203,38 @@ def test_two_tokens_have_independent_budgets(http: httpx.Client) -> None:
         assert admit(fresh_client, 5).granted
         assert budget.hour_left(spent_client.fingerprint, time.now) == 0
         assert budget.hour_left(fresh_client.fingerprint, time.now) == 194
+
+
+def test_a_request_paced_for_a_whole_minute_still_gets_its_deadline_for_the_answer(
+    http: httpx.Client,
+) -> None:
+    # The daemon's workers: pacing waits of up to a minute, one clock for the budget and
+    # the request deadline. The 11th call waits a minute for a slot of the burst limit;
+    # that wait used to count against its 60 s deadline, so it was sent and then given up
+    # as "no complete answer within 60s", failing a rotation the budget had admitted.
+    time = VirtualTime(START, workers=1)
+    with Sandbox(clock=time.clock, rate_per_minute=10, rate_per_hour=1000) as box:
+        token = box.add_token(SCOPES)
+        client = DigitalOceanClient(
+            Secret(token),
+            api_url=box.url,
+            oauth_url=box.url,
+            http=http,
+            budget=RateBudget(requests_per_minute=10, requests_per_hour=1000),
+            rate_wait=RateWait(per_request=60.0),
+            retry=RetryPolicy(deadline=60.0),
+            sleep=time.sleep,
+            clock=time.clock,
+            monotonic=time.clock,
+            rng=lambda: 1.0,
+        )
+
+        def worker() -> None:
+            for _ in range(11):
+                client.request("GET", "/v2/account")
+
+        errors = run_workers(time, [worker])
+
+        assert errors == []
+        assert statuses(box) == Counter({200: 11})
+        assert len(time.sleeps) == 1 and time.sleeps[0] > 0  # paced once, then answered

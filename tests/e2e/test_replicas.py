@@ -32,8 +32,7 @@ TTL = 6.0
 ROTATE_ALL = 300.0  # seconds: the most 30 rotations may take on a loaded machine
 
 
-def assert_invariants(world: Fleet, *, finished: bool) -> None:
-    """The single-node crash invariants, for every policy of the fleet."""
+def _store_view(world: Fleet) -> tuple[dict, dict, Counter]:
     current = {
         row[0]: (row[1], row[2])
         for row in world.sql(
@@ -53,13 +52,36 @@ def assert_invariants(world: Fleet, *, finished: bool) -> None:
             "SELECT policy FROM rotations WHERE state NOT IN ('succeeded', 'abandoned')"
         )
     )
+    return current, in_flight, per_policy
+
+
+def _consistent_view(world: Fleet) -> tuple[dict, dict, Counter, dict, dict]:
+    """The store, the sandbox's keys and the apps' env at one moment of the store.
+
+    The replicas keep working while we look: a view counts only when the store
+    read before and after the sandbox's is the same (else a key made or deleted
+    in between would look unrecorded, or a recorded one missing).
+    """
+    for _ in range(50):
+        before = _store_view(world)
+        keys = world.keys_by_policy()
+        envs = {policy: world.sandbox.app_running_env(world.apps[policy], "web") for policy in keys}
+        if _store_view(world) == before:
+            return (*before, keys, envs)
+        time.sleep(0.2)
+    raise AssertionError("the store never held still for one look at the sandbox")
+
+
+def assert_invariants(world: Fleet, *, finished: bool) -> None:
+    """The single-node crash invariants, for every policy of the fleet."""
+    current, in_flight, per_policy, keys_by_policy, envs = _consistent_view(world)
     assert all(count == 1 for count in per_policy.values()), per_policy
-    for policy, keys in world.keys_by_policy().items():
+    for policy, keys in keys_by_policy.items():
         alive = {key["access_key"]: key for key in keys}
         # At most the current and previous keys exist for the policy.
         assert len(alive) <= 2, (policy, sorted(alive))
         # Every sink holds a key that exists, and its secret opens that key.
-        env = world.sandbox.app_running_env(world.apps[policy], "web")
+        env = envs[policy]
         assert env["SPACES_KEY"] in alive, (policy, env["SPACES_KEY"], sorted(alive))
         assert env["SPACES_SECRET"] == alive[env["SPACES_KEY"]]["secret_key"]
         # No key rotator created is left unrecorded (one made just before a kill is

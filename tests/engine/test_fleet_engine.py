@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import httpx
 from daemon_support import Home
 from fleet_support import fleet_config, make_fleet
 
@@ -132,3 +133,32 @@ def test_a_policy_never_rotates_twice_at_once(make_home, start_daemon):
     assert len(promoted) == 1, promoted
     made = [r for r in home.sandbox.requests() if r["method"] == "POST" and "keys" in r["path"]]
     assert len(made) == 1, made
+
+
+def test_a_deployment_running_before_the_put_does_not_hold_the_only_worker(make_home, start_daemon):
+    home = make_home(step=4.0)  # deployments run for 12 s: theirs outlasts the start-up
+    home.write_config(validate_every="1s")
+    one_worker = home.config.read_text().replace("[daemon]\n", "[daemon]\nconcurrency = 1\n", 1)
+    home.config.write_text(one_worker)
+    with httpx.Client(base_url=home.sandbox.url, timeout=10) as theirs:
+        theirs.headers["Authorization"] = f"Bearer {home.sandbox.add_token(['app:update'])}"
+        started = theirs.post(f"/v2/apps/{home.app_id}/deployments", json={})
+    assert started.status_code == 200, started.text
+    their_deployment = started.json()["deployment"]["id"]
+    daemon = start_daemon(home)
+    daemon.wait_for(r"policy media: rotated", timeout=90)
+    code, _ = daemon.stop()
+    assert code == 0, daemon.log
+    events = history_events(home)
+    names = [e["event"] for e in events]
+    waits = [i for i, e in enumerate(events) if e["event"] == "rotation_sink_waiting"]
+    before_put = [i for i in waits if events[i]["detail"].get("pushed") == "no"]
+    after_put = [i for i in waits if events[i]["detail"].get("pushed") != "no"]
+    assert before_put and after_put, [(e["event"], e.get("detail")) for e in events]
+    assert events[before_put[0]]["detail"]["deployment_id"] == their_deployment
+    assert events[after_put[0]]["detail"]["deployment_id"] != their_deployment
+    # The only worker went on validating while the rotation waited to make its PUT.
+    assert "connection_validated" in names[before_put[0] : after_put[0]], names
+    puts = [r for r in home.sandbox.requests() if r["method"] == "PUT"]
+    assert len(puts) == 1, puts
+    assert names.index("rotation_promoted") > after_put[0]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
+
 import pytest
 
 from rotator.errors import SinkError
 from rotator.sandbox import Sandbox
 from rotator.sinks import SinkDeps
+from rotator.sinks.base import Confirmation, Pending
 from tests.sinks.app_platform_support import (
     CANARY,
     CONTEXT,
@@ -102,6 +106,86 @@ def test_the_push_waits_for_a_running_deployment_before_it_puts(sandbox, make_ap
     assert ours["created_at"] >= finished
     assert len(sent(sandbox, "PUT")) == 1
     assert len([r for r in sent(sandbox, "GET") if r["path"] == f"/v2/apps/{app_id}"]) > 1
+
+
+def follow_deferred(sink, first, context):
+    """Look again (push or confirm, as the rotation would) until confirmed; every answer."""
+    answers = [first]
+    for _ in range(1000):  # deployments take 3 s here: far fewer looks are needed
+        last = answers[-1]
+        if isinstance(last, Confirmation):
+            return answers
+        time.sleep(0.05)
+        if last.before_push:
+            answers.append(sink.push(NEW_PAIR, replace(context, waited=last.detail)))
+        else:
+            answers.append(sink.confirm(dict(last.detail), context))
+    raise AssertionError(f"never confirmed: {answers[-1]}")
+
+
+def test_a_deferred_push_does_not_wait_for_a_running_deployment_and_puts_after_it(
+    make_app_sink, api_for
+):
+    with Sandbox(deployment_step_seconds=1.0) as box:  # theirs runs while we look
+        app_id = box.add_app(media_spec())
+        started = api_for(box).post(f"/v2/apps/{app_id}/deployments", json={})
+        theirs = started.json()["deployment"]["id"]
+        sink = make_app_sink(app_id, target=box, deploy_timeout=60.0)
+        deferred = replace(CONTEXT, defer=True)
+        box.reset_request_log()
+
+        first = sink.push(NEW_PAIR, deferred)
+
+        # The daemon's worker is free at once: nothing written, their deployment awaited.
+        assert isinstance(first, Pending) and first.before_push
+        assert first.detail["deployment_id"] == theirs
+        assert sent(box, "PUT") == []
+        answers = follow_deferred(sink, first, deferred)
+        waits = [a for a in answers if isinstance(a, Pending) and a.before_push]
+        assert {a.detail["since"] for a in waits} == {first.detail["since"]}  # one timeout
+        ours = [a for a in answers if isinstance(a, Pending) and not a.before_push]
+        assert ours and ours[0].detail["deployment_id"] != theirs
+        assert len(sent(box, "PUT")) == 1
+        records = {d["id"]: d for d in deployments(box, app_id)}
+        finished = records[theirs]["created_at"] + 3 * records[theirs]["step_seconds"]
+        assert records[ours[0].detail["deployment_id"]]["created_at"] >= finished
+        assert box.app_running_env(app_id, "web")["SPACES_SECRET"] == CANARY
+
+
+def test_the_cli_takes_over_a_wait_the_daemon_left_and_follows_it_to_the_end(
+    make_app_sink, api_for
+):
+    with Sandbox(deployment_step_seconds=0.5) as box:
+        app_id = box.add_app(media_spec())
+        api_for(box).post(f"/v2/apps/{app_id}/deployments", json={})
+        sink = make_app_sink(app_id, target=box, deploy_timeout=60.0)
+        left = sink.push(NEW_PAIR, replace(CONTEXT, defer=True))  # the daemon, then killed
+        assert isinstance(left, Pending) and left.before_push
+
+        done = sink.push(NEW_PAIR, replace(CONTEXT, waited=left.detail))  # `rotator rotate`
+
+        assert isinstance(done, Confirmation)
+        assert len(sent(box, "PUT")) == 1
+        assert box.app_running_env(app_id, "web")["SPACES_SECRET"] == CANARY
+
+
+def test_a_deferred_push_gives_up_after_deploy_timeout_counted_from_its_first_look(
+    make_app_sink, api_for
+):
+    with Sandbox(deployment_step_seconds=30) as stuck:
+        app_id = stuck.add_app(media_spec())
+        api_for(stuck).post(f"/v2/apps/{app_id}/deployments", json={})
+        sink = make_app_sink(app_id, target=stuck, deploy_timeout=60.0)
+        first = sink.push(NEW_PAIR, replace(CONTEXT, defer=True))
+        assert isinstance(first, Pending) and first.before_push
+        # The same wait, looked at again once its deploy_timeout has gone by.
+        long_ago = {**first.detail, "since": f"{float(first.detail['since']) - 61:.3f}"}
+
+        with pytest.raises(SinkError, match=r"after 60s; app .* was not changed") as caught:
+            sink.push(NEW_PAIR, replace(CONTEXT, defer=True, waited=long_ago))
+
+        assert caught.value.transient
+        assert sent(stuck, "PUT") == []
 
 
 def test_pushing_the_same_pair_twice_redeploys_and_confirms_again(sandbox, make_app_sink):

@@ -288,3 +288,19 @@ def test_a_write_held_up_by_another_transaction_gives_up_with_one_clear_error(
             with pytest.raises(StoreLocked, match=r"stayed busy .*lock timeout.*try again"):
                 blocked.connections.update("prod", description="theirs")
         assert blocked.connections.get("prod").description == "mine, for now"
+
+
+def test_a_stalled_transaction_is_ended_by_the_server_and_frees_its_locks(pg, keyring, monkeypatch):
+    """A replica stopped inside a transaction (SIGSTOP, a GC pause) holds nobody up for long."""
+    from rotator.store.postgresql import PostgresDatabase
+
+    monkeypatch.setattr(PostgresDatabase, "idle_timeout", "300ms")
+    with pg.create(keyring) as stalled, pg.open(keyring, writer=True) as other:
+        stalled.connections.add("prod", "", TOKEN_A, "personal", None)
+        with pytest.raises(StoreError), stalled.transaction():
+            stalled.connections.update("prod", description="never committed")
+            time.sleep(1.5)  # idle inside the transaction, past the server's limit
+            other.connections.update("prod", description="the other replica's")
+        assert other.connections.get("prod").description == "the other replica's"
+        # The stalled store works again with a fresh connection from its pool.
+        assert stalled.connections.get("prod").description == "the other replica's"

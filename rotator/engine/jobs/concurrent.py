@@ -14,6 +14,15 @@ One run of a :class:`ConcurrentJob`:
    the admission's reservation attached to the DigitalOcean clients it makes.
    A :class:`~rotator.errors.RateLimited` met during the item defers it too.
 
+A run lists its due items once (one pass over every connection or policy)
+and keeps them as its queue: a worker that frees up takes the next one from
+the queue, and the list is read again only when the queue has nothing left
+to start (or is older than :data:`QUEUE_REFRESH`). Costs are asked for only
+as far down the queue as there are free workers. Reading every item's due
+time again for each worker that freed up made one run cost O(items²) store
+reads on the main thread, which then held back the workers (an audit of 200
+tokens in token-info mode spent more time there than on the network).
+
 The main loop never waits for an item. When the last item of a run is done,
 the run's summary line is logged and handed to the daemon (metrics, the
 ``--once`` exit code). ``rotator run --once`` (:attr:`ConcurrentJob.drain`)
@@ -24,6 +33,7 @@ until a deferred item's time when that is all that is left.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -33,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from rotator.digitalocean.budget import Admission, Candidate, admit_fairly, not_before
+from rotator.digitalocean.budget import Admission, Candidate, Round, admit_fairly, not_before
 from rotator.engine.jobs.base import Job, Pass, Summary
 from rotator.engine.lifecycle import StopRequested
 from rotator.errors import RateLimited, RotatorError
@@ -50,6 +60,9 @@ DEFERRED = "deferred"
 
 DRAIN_DEADLINE = timedelta(hours=2)
 """``--once`` stops admitting deferred items after this long (every wait has a deadline)."""
+
+QUEUE_REFRESH = 10.0
+"""Seconds a run's queue of due items is used before the due items are listed again."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,9 @@ class _Batch:
         self.started = started
         self.open = 1  # the dispatcher's own hold, let go when the run returns
         self.lock = threading.Lock()
+        self.queue: list[tuple[str, datetime]] | None = None
+        """Items due by their own time when last listed, oldest first; started ones leave."""
+        self.listed = 0.0  # when the queue was listed (monotonic seconds)
 
 
 class ConcurrentJob(Job):
@@ -150,7 +166,10 @@ class ConcurrentJob(Job):
             self._close(batch)
         return summary
 
-    def _due_now(self, run: Pass, only: Collection[str] | None) -> list[tuple[str, datetime]]:
+    def _due_now(
+        self, run: Pass, only: Collection[str] | None, *, deferred: bool = False
+    ) -> list[tuple[str, datetime]]:
+        """Items due now and not running, oldest first; *deferred*: deferred ones too."""
         now = run.context.now()
         running = self.pool.running(self.name) if self.pool is not None else set()
         due = [
@@ -158,28 +177,78 @@ class ConcurrentJob(Job):
             for item, when in self.due_items(run).items()
             if (only is None or item in only)
             and item not in running
-            and self._effective(item, when) <= now
+            and (when if deferred else self._effective(item, when)) <= now
         ]
         return sorted(due, key=lambda pair: (pair[1], pair[0]))
 
+    def _startable(
+        self, run: Pass, only: Collection[str] | None, batch: _Batch
+    ) -> list[tuple[str, datetime]]:
+        """The run's queued items that may start now (not running, not deferred).
+
+        The due items are listed again only when the queue is older than
+        :data:`QUEUE_REFRESH`, or has nothing to start while nothing runs.
+        """
+        running = self.pool.running(self.name) if self.pool is not None else set()
+        now = run.context.now()
+        if batch.queue is not None and time.monotonic() - batch.listed <= QUEUE_REFRESH:
+            ready = self._ready(batch.queue, running, now)
+            if ready or running:
+                return ready
+        batch.queue = self._due_now(run, only, deferred=True)
+        batch.listed = time.monotonic()
+        return self._ready(batch.queue, running, now)
+
+    def _ready(
+        self, queue: list[tuple[str, datetime]], running: set[str], now: datetime
+    ) -> list[tuple[str, datetime]]:
+        return [
+            (item, when)
+            for item, when in queue
+            if item not in running and self._effective(item, when) <= now
+        ]
+
     def _dispatch(self, run: Pass, only: Collection[str] | None, batch: _Batch) -> int:
         """Admit what is due now and start it; the number started."""
-        due = self._due_now(run, only)
+        due = self._startable(run, only, batch)
         if not due:
             return 0
         budget = run.context.client_pool().budget
         now_unix = run.context.now().timestamp()
-        candidates = []
-        free_ones: list[str] = []
-        for item, when in due:
-            cost = self.cost(run, item)
-            if cost.key is None:
-                free_ones.append(item)
-            else:
-                candidates.append(Candidate(item, cost.key, cost.calls, when.timestamp()))
         limit = self.pool.free if self.pool is not None else None
-        decided = admit_fairly(budget, candidates, now_unix, max_delay=1.0, limit=limit)
+        free_ones: list[str] = []
+        decided: Round[str] = Round()
+        blocked: dict[str, float] = {}  # a token refused in an earlier window stays refused
+        queue = iter(due)
+        # Costs are read a window at a time, only as far down as the free workers reach.
+        while (room := _room(limit, decided, free_ones)) is None or room > 0:
+            window = list(itertools.islice(queue, room or len(due)))
+            if not window:
+                break
+            candidates: list[Candidate[str]] = []
+            for item, when in window:
+                cost = self.cost(run, item)
+                if cost.key is None:
+                    free_ones.append(item)
+                elif cost.key in blocked:
+                    decided.deferred.append((item, blocked[cost.key]))
+                else:
+                    candidates.append(Candidate(item, cost.key, cost.calls, when.timestamp()))
+            part = admit_fairly(
+                budget,
+                candidates,
+                now_unix,
+                max_delay=1.0,
+                limit=_room(limit, decided, free_ones),
+            )
+            decided.admitted += part.admitted
+            decided.deferred += part.deferred
+            keys = {candidate.item: candidate.key for candidate in candidates}
+            for item, until in part.deferred:
+                if until > now_unix:
+                    blocked.setdefault(keys[item], until)
         started = 0
+        launched: set[str] = set()
         starts: list[tuple[str, Admission | None]] = [(item, None) for item in free_ones]
         starts += [(item, admission) for item, admission in decided.admitted]
         for item, until in decided.deferred:
@@ -210,6 +279,9 @@ class ConcurrentJob(Job):
                     admission.reservation.release()
                 continue
             started += 1
+            launched.add(item)
+        if batch.queue is not None and launched:
+            batch.queue = [(item, when) for item, when in batch.queue if item not in launched]
         return started
 
     def _drain(self, run: Pass, only: Collection[str] | None, batch: _Batch) -> None:
@@ -311,3 +383,10 @@ class ConcurrentJob(Job):
         (log.info if summary.ok else log.warning)("%s", summary.line(), extra={"job": self.name})
         if batch.finished is not None:
             batch.finished(summary)
+
+
+def _room(limit: int | None, decided: Round[str], free_ones: list[str]) -> int | None:
+    """Free workers not yet given an item (None: no limit)."""
+    if limit is None:
+        return None
+    return max(0, limit - len(decided.admitted) - len(free_ones))

@@ -56,6 +56,7 @@ class RotateJob(ConcurrentJob):
     def __init__(self) -> None:
         super().__init__()
         self._looks: dict[str, int] = {}  # policy → looks at its waiting rotation so far
+        self._awaited: dict[str, tuple[str, ...]] = {}  # policy → what those looks wait for
         self._started: set[str] = set()  # policies whose waiting rotation began here
         # (policy, spaces_key) → the key's created_at in DigitalOcean, for never-rotated policies.
         self._created: dict[tuple[str, str], datetime] = {}
@@ -110,12 +111,19 @@ class RotateJob(ConcurrentJob):
             if fresh:
                 self._started.add(item)
             # Look again soon, then less and less often: a deployment takes minutes.
+            # Something new to wait for (the PUT after a wait for someone else's
+            # deployment, a successor) starts the schedule over.
+            awaited = tuple(o.detail.get("waiting_for", "") for o in result.sinks)
+            if self._awaited.get(item) != awaited:
+                self._awaited[item] = awaited
+                self._looks.pop(item, None)
             looks = self._looks.get(item, 0)
             self._looks[item] = looks + 1
             pause = min(FIRST_LOOK * 2**looks, LONGEST_LOOK)
             self.defer(item, run.context.now() + pause)
             return WAITING
         self._looks.pop(item, None)
+        self._awaited.pop(item, None)
         started_here = item in self._started
         self._started.discard(item)
         if result.error:
