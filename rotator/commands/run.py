@@ -33,6 +33,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         health_public=args.health_public,
         environ=ctx.environ,
         stale_after=ctx.settings.config.daemon.stale_after.total_seconds(),
+        exit_hard=True,
     )
     code = daemon.run()
     if args.json:

@@ -53,6 +53,7 @@ from rotator.store.readings import StoreReadings, open_read_only, read_postgres,
 log = logging.getLogger(__name__)
 
 STORE_RETRY = (5.0, 60.0)  # first and longest wait after the store could not be opened
+EXIT_HARD_AFTER = 9.5  # seconds after a stop request: the documented 10 s, whatever a peer does
 
 
 class Daemon:
@@ -67,8 +68,11 @@ class Daemon:
         health_public: bool = False,
         environ: Mapping[str, str] | None = None,
         stale_after: float = STALE_AFTER,
+        exit_hard: bool = False,
     ) -> None:
         self.ctx = ctx
+        # The process's own daemon (not one in a test's process): may end it at once.
+        self.exit_hard = exit_hard
         self.clock = ctx.now
         self.once = once
         self.health_listen = health_listen
@@ -85,7 +89,7 @@ class Daemon:
         self.lifecycle = Lifecycle(
             heartbeat=self._progress,
             heartbeat_every=min(HEARTBEAT_EVERY, watchdog / 2) if watchdog else HEARTBEAT_EVERY,
-            on_stop=self.notifier.stopping,
+            on_stop=self._stopping,
         )
         self.leasing = Leasing(
             lambda: self.runtime.context.open_store(writer=True),
@@ -132,10 +136,23 @@ class Daemon:
             ) from None
         try:
             with self.lifecycle:
-                return self._serve()
+                code = self._serve()
         finally:
             lock.release()
             self.notifier.close()
+        if self.exit_hard and self.pool is not None and self.pool.at_work:
+            _exit_now(code, f"{self.pool.at_work} item(s) still wait on a peer", stopped=True)
+        return code
+
+    def _stopping(self) -> None:
+        """A stop was asked for: tell systemd, and make sure the process ends in time."""
+        self.notifier.stopping()
+        if self.exit_hard:
+            watchdog = threading.Timer(
+                EXIT_HARD_AFTER, _exit_now, (0, f"not stopped {EXIT_HARD_AFTER:g}s after asked")
+            )
+            watchdog.daemon = True
+            watchdog.start()
 
     def _serve(self) -> int:
         do = self.ctx.settings.config.digitalocean
@@ -155,7 +172,9 @@ class Daemon:
             )
         )
         health = None if self.once else self._start_health()
-        self.pool = WorkerPool(self.ctx.settings.config.daemon.concurrency)
+        self.pool = WorkerPool(
+            self.ctx.settings.config.daemon.concurrency, cancelled=self.lifecycle.stop.is_set
+        )
         for job in self.jobs:
             if isinstance(job, ConcurrentJob):
                 job.pool = self.pool
@@ -179,8 +198,8 @@ class Daemon:
             return 0
         finally:
             self.lifecycle.stop.set()  # the workers see it: their waits and requests end
+            self.lifecycle.disarm()  # before the pool's own bounded wait, never inside it
             self.pool.shutdown()
-            self.lifecycle.disarm()
             if leasing_started:
                 self.leasing.stop()
             if health is not None:
@@ -378,16 +397,21 @@ class Daemon:
         server = HealthServer(
             host,
             port,
-            Endpoints(
-                healthz=lambda: (True, "ok"), readyz=self._ready, metrics=self.metrics.render
-            ),
+            Endpoints(healthz=self._alive, readyz=self._ready, metrics=self.metrics.render),
             heartbeat=self.heartbeat,
             stale_after=self.stale_after,
         )
         server.start()
         return server
 
+    def _alive(self) -> tuple[bool, str]:
+        if self.lifecycle.stopping:  # not green while a stop may be held up by a peer
+            return False, "stopping"
+        return True, "ok"
+
     def _ready(self) -> tuple[bool, str]:
+        if self.lifecycle.stopping:
+            return False, "not ready: stopping"
         try:
             with self.runtime.context.open_store(writer=False):
                 pass
@@ -441,6 +465,20 @@ class Daemon:
         assert job.next_run is not None
         seconds = max(0, int((job.next_run - self.clock()).total_seconds()))
         return f"idle; next: {getattr(job, 'name', '?')} in {seconds}s"
+
+
+def _exit_now(code: int, why: str, *, stopped: bool = False) -> None:
+    """End the process now, worker threads and all (a peer may hold one for minutes).
+
+    Safe: every rotation step is persisted before the call it makes and the store
+    is crash-safe, so this is never worse than a kill; what was in flight resumes
+    at the next start.
+    """
+    log.warning("%s: exiting now; anything in flight resumes at the next start", why)
+    if not stopped:  # the watchdog: the main thread never got to say it
+        log.info("rotator run stopped")
+    logging.shutdown()  # flush every handler
+    os._exit(code)
 
 
 def _describe(runtime: Runtime) -> str:

@@ -10,7 +10,9 @@ the main loop never waits for it, and every other free worker goes on.
 
 Stopping: :meth:`WorkerPool.shutdown` drops what has not started and waits for
 the running items, which see the stop flag (the stop-aware sleep raises, and
-the HTTP guard's ``cancelled`` hook ends a request under way).
+the HTTP guard's ``cancelled`` hook ends a request under way: every item runs
+inside :func:`rotator.httpguard.bounded` with the pool's *cancelled*, so a
+request any plugin sends through a guarded client ends at a stop too).
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from rotator import httpguard
+
 log = logging.getLogger(__name__)
+
+STOP_ONLY = 365 * 24 * 3600.0  # seconds: the items' own deadlines are far shorter
 
 Key = tuple[str, str]
 """``(job name, item name)``."""
@@ -29,10 +35,11 @@ Key = tuple[str, str]
 class WorkerPool:
     """A fixed number of worker threads and the set of items at work on them."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, *, cancelled: Callable[[], bool] | None = None) -> None:
         if workers < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.workers = workers
+        self._cancelled = cancelled
         self._executor = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="rotator-worker"
         )
@@ -49,6 +56,12 @@ class WorkerPool:
         """Workers with nothing to do right now."""
         with self._lock:
             return max(0, self.workers - len(self._running))
+
+    @property
+    def at_work(self) -> int:
+        """Items running now (after :meth:`shutdown`: those it had to leave)."""
+        with self._lock:
+            return len(self._running)
 
     def running(self, job: str) -> set[str]:
         """The items of *job* at work now."""
@@ -71,7 +84,11 @@ class WorkerPool:
 
     def _run(self, key: Key, work: Callable[[], None]) -> None:
         try:
-            work()
+            if self._cancelled is None:
+                work()
+            else:
+                with httpguard.bounded(httpguard.Deadline(STOP_ONLY, cancelled=self._cancelled)):
+                    work()
         except BaseException:  # the job's own handler logs; this keeps the worker alive
             log.debug("worker item %s/%s ended with an exception", *key, exc_info=True)
         finally:

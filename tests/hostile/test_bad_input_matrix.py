@@ -22,6 +22,7 @@ per-row assertions.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import sqlite3
@@ -36,6 +37,8 @@ from pathlib import Path
 import pytest
 
 from rotator.sandbox import Sandbox
+from tests.support.cli import ROTATION_SCOPES, media_policy
+from tests.support.proxy import HostileProxy
 
 # Every row runs in the first test's module fixture: give it room on a busy machine.
 pytestmark = pytest.mark.timeout(600)
@@ -131,6 +134,30 @@ def truncated_store(home: Path) -> None:
     store.write_bytes(store.read_bytes()[:2048])
 
 
+def tamper(sql: str) -> Callable[[Path], None]:
+    """Edit the store by hand, as sqlite3 on the command line would."""
+
+    def prepare(home: Path) -> None:
+        db = sqlite3.connect(home / "state" / "rotator.db")
+        db.execute(sql)
+        db.commit()
+        db.close()
+
+    return labelled(f"tamper: {sql}", prepare)
+
+
+VICTIM = "victim.txt"  # a file a planted symbolic link points at; it must stay as it was
+
+
+def planted_link(lock: str) -> Callable[[Path], None]:
+    def prepare(home: Path) -> None:
+        (home / VICTIM).write_text("precious, not rotator's\n")
+        (home / "state" / lock).unlink(missing_ok=True)
+        (home / "state" / lock).symlink_to(home / VICTIM)
+
+    return labelled(f"symlink state/{lock} -> {VICTIM}", prepare)
+
+
 def copy_master_key(relative: str) -> Callable[[Path], None]:
     def prepare(home: Path) -> None:
         shutil.copy(home / "state" / "master.key", home / relative)
@@ -179,6 +206,11 @@ class Case:
     stdin: bytes | None = None
     prepare: tuple[Callable[[Path], None], ...] = ()
     usage: bool = False
+    # A hostile peer in front of the sandbox: (mode, method, path, options as pairs).
+    peer: tuple[str, str | None, str, tuple[tuple[str, object], ...]] | None = None
+    # Compare what the store means, not its bytes: a failed rotation rightly records
+    # its failure, the key in use (with its real age) and its plan (to clean up).
+    logical: bool = False
 
 
 def token(text: str | bytes, code: int = 2, says: str = "not a DigitalOcean API token") -> Case:
@@ -240,6 +272,62 @@ def store(
     return Case("store", argv, code, says, prepare=prepare)
 
 
+def under_writers(
+    says: str, code: int, *prepare: Callable[[Path], None], but: str = ""
+) -> list[Case]:
+    """The same bad store under every writer command (*but* one): one row each."""
+    return [
+        Case("store", argv, code, says, config=cfg, stdin=stdin, prepare=(*prepare, *needs))
+        for argv, stdin, cfg, needs in WRITERS
+        if argv[0] != but
+    ]
+
+
+def tampered(sql: str, says: str, *argv: str, config: str | None = None) -> Case:
+    return Case("store", argv, 1, says, config=config, prepare=(tamper(sql),))
+
+
+def lock_link(lock: str, *argv: str, config: str | None = None) -> Case:
+    return Case("lock", argv, 2, "symbolic link", config=config, prepare=(planted_link(lock),))
+
+
+def hostile(
+    mode: str,
+    path: str,
+    says: str,
+    *argv: str,
+    method: str | None = None,
+    **options: object,
+) -> Case:
+    """A peer that misbehaves on *path*; `connection add` or `rotate media` meets it."""
+    rotate = argv[0] == "rotate"
+    return Case(
+        "peer",
+        argv,
+        1,
+        says,
+        config=ROTATE_CONFIG if rotate else None,
+        stdin=None if rotate else b"{good_token}",
+        peer=(mode, method, path, tuple(sorted(options.items()))),
+        logical=rotate,
+    )
+
+
+def forged_key(value: str) -> Case:
+    """The create answer's access key replaced by *value* (``{app_id}``: the demo app's id)."""
+    says = "bad answer to POST /v2/spaces/keys"
+    return hostile(
+        "rewrite",
+        "^/v2/spaces/keys$",
+        says,
+        "rotate",
+        "media",
+        method="POST",
+        pattern=r'"access_key":\s*"[A-Z0-9]+"',
+        replacement=f'"access_key": {json.dumps(value)}',
+    )
+
+
 def usage(*argv: str, says: str = "") -> Case:
     return Case("usage", argv, 2, says, usage=True)
 
@@ -281,6 +369,21 @@ def secret_file(relative: str, content: bytes | str) -> Callable[[Path], None]:
 VAULT_TOKEN = 'token = "t"'
 VAULT_TOKEN_FILE = 'token_file = "{home}/secrets/vault-token"'
 NOT_UTF8 = b"\xff\xfe" + CANARY.encode() + b"\x80"
+
+# Every command that writes the store: argv, stdin, config, and what it needs prepared.
+Writer = tuple[tuple[str, ...], bytes | None, str | None, tuple[Callable[[Path], None], ...]]
+WRITERS: tuple[Writer, ...] = (
+    (("init",), None, None, ()),
+    (("connection", "add", "new", "--token-stdin"), b"{good_token}", None, ()),
+    (("rotate", "media"), None, policy(), ()),
+    (("rekey", "--new-key-file", "{home}/new.key"), None, None, (write("new.key", OTHER_KEY),)),
+)
+ROTATE_CONFIG = DEFAULT_CONFIG + media_policy("{app_id}")
+ROTATE = ("rotate", "media")
+TIME_EDITED = "UPDATE connections SET token_set_at = 'yesterday'"
+JSON_EDITED = "UPDATE audit_log SET detail = '{broken' WHERE id = 2"
+TIME_SAYS = "connections row 'prod' (token_set_at) holds 'yesterday', not a UTC time"
+JSON_SAYS = "audit_log row 2 (detail) holds '{broken', not JSON text"
 
 CASES: list[Case] = [
     # Tokens piped to `connection add` (and `update`).
@@ -557,6 +660,45 @@ CASES: list[Case] = [
     store("newer than this rotator", newer_store),
     store("", replace_store(Path.touch)),
     store("", truncated_store),
+    # (`init` sets a zero-byte store up: it holds nothing, and init is what the others name.)
+    *under_writers("zero bytes", 1, replace_store(Path.touch), but="init"),
+    *under_writers("not a rotator store", 1, replace_store(foreign_sqlite)),
+    *under_writers("rotator.db", 1, replace_store(Path.mkdir)),
+    tampered(TIME_EDITED, TIME_SAYS, "connection", "list"),
+    tampered(TIME_EDITED, TIME_SAYS, "connection", "show", "prod"),
+    tampered(TIME_EDITED, TIME_SAYS, "status"),
+    tampered(TIME_EDITED, TIME_SAYS, "rotate", "media", config=policy()),
+    tampered(JSON_EDITED, JSON_SAYS, "history"),
+    tampered(JSON_EDITED, JSON_SAYS, "history", "--json"),
+    tampered(JSON_EDITED, JSON_SAYS, "history", "--subject", "prod"),
+    # Lock files: a planted symbolic link is refused, its target left as it was.
+    lock_link("rotator.lock", "connection", "remove", "prod", "--yes"),
+    lock_link("rotator.lock", "connection", "add", "new", "--token-stdin"),
+    lock_link("policy-media.lock", "rotate", "media", config=policy()),
+    lock_link("daemon.lock", "run", "--once"),
+    Case(
+        "store",
+        ("rotate", "media"),
+        2,
+        "policy-media.lock",
+        config=policy(),
+        prepare=(replace_with_directory("state/policy-media.lock"),),
+    ),
+    store(
+        "daemon.lock", replace_with_directory("state/daemon.lock"), argv=("run", "--once"), code=2
+    ),
+    # A hostile DigitalOcean: every answer that is not one fails the command, changes nothing.
+    # (`connection add` stores a token it could not validate as unknown, by design.)
+    hostile("garbage", "^/v2/spaces/keys$", "not valid HTTP", *ROTATE, method="POST"),
+    hostile("garbage", "^/v2/spaces/keys$", "not valid HTTP", *ROTATE, method="GET"),
+    hostile("close", "^/v2/spaces/keys$", "connection dropped", *ROTATE, method="GET"),
+    hostile("close", "^/v2/spaces/keys$", "connection dropped", *ROTATE, method="POST"),
+    hostile("oversized", "^/v2/spaces/keys$", "larger than 8 MiB", *ROTATE),
+    hostile("oversized", "^/v2/spaces/keys$", "larger than 8 MiB", *ROTATE, declare=True),
+    forged_key("../../apps/{app_id}"),
+    forged_key("DO00ABCDEF?name=x"),
+    forged_key("DO00%2f..%2fapps"),
+    forged_key("DO00ABCDEF\nforged: rotation succeeded"),
     # The command line.
     usage("bogus", says="invalid choice"),
     usage("--bogus", says="the following arguments are required"),
@@ -611,12 +753,29 @@ class Outcome:
     skipped: str = ""
 
 
-def _snapshot(home: Path) -> dict[str, bytes | str]:
+def _meaning(store: Path) -> str:
+    """What a failed rotation must leave alone: the connections, and every key promoted."""
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        rows = [
+            *db.execute("SELECT * FROM connections ORDER BY id"),
+            *db.execute("SELECT current_access_key FROM policy_keys WHERE current_rotation_id"),
+            *db.execute("SELECT previous_access_key FROM policy_keys WHERE previous_access_key"),
+            *db.execute("SELECT new_access_key FROM rotations WHERE new_access_key IS NOT NULL"),
+        ]
+    finally:
+        db.close()
+    return repr(rows)
+
+
+def _snapshot(home: Path, *, logical: bool = False) -> dict[str, bytes | str]:
     """The bytes of the store and the master key file (or what stands there instead)."""
     found: dict[str, bytes | str] = {}
-    for name in ("rotator.db", "master.key"):
-        path = home / "state" / name
-        if path.is_dir():
+    for name in ("state/rotator.db", "state/master.key", VICTIM):
+        path = home / name
+        if logical and name == "state/rotator.db":
+            found[name] = _meaning(path)
+        elif path.is_dir():
             found[name] = "<directory>"
         elif path.exists():
             found[name] = path.read_bytes()
@@ -632,6 +791,7 @@ class World:
     registered_token: str
     good_token: str
     master_key: str
+    app_id: str = ""
 
 
 def _env(home: Path, world: World, case: Case) -> dict[str, str]:
@@ -651,12 +811,29 @@ def _env(home: Path, world: World, case: Case) -> dict[str, str]:
     return env
 
 
+def _peer(world: World, case: Case) -> HostileProxy | None:
+    """The case's own hostile proxy in front of the shared sandbox, started."""
+    if case.peer is None:
+        return None
+    mode, method, path, pairs = case.peer
+    options = {
+        k: v.replace("{app_id}", world.app_id) if isinstance(v, str) else v for k, v in pairs
+    }
+    proxy = HostileProxy(world.sandbox.url).start()
+    proxy.add(mode, method=method, path=path, **options)
+    return proxy
+
+
 def _run(world: World, index: int, case: Case, base: Path) -> Outcome:
     home = base / f"case-{index:03d}"
     shutil.copytree(world.template, home, symlinks=True)
+    proxy: HostileProxy | None = None
     try:
         text = DEFAULT_CONFIG if case.config is None else case.config
-        raw = text.replace("{home}", str(home)).encode() if isinstance(text, str) else text
+        if isinstance(text, str):
+            raw = text.replace("{home}", str(home)).replace("{app_id}", world.app_id).encode()
+        else:
+            raw = text
         (home / "rotator.toml").write_bytes(raw)
         try:
             for prepare in case.prepare:
@@ -665,10 +842,14 @@ def _run(world: World, index: int, case: Case, base: Path) -> Outcome:
             return Outcome(None, "", "", {}, {}, [], skipped=str(exc))
         except OSError as exc:  # reported by the row's test, not by every row
             return Outcome(None, "", f"the case could not be prepared: {exc!r}", {}, {}, [])
-        before = _snapshot(home)
+        before = _snapshot(home, logical=case.logical)
         stdin = case.stdin
         if stdin is not None:
             stdin = stdin.replace(b"{good_token}", world.good_token.encode())
+        env = _env(home, world, case)
+        proxy = _peer(world, case)
+        if proxy is not None:
+            env["ROTATOR_DO_API_URL"] = env["ROTATOR_DO_OAUTH_URL"] = proxy.url
         try:
             completed = subprocess.run(
                 [
@@ -679,7 +860,7 @@ def _run(world: World, index: int, case: Case, base: Path) -> Outcome:
                 ],
                 input=stdin if stdin is not None else b"",
                 capture_output=True,
-                env=_env(home, world, case),
+                env=env,
                 cwd=home,
                 timeout=60,
                 check=False,
@@ -689,9 +870,11 @@ def _run(world: World, index: int, case: Case, base: Path) -> Outcome:
             stderr = completed.stderr.decode(errors="replace")
         except subprocess.TimeoutExpired as exc:
             code, stdout, stderr = None, "", f"timed out after {exc.timeout} s"
-        after = _snapshot(home)
+        after = _snapshot(home, logical=case.logical)
     finally:
         _undo(home)
+        if proxy is not None:
+            proxy.stop()
     canaries = [world.registered_token, world.good_token, world.master_key, CANARY, TYPED_TOKEN]
     canaries += [HEX, HEX.upper(), HEX[::-1]]
     if case.stdin and case.group == "token" and len(case.stdin) >= 16:
@@ -704,7 +887,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """A sandbox and a template home: an initialised store with `prod` registered."""
     with Sandbox(deployment_step_seconds=0.05) as sandbox:
         template = tmp_path_factory.mktemp("template")
-        registered = sandbox.add_token(["account:read"])
+        registered = sandbox.add_token(ROTATION_SCOPES)  # `rotate media` rows need them
         case = Case("setup", (), 0)
         env = _env(template, World(sandbox, template, "", "", ""), case)
         (template / "rotator.toml").write_text(DEFAULT_CONFIG)
@@ -721,7 +904,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 capture_output=True,
             )
         master = (template / "state" / "master.key").read_text().strip()
-        yield World(sandbox, template, registered, sandbox.add_token(["account:read"]), master)
+        good = sandbox.add_token(["account:read"])
+        yield World(sandbox, template, registered, good, master, sandbox.app_ids()[0])
 
 
 @pytest.fixture(scope="module")
@@ -745,6 +929,7 @@ def test_the_matrix_holds_at_least_150_distinct_bad_inputs():
             c.config,
             tuple(sorted(c.env.items())),
             c.stdin,
+            c.peer,
             tuple(getattr(p, "label", p.__name__) for p in c.prepare),
         )
         for c in CASES
