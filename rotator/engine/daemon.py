@@ -15,6 +15,10 @@ watchdog interval when systemd has one). Stop and reload requests come from
 :class:`rotator.engine.lifecycle.Lifecycle`; a reload with a bad config is logged
 and the old config kept. ``--once`` runs every due job once and returns 1 if
 any item failed.
+
+Why one module of this size: start-up, the loop, reloads, health and the stop
+are one lifecycle whose order matters (lock, check, READY, resume, loop, stop
+within 10 s); the jobs, the pool, the leases and the metrics are already apart.
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ run, ``rotator_job_last_success_timestamp_seconds`` only when a run did work
 rotate job has not succeeded for a week" means no rotation succeeded, not
 that nothing was due. A run with nothing to do counts as
 ``rotator_job_runs_total{result="idle"}``.
+
+Why one module of this size: every metric's name, help and labels are the
+operator's interface (INTERFACE.md), listed in one place so a renamed or
+missing series shows in one diff; the store readings are apart.
 """
 
 from __future__ import annotations

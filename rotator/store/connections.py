@@ -11,12 +11,12 @@ due time back to NULL (:mod:`rotator.store.due`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from rotator.crypto import Keyring, token_hash
+from rotator.crypto import token_hash
 from rotator.errors import ConnectionExists, ConnectionNotFound, RecordTampered
 from rotator.secret import Secret
 from rotator.store.codec import (
@@ -25,9 +25,9 @@ from rotator.store.codec import (
     encode_optional_time,
     encode_time,
 )
-from rotator.store.database import Clock, Conflict, Database, Row
-from rotator.store.history import History
+from rotator.store.database import Conflict, Row
 from rotator.store.keycheck import hold_key_check
+from rotator.store.sealing import SealingRepository
 
 
 @dataclass(frozen=True)
@@ -118,16 +118,8 @@ def _connection(row: Row) -> Connection:
     return Connection(**values)
 
 
-class Connections:
+class Connections(SealingRepository):
     """Add, read, update and remove connection records."""
-
-    def __init__(
-        self, db: Database, history: History, now: Clock, keyring: Callable[[], Keyring]
-    ) -> None:
-        self._db = db
-        self._history = history
-        self._now = now
-        self._keyring = keyring
 
     def all(self) -> list[Connection]:
         """Every connection, by name."""

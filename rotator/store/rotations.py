@@ -10,6 +10,10 @@ lease, see :mod:`rotator.store.leases`). With one, the transaction's first
 statement checks that the fencing token is still the newest and the lease
 alive; if not, :class:`~rotator.errors.LeaseLost` and nothing is written, so
 a replica that paused past its lease cannot write over its successor.
+
+Why one module of this size: the three tables change together in single
+fenced transactions (a promote writes keys, rotation and log at once), so
+their SQL stays side by side.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from rotator.store.database import Clock, Conflict, Database, Row
 from rotator.store.history import History
 from rotator.store.keycheck import hold_key_check
 from rotator.store.leases import Fence, Leases
+from rotator.store.sealing import SealingRepository
 
 # A rotation in any other state is in flight (the unique index in the schema agrees).
 FINISHED = ("succeeded", "abandoned")
@@ -115,16 +120,13 @@ def _policy_keys(row: Row) -> PolicyKeys:
     )
 
 
-class Rotations:
+class Rotations(SealingRepository):
     """Reads and writes rotation state."""
 
     def __init__(
         self, db: Database, history: History, now: Clock, keyring: Callable[[], Keyring]
     ) -> None:
-        self._db = db
-        self._history = history
-        self._now = now
-        self._keyring = keyring
+        super().__init__(db, history, now, keyring)
         self._leases = Leases(db)
 
     def _fence(self, fence: Fence | None) -> None:

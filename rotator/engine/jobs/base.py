@@ -160,11 +160,34 @@ class Job(ABC):
 
     def next_due(self, run: Pass) -> datetime | None:
         """The earliest due time of any item (None when there are none), after any job backoff."""
-        due = min(self.due_items(run).values(), default=None)
+        return self.after_job_backoff(min(self.due_items(run).values(), default=None))
+
+    def after_job_backoff(self, due: datetime | None) -> datetime | None:
+        """*due*, but not before the retry of a run that failed as a whole."""
         retry = self.backoff.until(_WHOLE_JOB)
         if due is None or retry is None:
             return due
         return max(due, retry)
+
+    def guarded_run(self, run: Pass, summary: Summary, work: Callable[[], None]) -> None:
+        """Do a run's *work*: a failure of the whole run is the summary's error, never raised.
+
+        A failed run backs the job off (the items still look due; without it the
+        loop would retry at once, forever); a good one ends that backoff.
+        """
+        try:
+            work()
+        except StopRequested:
+            raise
+        except RotatorError as exc:
+            summary.error = str(exc)
+        except Exception as exc:  # a bug must not stop the daemon; the log shows it
+            log.exception("job %s: unexpected error", self.name)
+            summary.error = f"unexpected {type(exc).__name__}"
+        if summary.error is None:
+            self.backoff.succeeded(_WHOLE_JOB)
+        else:
+            self.backoff.failed(_WHOLE_JOB, run.now, MAX_RETRY)
 
     def run(
         self,
@@ -179,7 +202,8 @@ class Job(ABC):
         """
         started = time.monotonic()
         summary = Summary(self.name)
-        try:
+
+        def work() -> None:
             items = self.due_items(run)
             due = [
                 item
@@ -193,18 +217,8 @@ class Job(ABC):
             ]
             summary.due = len(due)
             self.run_items(run, due, summary)
-        except StopRequested:
-            raise
-        except RotatorError as exc:
-            summary.error = str(exc)
-        except Exception as exc:  # a bug must not stop the daemon; the log shows it
-            log.exception("job %s: unexpected error", self.name)
-            summary.error = f"unexpected {type(exc).__name__}"
-        if summary.error is None:
-            self.backoff.succeeded(_WHOLE_JOB)
-        else:
-            # The items still look due; without this the loop would retry at once, forever.
-            self.backoff.failed(_WHOLE_JOB, run.now, MAX_RETRY)
+
+        self.guarded_run(run, summary, work)
         summary.seconds = time.monotonic() - started
         (log.info if summary.ok else log.warning)("%s", summary.line(), extra={"job": self.name})
         if finished is not None:

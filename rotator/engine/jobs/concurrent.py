@@ -127,11 +127,7 @@ class ConcurrentJob(Job):
             for item, when in self.due_items(run).items()
             if item not in running
         ]
-        due = min(times, default=None)
-        retry = self.backoff.until("*")
-        if due is None or retry is None:
-            return due
-        return max(due, retry)
+        return self.after_job_backoff(min(times, default=None))
 
     # -- one run ------------------------------------------------------------------------
 
@@ -144,21 +140,13 @@ class ConcurrentJob(Job):
     ) -> Summary:
         summary = Summary(self.name)
         batch = _Batch(summary, finished, time.monotonic())
-        try:
+
+        def work() -> None:
             self._dispatch(run, only, batch)
             if self.drain or self.pool is None:
                 self._drain(run, only, batch)
-        except StopRequested:
-            raise
-        except RotatorError as exc:
-            summary.error = str(exc)
-        except Exception as exc:  # a bug must not stop the daemon; the log shows it
-            log.exception("job %s: unexpected error", self.name)
-            summary.error = f"unexpected {type(exc).__name__}"
-        if summary.error is None:
-            self.backoff.succeeded("*")
-        else:
-            self.backoff.failed("*", run.now, timedelta(hours=1))
+
+        self.guarded_run(run, summary, work)
         with batch.lock:
             batch.open -= 1  # the dispatcher's own hold on the batch
             last = batch.open == 0
