@@ -393,17 +393,7 @@ class AppPlatformSink(Sink):
         else:  # the app could not be read now: keep what the last look saw
             deployment, phase = waited.get("deployment_id", "?"), waited.get("phase", "?")
         if now - since >= self._deploy_timeout:
-            what = (
-                f"deployment {deployment} is still {phase}"
-                if running is not None
-                else "the app could not be read"
-            )
-            raise SinkError(
-                self.label,
-                f"{what} after {self._deploy_timeout:g}s; app {self._where} was not "
-                "changed and still uses the previous key",
-                transient=True,  # it may pass: the next push tries again
-            )
+            raise self._deployer.still_busy(running, phase)
         if (waited.get("deployment_id"), waited.get("phase")) != (deployment, phase):
             self._deployer.progress(
                 f"{self.label}: waiting for deployment {deployment} ({phase}) to finish "

@@ -113,17 +113,8 @@ class AppDeployer:
                 self._spec.env_holder(app["spec"])  # fail before waiting on a hopeless config
                 return app
             if self._monotonic() >= deadline:
-                what = (
-                    f"deployment {running['id']} is still {running.get('phase', 'running')}"
-                    if running is not None
-                    else "the app could not be read"
-                )
-                raise SinkError(
-                    self.label,
-                    f"{what} after {self._deploy_timeout:g}s; app {self._where} was not "
-                    "changed and still uses the previous key",
-                    transient=True,  # it may pass: the next push tries again
-                )
+                phase = str(running.get("phase", "running")) if running is not None else ""
+                raise self.still_busy(running, phase)
             if running is not None and f"{running['id']} {running.get('phase')}" != shown:
                 shown = f"{running['id']} {running.get('phase')}"
                 self.progress(
@@ -293,6 +284,20 @@ class AppDeployer:
             self.label,
             f"the spec update of app {self._where} was applied ({why}) but no deployment "
             "of it is running or active; the running app still uses the previous key",
+        )
+
+    def still_busy(self, running: dict[str, Any] | None, phase: str) -> SinkError:
+        """The error of a push given up before its PUT: a deployment outlasted deploy_timeout."""
+        what = (
+            f"deployment {running['id']} is still {phase}"
+            if running is not None
+            else "the app could not be read"
+        )
+        return SinkError(
+            self.label,
+            f"{what} after {self._deploy_timeout:g}s; app {self._where} was not "
+            "changed and still uses the previous key",
+            transient=True,  # it may pass: the next push tries again
         )
 
     def translated(self, error: DigitalOceanError) -> SinkError:
