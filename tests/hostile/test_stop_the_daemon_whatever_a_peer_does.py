@@ -19,8 +19,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -31,6 +29,7 @@ import pytest
 
 from rotator.sandbox import Sandbox
 from rotator.sandbox.openbao import OpenBao
+from tests.engine.daemon_support import DaemonProcess
 from tests.support.cli import ROTATION_SCOPES, Rotator, media_policy
 from tests.support.proxy import HostileProxy
 
@@ -41,41 +40,11 @@ WAIT = 60  # the most a test waits for the daemon to reach the point it needs
 KEY_AGE = 3 * 3600  # the sandbox's seeded demo key is older than the policy's `every`
 
 
-class Daemon:
-    """`python -m rotator run` with its stderr collected line by line."""
+class Daemon(DaemonProcess):
+    """`python -m rotator run` with its stderr collected, waited on up to :data:`WAIT`."""
 
-    def __init__(self, home: Rotator) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rotator", "run"],
-            env=home.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        with self.process.stderr:
-            for line in self.process.stderr:
-                self.lines.append(line.rstrip("\n"))
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, pattern: str) -> re.Match[str]:
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if found := re.search(pattern, line):
-                    return found
-            if self.process.poll() is not None and not self._reader.is_alive():
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{pattern!r} never logged; the log:\n{self.log}")
+    def wait_for(self, pattern: str, *, times: int = 1, timeout: float = WAIT) -> re.Match[str]:
+        return super().wait_for(pattern, times=times, timeout=timeout)
 
     def kill(self) -> None:
         if self.process.poll() is None:
