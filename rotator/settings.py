@@ -136,6 +136,9 @@ class ConnectionConfig(Strict):
     extra_scopes: list[Annotated[str, Field(pattern=SCOPE_PATTERN)]] = []
 
 
+_CLUSTER_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class PolicyConfig(Strict):
     """``[[policies]]``: one credential, rotated on a schedule into sinks.
 
@@ -203,6 +206,17 @@ class PolicyConfig(Strict):
     def _default_kind(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("kind") is None and "spaces_key" in data:
             return {**data, "kind": DEFAULT_KIND}
+        if (
+            isinstance(data, dict)
+            and data.get("kind") == "database_user"
+            and "cluster" not in data
+            and isinstance(data.get("database"), str)
+            and _CLUSTER_UUID.fullmatch(data["database"])
+        ):
+            # The documented spelling `database = "<cluster uuid>"`: the cluster, and the
+            # database the cluster's own (a database name is never a UUID).
+            rest = {k: v for k, v in data.items() if k != "database"}
+            return {**rest, "cluster": data["database"]}
         return data
 
     @model_validator(mode="after")

@@ -199,3 +199,10 @@ def test_reset_mode_changes_the_password_of_the_same_user(sandbox, cluster, boun
     assert kind.find("app") == []
     assert kind.revoke(original) is True  # nothing to delete: the same user, a new password
     assert "app" in {u["name"] for u in sandbox.database_users(cluster)}
+
+
+def test_the_interface_spelling_database_as_the_cluster_uuid_names_the_cluster():
+    chosen = policy(database=CLUSTER, user="app", grant_role="app_rw")
+    assert chosen.kind_options() == {"cluster": CLUSTER, "user": "app", "grant_role": "app_rw"}
+    named = policy(cluster=CLUSTER, database="appdb", user="app", grant_role="app_rw")
+    assert named.kind_options()["database"] == "appdb"
