@@ -20,7 +20,11 @@ same for every kind; a kind only answers what is particular to it:
 - :meth:`find`: the identifiers of credentials carrying a planned name (a
   crash between the create and its record leaves one nobody holds);
 - :meth:`verify`: prove a fresh credential works (optional);
-- :meth:`revoke`: delete one (False when it was already gone).
+- :meth:`revoke`: delete one (False when it was already gone); a kind whose
+  revoke needs the credential itself (:attr:`CredentialKind.revoke_needs_secret`:
+  a registry credential's OAuth revoke is authenticated by its own token)
+  gets it unsealed from the rotation that made it, or None when rotator
+  never held it.
 
 Secrets cross the store as one sealed text: :meth:`seal` and :meth:`unseal`
 turn a :class:`Credential`'s secret fields into it and back. Nothing here
@@ -141,6 +145,8 @@ class CredentialKind(ABC):
     """The policy keys a policy of this kind must set."""
     noun: ClassVar[str] = "key"
     downtime: ClassVar[str] = "none: the old credential lives through the grace period"
+    revoke_needs_secret: ClassVar[bool] = False
+    """Whether :meth:`revoke` needs the credential's secret (only then is it unsealed)."""
 
     def __init__(self, policy: str, options: Mapping[str, str], client: DigitalOceanClient) -> None:
         self.policy = policy
@@ -188,8 +194,12 @@ class CredentialKind(ABC):
         """Prove *credential* works; raise RotatorError when it does not."""
 
     @abstractmethod
-    def revoke(self, identifier: str) -> bool:
-        """Delete *identifier*; False when it was already gone."""
+    def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
+        """Delete *identifier*; False when it was already gone.
+
+        *credential* is the credential itself when :attr:`revoke_needs_secret`
+        and rotator holds it (None otherwise).
+        """
 
     # -- the sealed form in the store ---------------------------------------------
 

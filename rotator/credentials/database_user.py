@@ -404,7 +404,7 @@ class DatabaseUserKind(CredentialKind):
                 transient=isinstance(exc, psycopg.OperationalError),
             ) from None
 
-    def revoke(self, identifier: str) -> bool:
+    def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
         """Delete the user while it still has the password *identifier* names.
 
         Reset mode deletes nothing (the old password died at the reset). A user

@@ -131,7 +131,7 @@ class FunctionsKeyKind(CredentialKind):
     def find(self, name: str) -> list[str]:
         return [str(item["id"]) for item in self._list() if item.get("name") == name]
 
-    def revoke(self, identifier: str) -> bool:
+    def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
         path = api_path(
             "/v2/functions/namespaces/{}/keys/{}", self.options["namespace"], identifier
         )

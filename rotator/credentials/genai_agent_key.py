@@ -102,7 +102,7 @@ class GenAIAgentKeyKind(CredentialKind):
     def find(self, name: str) -> list[str]:
         return [str(item["uuid"]) for item in self._list() if item.get("name") == name]
 
-    def revoke(self, identifier: str) -> bool:
+    def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
         path = api_path("/v2/gen-ai/agents/{}/api_keys/{}", self.options["agent"], identifier)
         try:
             self.client.request("DELETE", path)

@@ -9,12 +9,16 @@ credentials on every call. The operation lists ``registry:read`` and
 required. ``GET /v2/registries/{registry}`` (``registry:read``) proves the
 registry exists.
 
-There is no call to list or delete what it minted: revoking is letting the
-credentials expire, so a policy must set ``expires_in`` (longer than
-``every`` plus ``grace``; DigitalOcean then ends each credential by itself
-shortly after its successor took over). For the same reason a credential
-minted by a call whose answer was lost cannot be found again: it is never
-delivered anywhere and expires the same way. Policy keys: ``registry`` (its
+The password is an OAuth token of its own. Nothing in the API lists or
+deletes minted credentials, so revoking is done as doctl's ``registry
+logout`` does it: ``POST {oauth_url}/v1/oauth/revoke`` with the form
+``token=<password>``, authenticated by that token (RFC 7009; not in the
+OpenAPI spec). rotator revokes the credentials it minted once their grace
+period ends; credentials made by hand before the first rotation, whose
+password rotator never held, and any minted by a call whose answer was lost
+(they cannot be found again, so they are never delivered anywhere) end by
+their expiry. So a policy must set ``expires_in`` (longer than ``every``
+plus ``grace``), the backstop for both. Policy keys: ``registry`` (its
 name), ``expires_in``, ``access`` (``read``, the default, or
 ``read_write``). Fields: ``dockerconfigjson``, ``username``, ``password``,
 ``registry``. The identifier is ``docr-`` and a short hash of the password.
@@ -26,6 +30,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping
 from typing import ClassVar
@@ -36,6 +41,8 @@ from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import api_path
 from rotator.errors import DigitalOceanError, NotFound, UsageError
 from rotator.secret import Secret
+
+log = logging.getLogger(__name__)
 
 REGISTRY = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 HOST = re.compile(r"[a-z0-9.-]{1,253}(:[0-9]{1,5})?")
@@ -63,9 +70,10 @@ class RegistryCredentialsKind(CredentialKind):
     required: ClassVar[tuple[str, ...]] = ("registry", "expires_in")
     noun: ClassVar[str] = "credentials"
     downtime: ClassVar[str] = (
-        "none: the old credentials work until they expire (expires_in); nothing can revoke "
-        "them sooner"
+        "none: the old credentials work through the grace period, then are revoked "
+        "(OAuth revoke); those made by hand end by their expiry (expires_in)"
     )
+    revoke_needs_secret: ClassVar[bool] = True
 
     @classmethod
     def scopes(cls, options: Mapping[str, str]) -> frozenset[str]:
@@ -143,5 +151,16 @@ class RegistryCredentialsKind(CredentialKind):
     def find(self, name: str) -> list[str]:
         return []  # nothing lists minted credentials; a lost set expires unused
 
-    def revoke(self, identifier: str) -> bool:
-        return True  # they expire by themselves (expires_in); nothing deletes them sooner
+    def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
+        if credential is None:
+            # Never held by rotator (made by hand, or its record is gone): its
+            # password is unknown, so it ends by its expiry.
+            log.info(
+                "policy %s: credentials %s are left to expire; rotator never held them",
+                self.policy,
+                identifier,
+            )
+            return True
+        password = credential.fields()["password"]
+        assert isinstance(password, Secret)
+        return self.client.revoke_oauth_token(password)

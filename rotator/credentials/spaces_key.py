@@ -56,7 +56,7 @@ class SpacesKeyKind(CredentialKind):
     def find(self, name: str) -> list[str]:
         return [key.access_key for key in list_keys(self.client, name=name) if key.name == name]
 
-    def revoke(self, identifier: str) -> bool:
+    def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
         return delete_key(self.client, identifier)
 
     def seal(self, credential: Credential) -> Secret:

@@ -71,6 +71,7 @@ from rotator.errors import (
     DigitalOceanError,
     InvalidTokenFormat,
     RateLimited,
+    Unauthorized,
 )
 from rotator.logs import one_line
 from rotator.secret import Secret
@@ -80,6 +81,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.digitalocean.com"
 DEFAULT_OAUTH_URL = "https://cloud.digitalocean.com"
 TOKEN_INFO_PATH = "/v1/oauth/token/info"  # noqa: S105 (a path, not a password)
+REVOKE_PATH = "/v1/oauth/revoke"
 USER_AGENT = f"rotator/{__version__}"
 MAX_PER_PAGE = 200
 MAX_PAGES = 1000
@@ -315,6 +317,34 @@ class DigitalOceanClient:
             return None
         return TokenInfo.from_json(body)
 
+    def revoke_oauth_token(self, token: Secret) -> bool:
+        """Revoke another OAuth *token* (a registry credential's): True when revoked.
+
+        ``POST {oauth_url}/v1/oauth/revoke`` with the form ``token=<token>``,
+        authenticated by that token itself: the call doctl's ``registry
+        logout`` makes (RFC 7009's revocation endpoint; not in the API's
+        OpenAPI spec). False when the token no longer authenticates (401:
+        already revoked or expired). Revoking twice does no harm, so failures
+        are retried like a GET. Another host: outside the API's pacing.
+        """
+        if not _HEADER_SAFE.fullmatch(token.reveal()):
+            raise InvalidTokenFormat("the token to revoke cannot be sent in an HTTP header")
+        try:
+            self._send(
+                "POST",
+                self._oauth_base + REVOKE_PATH,
+                params=None,
+                json=None,
+                idempotent=True,
+                policy=self._retry,
+                pace=False,
+                form={"token": token.reveal()},
+                bearer=token,
+            )
+        except Unauthorized:
+            return False
+        return True
+
     # -- the request loop ----------------------------------------------------
 
     def _send(
@@ -327,9 +357,16 @@ class DigitalOceanClient:
         idempotent: bool | None,
         policy: RetryPolicy,
         pace: bool,
+        form: Mapping[str, str] | None = None,
+        bearer: Secret | None = None,
     ) -> httpx.Response:
-        """Send with pacing and retries; return a 2xx answer or raise a rotator error."""
+        """Send with pacing and retries; return a 2xx answer or raise a rotator error.
+
+        *form* is sent as ``application/x-www-form-urlencoded``; *bearer* is
+        sent instead of the client's token (and scrubbed from errors alike).
+        """
         method = method.upper()
+        bearer = bearer or self._token
         path = httpx.URL(url).path  # errors and logs never show the query string
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
@@ -346,7 +383,13 @@ class DigitalOceanClient:
             final = attempt == policy.attempts
             try:
                 response = self._attempt(
-                    method, url, path, params, json, attempt, ticket, overall.within(self._timeout)
+                    method,
+                    url,
+                    path,
+                    (params, json, form, bearer),
+                    attempt,
+                    ticket,
+                    overall.within(self._timeout),
                 )
             except httpx.RequestError as exc:
                 failure = describe_failure(exc, self._timeout)
@@ -378,7 +421,7 @@ class DigitalOceanClient:
                     fits = budget > 0 and delay < left
                 if final or not fits or not may_retry_status(status, idempotent=idempotent):
                     error = api_error(
-                        response, method, path, attempt, retry_after=wait, hide=self._token
+                        response, method, path, attempt, retry_after=wait, hide=bearer
                     )
                     if isinstance(error, RateLimited) and wait is not None:
                         self._name_reset(error, self._clock() + wait)
@@ -403,17 +446,20 @@ class DigitalOceanClient:
         method: str,
         url: str,
         path: str,
-        params: Mapping[str, str | int] | None,
-        json: Any,
+        payload: tuple[Mapping[str, str | int] | None, Any, Mapping[str, str] | None, Secret],
         attempt: int,
         ticket: Ticket | None,
         deadline: httpguard.Deadline,
     ) -> httpx.Response:
-        """One request within *deadline*: counted, logged, how it ended fed to the rate budget."""
+        """One request within *deadline*: counted, logged, how it ended fed to the rate budget.
+
+        *payload* is the query, the JSON body, the form body and the bearer token.
+        """
+        params, json, form, bearer = payload
         self._stats.add(calls=1)
         try:
             request = self._http.build_request(
-                method, url, params=params, json=json, headers=self._headers()
+                method, url, params=params, json=json, data=form, headers=self._headers(bearer)
             )
             response = httpguard.fetch(
                 self._http,
@@ -433,7 +479,7 @@ class DigitalOceanClient:
                 path,
                 describe_failure(exc, self._timeout),
                 attempt,
-                self.fingerprint,
+                bearer.fingerprint,
             )
             raise
         self._stats.answered(self.fingerprint, response.status_code)
@@ -449,15 +495,15 @@ class DigitalOceanClient:
             path,
             response.status_code,
             attempt,
-            self.fingerprint,
+            bearer.fingerprint,
             response.headers.get("x-request-id", "-"),
         )
         return response
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, bearer: Secret) -> dict[str, str]:
         # Built per request: a shared httpx.Client may serve other tokens.
         return {
-            "Authorization": f"Bearer {self._token.reveal()}",
+            "Authorization": f"Bearer {bearer.reveal()}",
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
         }

@@ -24,7 +24,7 @@ from rotator.errors import DigitalOceanError, RotatorError, UsageError
 from rotator.events import Notify, RotationAbandoned, ignore
 from rotator.rotation.machine import credential_kind
 from rotator.settings import PolicyConfig
-from rotator.store import Fence, RotationRecord, Store, WriterLock
+from rotator.store import Fence, RotationRecord, Rotations, Store, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def abandon_rotation(
         deleted: list[str] = []
         failure: DigitalOceanError | None = None
         try:
-            deleted = _delete_new_keys(credential_kind(policy, client), record)
+            deleted = _delete_new_keys(credential_kind(policy, client), record, records)
         except DigitalOceanError as exc:
             failure = exc
         store.history.log(
@@ -152,11 +152,16 @@ def abandon_rotation(
     )
 
 
-def _delete_new_keys(kind: CredentialKind, record: RotationRecord) -> list[str]:
+def _delete_new_keys(kind: CredentialKind, record: RotationRecord, records: Rotations) -> list[str]:
     """Delete the rotation's new key, and any key left under its planned name by a crash."""
     deleted: list[str] = []
-    if record.new_access_key is not None and kind.revoke(record.new_access_key):
-        deleted.append(record.new_access_key)
+    new = record.new_access_key
+    if new is not None:
+        held = None
+        if kind.revoke_needs_secret:
+            held = kind.unseal(new, records.open_secret(record))
+        if kind.revoke(new, held):
+            deleted.append(new)
     for key in kind.find(record.new_key_name):
         if key not in deleted:
             kind.revoke(key)

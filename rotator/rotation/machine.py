@@ -55,7 +55,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rotator import logs
-from rotator.credentials import CredentialKind
+from rotator.credentials import Credential, CredentialKind
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.spaces import Grant
 from rotator.errors import (
@@ -327,7 +327,7 @@ class PolicyRotation:
         except LeaseLost:
             # Its secret cannot be kept: revoke this credential (by its identifier, never
             # by name: the successor may have made and recorded one of the same name).
-            self.kind.revoke(credential.identifier)
+            self.kind.revoke(credential.identifier, credential)
             raise
         return self.records.get(record.id)
 
@@ -439,7 +439,7 @@ class PolicyRotation:
         assert previous is not None
         self._guard()
         try:
-            deleted = self.kind.revoke(previous)
+            deleted = self.kind.revoke(previous, self._issued(previous))
         except DigitalOceanError as exc:
             self.records.record_revoke(self.policy.name, previous, error=str(exc), fence=self.fence)
             self.notify(RevokeFailed(self.policy.name, previous, str(exc)))
@@ -460,6 +460,15 @@ class PolicyRotation:
             extra={"policy": self.policy.name},
         )
         return True
+
+    def _issued(self, identifier: str) -> Credential | None:
+        """*identifier* with its secret, for a kind whose revoke needs it (None otherwise)."""
+        if not self.kind.revoke_needs_secret:
+            return None
+        record = self.records.issued(self.policy.name, identifier)
+        if record is None:
+            return None  # never made by rotator (adopted), or its record is gone
+        return self.kind.unseal(identifier, self.records.open_secret(record))
 
     def _context(self, rotation_id: str) -> PushContext:
         return PushContext(

@@ -1,18 +1,25 @@
-"""Who the token belongs to: ``GET /v2/account`` and ``GET /v1/oauth/token/info``.
+"""Who the token belongs to: ``GET /v2/account``, ``GET /v1/oauth/token/info``;
+and ``POST /v1/oauth/revoke``.
 
-The token-info endpoint is undocumented; it lives on cloud.digitalocean.com
-and doctl calls it to validate a token (``do/oauth.go``: ``OAuthTokenInfo``).
-Its fields are Doorkeeper's token JSON: ``resource_owner_id`` (an integer),
-``scopes`` (as granted, aliases unexpanded), ``expires_in_seconds`` (null
-when the token never expires), ``application`` (``{"uid": ...}``, null uid
-for personal tokens) and ``created_at`` (Unix seconds).
+The two OAuth endpoints are not in the OpenAPI spec; they live on
+cloud.digitalocean.com. doctl calls token info to validate a token
+(``do/oauth.go``: ``OAuthTokenInfo``). Its fields are Doorkeeper's token
+JSON: ``resource_owner_id`` (an integer), ``scopes`` (as granted, aliases
+unexpanded), ``expires_in_seconds`` (null when the token never expires),
+``application`` (``{"uid": ...}``, null uid for personal tokens) and
+``created_at`` (Unix seconds). doctl's ``registry logout`` calls revoke
+(``do/registry.go``: ``RevokeOAuthToken``) with the form ``token=<token>``,
+authenticated by a token; as RFC 7009 says, it answers 200 whether or not
+the token named was valid, and a token of another account is left alone.
 """
 
 from __future__ import annotations
 
 import math
+from urllib.parse import parse_qs
 
-from rotator.sandbox.calls import Call, Reply
+from rotator.sandbox.calls import Call, Reply, bad_request
+from rotator.sandbox.tokens import token_hash
 
 
 def get_account(call: Call) -> Reply:
@@ -60,4 +67,26 @@ def token_info(call: Call) -> Reply:
     )
 
 
-HANDLERS = {"account_get": get_account, "oauth_token_info": token_info}
+def revoke(call: Call) -> Reply:
+    """``POST /v1/oauth/revoke`` (any valid token), form ``token=…``: that token stops working."""
+    caller = call.token
+    assert caller is not None  # the pipeline authenticated the call
+    try:
+        named = parse_qs(call.body.decode("ascii")).get("token", [])
+    except UnicodeDecodeError as exc:
+        raise bad_request("The request body is not a form.") from exc
+    if len(named) > 1:
+        raise bad_request("The form names more than one token.")
+    for token in named:  # none named: nothing to revoke, still 200
+        with call.state.changing():
+            record = call.state.tokens.get(token_hash(token))
+            if record is not None and record.account == caller.account:
+                record.revoked = True
+    return Reply(200, {})
+
+
+HANDLERS = {
+    "account_get": get_account,
+    "oauth_token_info": token_info,
+    "oauth_revoke": revoke,
+}

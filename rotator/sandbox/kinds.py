@@ -104,7 +104,8 @@ class KindHelpers:
     ) -> list[dict[str, Any]]:
         """The registry's credentials that still work, secrets included (the server's truth)."""
         with self.state.lock:
-            return registry.live(self.state.tenant(account), name, self.state.clock())
+            tenant = self.state.tenant(account)
+            return registry.live(self.state, tenant, name, self.state.clock())
 
     def add_registry_credentials(
         self, name: str, *, expiry_seconds: int = 0, account: str | None = None
@@ -124,7 +125,8 @@ class KindHelpers:
         """Whether a Docker login to the registry with these credentials works now."""
         with self.state.lock:
             tenant = self.state.tenant(account)
-            return registry.authenticates(tenant, name, username, password, self.state.clock())
+            now = self.state.clock()
+            return registry.authenticates(self.state, tenant, name, username, password, now)
 
     # -- managed PostgreSQL clusters and their users -------------------------------
 

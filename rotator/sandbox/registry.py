@@ -6,8 +6,12 @@ and ``parameters.yml``): the operation lists ``registry:read`` and
 ``read_write=true``) and answers ``{auths: {registry.digitalocean.com:
 {auth}}}``, ``auth`` being base64 of ``user:password`` (both halves the
 credential's own token, as DigitalOcean's are); ``expiry_seconds`` (0 or
-absent: never) bounds their life. An unknown registry is 404. Nothing lists
-or deletes minted credentials; they stop working when they expire.
+absent: never) bounds their life. An unknown registry is 404. Nothing in the
+API lists or deletes minted credentials; they stop working when they expire,
+or when their token is revoked through ``POST /v1/oauth/revoke`` (doctl's
+``registry logout``): each minted token is one of the sandbox's tokens,
+scoped to the registry (``registry:read``, plus ``registry:update`` for
+read-write credentials).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from rotator.sandbox.calls import Call, Problem, Reply, bad_request
 from rotator.sandbox.state import State, Tenant
+from rotator.sandbox.tokens import TokenRecord, token_hash
 
 FAMILY = "registry_credentials"
 HOST = "registry.digitalocean.com"
@@ -50,6 +55,17 @@ def mint(state: State, tenant: Tenant, name: str, read_write: bool, expiry: int)
     with state.changing():
         _registry(tenant, name)
         token = "dop_v1_" + secrets.token_hex(32)
+        now = state.clock()
+        sha = token_hash(token)
+        state.tokens[sha] = TokenRecord(
+            sha256=sha,
+            kind="personal",
+            scopes=["registry:read", "registry:update"] if read_write else ["registry:read"],
+            account=tenant.account.uuid,
+            name=f"registry {name}",
+            created_at=now,
+            expires_at=now + expiry if expiry else None,
+        )
         record = {
             "registry": name,
             "id": "docr-" + hashlib.sha256(token.encode()).hexdigest()[:12],
@@ -68,21 +84,24 @@ def docker_config(record: dict[str, Any]) -> dict[str, Any]:
     return {"auths": {HOST: {"auth": auth}}}
 
 
-def live(tenant: Tenant, name: str, now: float) -> list[dict[str, Any]]:
-    """The registry's credentials that still work at *now*."""
-    return [
-        dict(c)
-        for c in tenant.resources.get(FAMILY, [])
-        if c["registry"] == name and (c["expires_at_epoch"] is None or now < c["expires_at_epoch"])
-    ]
+def live(state: State, tenant: Tenant, name: str, now: float) -> list[dict[str, Any]]:
+    """The registry's credentials that still work at *now*: not expired, not revoked."""
+    found = []
+    for c in tenant.resources.get(FAMILY, []):
+        token = state.tokens.get(token_hash(c["password"]))
+        if c["registry"] == name and token is not None and token.usable(now):
+            found.append(dict(c))
+    return found
 
 
-def authenticates(tenant: Tenant, name: str, username: str, password: str, now: float) -> bool:
+def authenticates(
+    state: State, tenant: Tenant, name: str, username: str, password: str, now: float
+) -> bool:
     """Whether a Docker login with these credentials works now."""
     return any(
         secrets.compare_digest(c["username"], username)
         and secrets.compare_digest(c["password"], password)
-        for c in live(tenant, name, now)
+        for c in live(state, tenant, name, now)
     )
 
 

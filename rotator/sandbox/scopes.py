@@ -71,6 +71,7 @@ class Endpoint:
 _SPECIFIC: tuple[Row, ...] = (
     ("GET", "/v2/account", "account:read", "account_get"),
     ("GET", "/v1/oauth/token/info", "", "oauth_token_info"),
+    ("POST", "/v1/oauth/revoke", "", "oauth_revoke"),
     ("GET", "/v2/spaces/keys", "spaces_key:read", "spacesKey_list"),
     ("POST", "/v2/spaces/keys", "spaces_key:create_credentials", "spacesKey_create"),
     ("GET", "/v2/spaces/keys/{access_key}", "spaces_key:read", "spacesKey_get"),

@@ -207,6 +207,15 @@ class Rotations(SealingRepository):
         rows = list(self._db.execute(query + " ORDER BY started_at DESC LIMIT ?", (*params, limit)))
         return [self._record(row) for row in rows]
 
+    def issued(self, policy: str, identifier: str) -> RotationRecord | None:
+        """The latest rotation of *policy* that made *identifier* and kept its secret."""
+        query = (
+            f"{_SELECT} WHERE policy = ? AND new_access_key = ? "
+            "AND new_secret_sealed IS NOT NULL ORDER BY started_at DESC LIMIT 1"
+        )
+        row = self._db.execute(query, (policy, identifier)).fetchone()
+        return None if row is None else self._record(row)
+
     def open_secret(self, record: RotationRecord) -> Secret:
         """The new key's secret, opened under its rotation's identity."""
         row = self._db.execute(

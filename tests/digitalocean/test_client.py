@@ -344,3 +344,51 @@ def test_a_429_is_a_rate_limited_error_counted_in_the_stats(
 
     assert caught.value.retry_after is None
     assert (client.stats.calls, client.stats.rate_limited) == (1, 1)
+
+
+REGISTRY_TOKEN = "dop_v1_" + "cd" * 32
+
+
+def test_an_oauth_revoke_posts_the_token_as_a_form_authenticated_by_that_token(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    route = api.post(f"{OAUTH}/v1/oauth/revoke").respond(200, json={})
+
+    assert client.revoke_oauth_token(Secret(REGISTRY_TOKEN)) is True
+
+    sent = route.calls.last.request
+    assert sent.headers["authorization"] == f"Bearer {REGISTRY_TOKEN}"
+    assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert sent.content == f"token={REGISTRY_TOKEN}".encode()
+    assert CANARY not in sent.content.decode()  # the connection's own token stays out of it
+
+
+def test_an_oauth_revoke_of_a_token_that_no_longer_authenticates_says_already_gone(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    api.post(f"{OAUTH}/v1/oauth/revoke").respond(401, json={"id": "unauthorized"})
+
+    assert client.revoke_oauth_token(Secret(REGISTRY_TOKEN)) is False
+
+
+def test_a_failed_oauth_revoke_is_retried_and_its_error_never_quotes_the_token(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    route = api.post(f"{OAUTH}/v1/oauth/revoke").respond(
+        500, json={"id": "server_error", "message": f"cannot revoke {REGISTRY_TOKEN}"}
+    )
+
+    with pytest.raises(ServerError) as raised:
+        client.revoke_oauth_token(Secret(REGISTRY_TOKEN))
+
+    assert route.call_count > 1
+    assert REGISTRY_TOKEN not in str(raised.value)
+
+
+def test_an_oauth_revoke_refuses_a_token_that_cannot_go_in_a_header(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    with pytest.raises(InvalidTokenFormat) as raised:
+        client.revoke_oauth_token(Secret("dop_v1_abc\ndef"))
+
+    assert "abc" not in str(raised.value)

@@ -51,7 +51,8 @@ class KindCase:
     adopted: str = ""
     """The identifier the store starts from (the original's, unless the kind cannot know it)."""
     revokes: bool = True
-    """Whether the kind deletes a previous credential (registry credentials only expire)."""
+    """Whether the kind revokes the original credential (registry credentials made by hand
+    were never held by rotator, so they expire; those rotator minted are revoked)."""
     findable: bool = True
     """Whether a credential minted by a lost answer can be found again by its planned name."""
     made_by_rotator: Callable[[str, dict[str, Any]], bool] = field(

@@ -155,3 +155,28 @@ def test_helpers_use_the_clock_they_are_given():
     with Sandbox(clock=clock.seconds, seed=False) as box:
         box.add_token(["account:read"])
         assert box.snapshot()["tokens"][0]["created_at"] == 1_000.0
+
+
+def test_an_oauth_revoke_ends_the_named_token_of_the_callers_account_only(sandbox, client_for):
+    caller = sandbox.add_token(["account:read"])
+    mine = sandbox.add_token(["account:read"])
+    theirs = sandbox.add_token(["account:read"], account="e" * 40)
+    client = client_for(token=caller)
+    for token in (mine, theirs, "dop_v1_" + "0" * 64):
+        response = client.post("/v1/oauth/revoke", data={"token": token})
+        assert response.status_code == 200 and response.json() == {}
+    assert_error(client_for(token=mine).get("/v2/account"), 401, "unauthorized")
+    assert client_for(token=theirs).get("/v2/account").status_code == 200
+    assert client.post("/v1/oauth/revoke").status_code == 200  # nothing named
+    assert_error(client.post("/v1/oauth/revoke", content=b"token=\xff"), 400, "bad_request")
+
+
+def test_registry_credentials_stop_opening_once_their_token_is_revoked(sandbox, client_for):
+    minted = sandbox.add_registry_credentials("demo-registry", expiry_seconds=3600)
+    password = minted["password"]
+    assert sandbox.registry_login_works("demo-registry", minted["username"], password)
+    response = client_for(token=password).post("/v1/oauth/revoke", data={"token": password})
+    assert response.status_code == 200
+    assert not sandbox.registry_login_works("demo-registry", minted["username"], password)
+    assert minted["id"] not in {c["id"] for c in sandbox.registry_credentials("demo-registry")}
+    assert_error(client_for(token=password).post("/v1/oauth/revoke"), 401, "unauthorized")
