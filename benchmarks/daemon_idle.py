@@ -130,6 +130,7 @@ secret_key_env = "SPACES_SECRET"
             "ROTATOR_CONFIG": str(config),
             "ROTATOR_DO_API_URL": url,
             "ROTATOR_DO_OAUTH_URL": url,
+            "ROTATOR_DO_REGISTRY_URL": url,
         }
         cli = [sys.executable, "-m", "rotator"]
         subprocess.run([*cli, "init"], env=env, check=True, capture_output=True)

@@ -296,6 +296,7 @@ class EnvSettings(BaseSettings):
     database_url_file: Path | None = None
     do_api_url: HttpUrl = "https://api.digitalocean.com"
     do_oauth_url: HttpUrl = "https://cloud.digitalocean.com"
+    do_registry_url: HttpUrl = "https://registry.digitalocean.com"
     log_format: Literal["plain", "json"] = "plain"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -328,6 +329,7 @@ class Settings:
     config: FileConfig = field(default_factory=FileConfig)
     credentials_directory: Path | None = None
     database_url: Secret | None = None  # postgresql://…: the store is that database
+    registry_url: str = "https://registry.digitalocean.com"
 
     @property
     def store_path(self) -> Path:
@@ -476,6 +478,7 @@ def load_settings(
             Path(environ["CREDENTIALS_DIRECTORY"]) if environ.get("CREDENTIALS_DIRECTORY") else None
         ),
         database_url=database_url,
+        registry_url=env.do_registry_url.rstrip("/"),
     )
 
 

@@ -75,6 +75,7 @@ class Walkthrough:
             "ROTATOR_CONFIG": str(self.config),
             "ROTATOR_DO_API_URL": sandbox_url,
             "ROTATOR_DO_OAUTH_URL": sandbox_url,
+            "ROTATOR_DO_REGISTRY_URL": sandbox_url,
             "HOME": str(workdir),
         }
         self.step_number = 0

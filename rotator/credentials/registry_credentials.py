@@ -22,6 +22,10 @@ plus ``grace``), the backstop for both. Policy keys: ``registry`` (its
 name), ``expires_in``, ``access`` (``read``, the default, or
 ``read_write``). Fields: ``dockerconfigjson``, ``username``, ``password``,
 ``registry``. The identifier is ``docr-`` and a short hash of the password.
+
+Before new credentials reach any sink they must log in to the registry
+(``ROTATOR_DO_REGISTRY_URL``, :mod:`rotator.digitalocean.registry_login`),
+as ``docker login`` would.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from rotator.credentials.base import Credential, CredentialKind, Current, parse_
 from rotator.credentials.functions_key import lifetime
 from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import api_path
-from rotator.errors import DigitalOceanError, NotFound, UsageError
+from rotator.digitalocean.registry_login import logs_in
+from rotator.errors import DigitalOceanError, NotFound, RotatorError, UsageError
 from rotator.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -150,6 +155,16 @@ class RegistryCredentialsKind(CredentialKind):
 
     def find(self, name: str) -> list[str]:
         return []  # nothing lists minted credentials; a lost set expires unused
+
+    def verify(self, credential: Credential) -> None:
+        fields = credential.fields()
+        username, password = fields["username"], fields["password"]
+        assert isinstance(username, Secret) and isinstance(password, Secret)
+        if not logs_in(self.client, username, password):
+            raise RotatorError(
+                f"the new credentials {credential.identifier} for {self.where()} do not log "
+                f"in to {self.client.registry_url}; nothing was pushed"
+            )
 
     def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
         if credential is None:

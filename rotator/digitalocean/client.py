@@ -80,6 +80,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.digitalocean.com"
 DEFAULT_OAUTH_URL = "https://cloud.digitalocean.com"
+DEFAULT_REGISTRY_URL = "https://registry.digitalocean.com"
 TOKEN_INFO_PATH = "/v1/oauth/token/info"  # noqa: S105 (a path, not a password)
 REVOKE_PATH = "/v1/oauth/revoke"
 USER_AGENT = f"rotator/{__version__}"
@@ -105,6 +106,7 @@ class DigitalOceanClient:
         *,
         api_url: str = DEFAULT_API_URL,
         oauth_url: str = DEFAULT_OAUTH_URL,
+        registry_url: str = DEFAULT_REGISTRY_URL,
         http: httpx.Client | None = None,
         timeout: float = 10.0,
         max_body: int = httpguard.DEFAULT_MAX_BODY,
@@ -144,6 +146,8 @@ class DigitalOceanClient:
         self._api_base = api_url.rstrip("/")
         self._api_origin = httpx.URL(self._api_base)
         self._oauth_base = oauth_url.rstrip("/")
+        self.registry_url = registry_url.rstrip("/")
+        """The container registry's base (Docker Registry HTTP API V2)."""
         self._owns_http = http is None
         if not timeout > 0:
             raise ValueError("DigitalOceanClient timeout must be positive")
@@ -344,6 +348,46 @@ class DigitalOceanClient:
         except Unauthorized:
             return False
         return True
+
+    def api_origin(self) -> tuple[str, str, int | None]:
+        """The API's scheme, host and port."""
+        origin = self._api_origin
+        return origin.scheme, origin.host, origin.port
+
+    def fetch_once(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One ``GET url`` outside the API (the registry), whatever its status.
+
+        Within the client's timeout, body cap and stop flag; no retries and
+        no pacing (another host). *headers* carry their own credentials,
+        never this client's token. Raises TransportError when no answer came
+        (its message never quotes the request).
+        """
+        path = httpx.URL(url).path
+        deadline = httpguard.Deadline(
+            self._timeout, clock=self._monotonic, cancelled=self._cancelled
+        )
+        request = self._http.build_request(
+            "GET", url, params=params, headers={"User-Agent": USER_AGENT, **headers}
+        )
+        try:
+            response = httpguard.fetch(
+                self._http,
+                request,
+                deadline=deadline,
+                max_body=self._max_body,
+                timeout=self._timeout,
+            )
+        except httpx.RequestError as exc:
+            failure = describe_failure(exc, self._timeout)
+            raise transport_error(exc, failure, "GET", path) from exc
+        logger.debug("GET %s -> %d (outside the API)", path, response.status_code)
+        return response
 
     # -- the request loop ----------------------------------------------------
 

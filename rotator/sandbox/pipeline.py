@@ -168,6 +168,10 @@ class Pipeline:
         sha: str | None,
     ) -> Reply:
         rate_headers: dict[str, str] = {}
+        if path in registry.HOST_PATHS:  # the registry's own host: its own authentication
+            return registry.registry_host(
+                self.state, incoming.method, path, incoming.headers, self.base_url
+            )
         try:
             if not path.startswith(("/v1/", "/v2/")):
                 raise not_found()

@@ -12,13 +12,22 @@ or when their token is revoked through ``POST /v1/oauth/revoke`` (doctl's
 ``registry logout``): each minted token is one of the sandbox's tokens,
 scoped to the registry (``registry:read``, plus ``registry:update`` for
 read-write credentials).
+
+The registry's own host is modelled as far as a login goes (Docker Registry
+HTTP API V2, token authentication; served on the sandbox's address, which
+``ROTATOR_DO_REGISTRY_URL`` points at): ``GET /v2/`` answers 401 with a
+``Bearer`` challenge naming the realm ``/v2/registry/auth``, and the realm
+answers 200 and a short-lived token to live credentials sent as HTTP Basic,
+401 otherwise. It stores no images.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from rotator.sandbox.calls import Call, Problem, Reply, bad_request
@@ -103,6 +112,59 @@ def authenticates(
         and secrets.compare_digest(c["password"], password)
         for c in live(state, tenant, name, now)
     )
+
+
+PING = "/v2/"
+REALM = "/v2/registry/auth"
+HOST_PATHS = frozenset({PING, REALM})
+"""The paths of the registry's own host (answered before the API's token check)."""
+
+
+def _unauthorized(challenge: str) -> Reply:
+    errors = [{"code": "UNAUTHORIZED", "message": "authentication required", "detail": None}]
+    return Reply(401, {"errors": errors}, {"www-authenticate": challenge})
+
+
+def registry_host(
+    state: State, method: str, path: str, headers: Mapping[str, str], base_url: str
+) -> Reply:
+    """``GET /v2/`` (the version check: a challenge) and ``GET /v2/registry/auth`` (the login)."""
+    if method != "GET":
+        return Reply(405, {"errors": [{"code": "UNSUPPORTED", "message": "method not allowed"}]})
+    if path == PING:
+        return _unauthorized(f'Bearer realm="{base_url}{REALM}",service="{HOST}"')
+    username, password = _basic(headers)
+    if not _logs_in(state, username, password):
+        return _unauthorized(f'Basic realm="{HOST}"')
+    token = secrets.token_urlsafe(32)
+    return Reply(200, {"token": token, "access_token": token, "expires_in": 300})
+
+
+def _basic(headers: Mapping[str, str]) -> tuple[str, str]:
+    value = headers.get("Authorization") or headers.get("authorization") or ""
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        username, _, password = (
+            base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    return username, password
+
+
+def _logs_in(state: State, username: str, password: str) -> bool:
+    if not password:
+        return False
+    token = state.find_token(token_hash(password))
+    if token is None:
+        return False
+    with state.lock:
+        tenant = state.tenant(token.account)
+        names = {c["registry"] for c in tenant.resources.get(FAMILY, [])}
+        now = state.clock()
+        return any(authenticates(state, tenant, name, username, password, now) for name in names)
 
 
 HANDLERS = {"registries_get_dockerCredentials": credentials}

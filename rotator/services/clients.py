@@ -80,6 +80,7 @@ class ClientPool:
             token,
             api_url=self._settings.api_url,
             oauth_url=self._settings.oauth_url,
+            registry_url=self._settings.registry_url,
             http=self._http,
             timeout=self._timeout,
             retry=self._retry,

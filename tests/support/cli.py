@@ -36,6 +36,7 @@ class Rotator:
             "ROTATOR_CONFIG": str(self.config),
             "ROTATOR_DO_API_URL": api_url,
             "ROTATOR_DO_OAUTH_URL": api_url,
+            "ROTATOR_DO_REGISTRY_URL": api_url,
         }
         self.transcript: list[Result] = []
 

@@ -143,6 +143,7 @@ class Fleet:
             "ROTATOR_STATE_DIR": str(home / "cli-state"),
             "ROTATOR_DO_API_URL": self.sandbox.url,
             "ROTATOR_DO_OAUTH_URL": self.sandbox.url,
+            "ROTATOR_DO_REGISTRY_URL": self.sandbox.url,
         }
         self.cli("init")
         for name, token in self.tokens.items():

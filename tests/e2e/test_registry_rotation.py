@@ -1,10 +1,11 @@
-"""Registry credentials rotator minted are revoked (OAuth revoke) once their grace period ends.
+"""Registry credentials: proven by a registry login before any push, revoked after grace.
 
-The password of a registry's Docker credentials is an OAuth token of its
-own; nothing in the API deletes it, so rotator revokes it as doctl's
-``registry logout`` does (``POST /v1/oauth/revoke``, authenticated by that
-token). Credentials made by hand before the first rotation were never held
-by rotator: they end by their expiry.
+New credentials must log in to the registry (the sandbox models its
+challenge and token realm) before a sink gets them. Their password is an
+OAuth token of its own; nothing in the API deletes it, so rotator revokes it
+as doctl's ``registry logout`` does (``POST /v1/oauth/revoke``,
+authenticated by that token). Credentials made by hand before the first
+rotation were never held by rotator: they end by their expiry.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.e2e.kinds_support import KIND_CASES
 
 REGISTRY = "demo-registry"
 REVOKE = "/v1/oauth/revoke"
+REALM = "/v2/registry/auth"
 
 
 @pytest.fixture
@@ -33,6 +35,7 @@ def registry(initialised, sandbox):
     )
     assert initialised.add("prod", sandbox.add_token(case.scopes)).code == 0
     initialised.case = case
+    initialised.app_id = app_id
     return initialised
 
 
@@ -56,6 +59,10 @@ def revokes(sandbox) -> list[int]:
     return [r["status"] for r in sandbox.requests() if r["path"] == REVOKE]
 
 
+def logins(sandbox) -> list[int]:
+    return [r["status"] for r in sandbox.requests() if r["path"] == REALM]
+
+
 def test_minted_credentials_are_revoked_after_their_grace_and_hand_made_ones_left_to_expire(
     registry, sandbox
 ):
@@ -71,6 +78,7 @@ def test_minted_credentials_are_revoked_after_their_grace_and_hand_made_ones_lef
     time.sleep(1.2)
     third = minted(registry, sandbox)
     assert revokes(sandbox) == [200]
+    assert logins(sandbox) == [200, 200, 200]  # each new set proven before its push
     assert not opens(sandbox, first)
     assert opens(sandbox, second) and opens(sandbox, third)
     assert case.original in case.alive()
@@ -154,3 +162,21 @@ def test_abandoning_a_rotation_revokes_the_credentials_it_minted(registry, sandb
     assert done.code == 0, done.output
     assert not opens(sandbox, record)
     assert revokes(sandbox) == [200]
+
+
+def test_new_credentials_that_do_not_log_in_reach_no_sink_and_the_rotation_is_retried(
+    registry, sandbox
+):
+    case = registry.case
+    app_id = registry.app_id
+    before = case.app_values(sandbox.app_running_env(app_id, "web"))
+    sandbox.add_fault(method="GET", path=f"^{REALM}$", status=401, times=1)
+    failed = registry("rotate", "media", "--json")
+    assert failed.code != 0
+    assert "do not log in" in failed.output
+    assert case.app_values(sandbox.app_running_env(app_id, "web")) == before
+    assert logins(sandbox) == [401]
+    resumed = rotate(registry)
+    assert resumed["status"] == "resumed"
+    assert logins(sandbox) == [401, 200]
+    assert case.app_values(sandbox.app_running_env(app_id, "web")) != before

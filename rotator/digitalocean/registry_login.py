@@ -1,0 +1,107 @@
+"""Whether Docker credentials log in to DigitalOcean's container registry.
+
+The login ``docker login`` performs, from the Docker Registry HTTP API V2
+(OCI distribution spec, "API version check" and token authentication):
+
+1. ``GET {registry_url}/v2/`` without credentials answers 401 with a
+   ``WWW-Authenticate`` challenge;
+2. for a ``Basic`` challenge, the same request with the credentials answers
+   200 when they work; for a ``Bearer`` challenge, ``GET {realm}?service=…``
+   with the credentials (HTTP Basic) answers 200 and a ``token`` (or
+   ``access_token``) when they work.
+
+401 or 403 at step 2 means they do not work. The credentials go only to the
+registry's own origin or the API's (the realm a challenge names must be one
+of them and, outside loopback, HTTPS): a hostile answer cannot send the new
+password anywhere else. Nothing here quotes a credential.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import httpx
+
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.errors import DigitalOceanError
+from rotator.logs import one_line
+from rotator.secret import Secret
+
+_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)="([^"\\]*)"')
+_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_-]*)\s*(.*)", re.DOTALL)
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…"`` → ``("bearer", {"realm": …, "service": …})``."""
+    match = _SCHEME.fullmatch(header)
+    if match is None:
+        return "", {}
+    return match.group(1).lower(), {k.lower(): v for k, v in _PARAM.findall(match.group(2))}
+
+
+def logs_in(client: DigitalOceanClient, username: Secret, password: Secret) -> bool:
+    """Whether *username* and *password* log in to ``client.registry_url`` now.
+
+    Raises DigitalOceanError when the registry's answers say neither yes nor
+    no (no challenge, a realm elsewhere, a 5xx) and TransportError when it
+    cannot be reached: the caller retries later.
+    """
+    base = client.registry_url
+    ping = client.fetch_once(f"{base}/v2/", {})
+    if ping.status_code != 401:
+        raise DigitalOceanError(
+            f"the registry answered GET /v2/ without credentials with {ping.status_code}, "
+            "not a 401 challenge; cannot prove the credentials"
+        )
+    scheme, params = parse_challenge(ping.headers.get("www-authenticate", ""))
+    basic = base64.b64encode(f"{username.reveal()}:{password.reveal()}".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}"}
+    if scheme == "basic":
+        answer = client.fetch_once(f"{base}/v2/", headers)
+    elif scheme == "bearer" and params.get("realm"):
+        realm = _trusted_realm(client, params["realm"])
+        query = {"service": params["service"]} if params.get("service") else None
+        answer = client.fetch_once(realm, headers, params=query)
+    else:
+        raise DigitalOceanError(
+            f"the registry's challenge is neither Basic nor Bearer with a realm ({scheme or '-'})"
+        )
+    if answer.status_code in (401, 403):
+        return False
+    if answer.status_code != 200:
+        raise DigitalOceanError(f"the registry's login answered {answer.status_code}")
+    if scheme == "bearer" and not _has_token(answer):
+        raise DigitalOceanError("the registry's login answered 200 without a token")
+    return True
+
+
+def _trusted_realm(client: DigitalOceanClient, realm: str) -> str:
+    """*realm* if it is on the registry's or the API's origin; DigitalOceanError otherwise."""
+    try:
+        url = httpx.URL(realm)
+    except httpx.InvalidURL:
+        url = None
+    registry = httpx.URL(client.registry_url)
+    trusted = {(registry.scheme, registry.host, registry.port), client.api_origin()}
+    if url is None or (url.scheme, url.host, url.port) not in trusted:
+        shown = one_line(f"{url.scheme}://{url.host}") if url is not None else "not a URL"
+        raise DigitalOceanError(
+            f"the registry's challenge names a realm on another host ({shown}); "
+            "the credentials are not sent there"
+        )
+    if url.scheme != "https" and url.host not in _LOOPBACK:
+        raise DigitalOceanError("the registry's challenge names a realm without HTTPS")
+    return str(url)
+
+
+def _has_token(answer: httpx.Response) -> bool:
+    try:
+        body = answer.json()
+    except ValueError:
+        return False
+    if not isinstance(body, dict):
+        return False
+    token = body.get("token") or body.get("access_token")
+    return isinstance(token, str) and bool(token)

@@ -1,0 +1,155 @@
+"""The registry login that proves new Docker credentials before they are pushed."""
+
+from __future__ import annotations
+
+import base64
+
+import httpx
+import pytest
+import respx
+
+from rotator.digitalocean.client import DigitalOceanClient
+from rotator.digitalocean.registry_login import logs_in, parse_challenge
+from rotator.errors import DigitalOceanError, TransportError
+from rotator.secret import Secret
+from tests.digitalocean.client_support import API, CANARY
+
+REGISTRY = "https://registry.digitalocean.com"
+PASSWORD = "dop_v1_" + "5e" * 32
+USER = Secret(PASSWORD)
+BASIC = "Basic " + base64.b64encode(f"{PASSWORD}:{PASSWORD}".encode()).decode()
+CHALLENGE = f'Bearer realm="{API}/v2/registry/auth",service="registry.digitalocean.com"'
+
+
+def challenge(api: respx.MockRouter, header: str = CHALLENGE) -> respx.Route:
+    return api.get(f"{REGISTRY}/v2/").respond(401, headers={"www-authenticate": header})
+
+
+def test_a_bearer_challenge_sends_the_credentials_to_the_realm_as_basic(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    ping = challenge(api)
+    realm = api.get(f"{API}/v2/registry/auth").respond(200, json={"token": "t"})
+
+    assert logs_in(client, USER, Secret(PASSWORD)) is True
+
+    assert "authorization" not in ping.calls.last.request.headers
+    sent = realm.calls.last.request
+    assert sent.headers["authorization"] == BASIC
+    assert sent.url.params["service"] == "registry.digitalocean.com"
+    assert CANARY not in str(sent.headers)  # never the connection's own token
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_credentials_the_realm_refuses_do_not_log_in(
+    api: respx.MockRouter, client: DigitalOceanClient, status: int
+) -> None:
+    challenge(api)
+    api.get(f"{API}/v2/registry/auth").respond(status, json={"errors": []})
+
+    assert logs_in(client, USER, Secret(PASSWORD)) is False
+
+
+def test_a_basic_challenge_sends_the_credentials_to_the_registry_itself(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    route = api.get(f"{REGISTRY}/v2/")
+    route.side_effect = [
+        httpx.Response(401, headers={"www-authenticate": 'Basic realm="registry"'}),
+        httpx.Response(200, json={}),
+    ]
+
+    assert logs_in(client, USER, Secret(PASSWORD)) is True
+    assert route.calls.last.request.headers["authorization"] == BASIC
+
+
+@pytest.mark.parametrize(
+    "realm",
+    [
+        "https://collector.example.net/token",
+        "https://api.digitalocean.com.example.net/v2/registry/auth",
+        "http://api.digitalocean.com/v2/registry/auth",
+        "not a url at all",
+    ],
+)
+def test_a_realm_off_the_registrys_or_the_apis_origin_gets_no_credentials(
+    api: respx.MockRouter, client: DigitalOceanClient, realm: str
+) -> None:
+    challenge(api, f'Bearer realm="{realm}",service="registry.digitalocean.com"')
+
+    with pytest.raises(DigitalOceanError) as raised:
+        logs_in(client, USER, Secret(PASSWORD))
+
+    assert "not sent" in str(raised.value) or "HTTPS" in str(raised.value)
+    assert PASSWORD not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("ping", "login"),
+    [
+        (httpx.Response(200, json={}), None),
+        (httpx.Response(401, headers={"www-authenticate": "Negotiate"}), None),
+        (httpx.Response(401), None),
+        (httpx.Response(503), None),
+        (httpx.Response(401, headers={"www-authenticate": CHALLENGE}), httpx.Response(500)),
+        (
+            httpx.Response(401, headers={"www-authenticate": CHALLENGE}),
+            httpx.Response(200, json={"token": ""}),
+        ),
+        (
+            httpx.Response(401, headers={"www-authenticate": CHALLENGE}),
+            httpx.Response(200, content=b"<html>"),
+        ),
+    ],
+    ids=[
+        "no challenge",
+        "another scheme",
+        "no header",
+        "ping 503",
+        "login 500",
+        "empty token",
+        "not json",
+    ],
+)
+def test_answers_that_say_neither_yes_nor_no_are_errors_to_retry_later(
+    api: respx.MockRouter,
+    client: DigitalOceanClient,
+    ping: httpx.Response,
+    login: httpx.Response | None,
+) -> None:
+    api.get(f"{REGISTRY}/v2/").mock(return_value=ping)
+    if login is not None:
+        api.get(f"{API}/v2/registry/auth").mock(return_value=login)
+
+    with pytest.raises(DigitalOceanError) as raised:
+        logs_in(client, USER, Secret(PASSWORD))
+
+    assert PASSWORD not in str(raised.value)
+
+
+def test_an_unreachable_registry_is_a_transport_error(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    api.get(f"{REGISTRY}/v2/").mock(side_effect=httpx.ConnectError("refused"))
+
+    with pytest.raises(TransportError):
+        logs_in(client, USER, Secret(PASSWORD))
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (
+            CHALLENGE,
+            (
+                "bearer",
+                {"realm": f"{API}/v2/registry/auth", "service": "registry.digitalocean.com"},
+            ),
+        ),
+        ('Basic realm="x"', ("basic", {"realm": "x"})),
+        ("", ("", {})),
+        ('BEARER Realm="r"', ("bearer", {"realm": "r"})),
+    ],
+)
+def test_challenges_are_parsed_case_insensitively(header: str, expected: tuple) -> None:
+    assert parse_challenge(header) == expected
