@@ -13,6 +13,10 @@ Policy keys: ``namespace`` (the namespace id, ``fn-…``), ``key`` (the id or
 unique name of the key rotator takes over) and ``expires_in`` (``<int>h`` or
 ``<int>d``, at least ``1h``): DigitalOcean then expires each key by itself
 too, a backstop if a revoke never happens. Fields: ``key_id``, ``secret``.
+
+Before a new key reaches any sink it must authenticate on the namespace's
+API host (``api_host`` of ``GET /v2/functions/namespaces/{namespace}``,
+``function:admin``; see :func:`rotator.digitalocean.logins.functions_key_works`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from typing import Any, ClassVar
 from rotator.credentials.base import Credential, CredentialKind, Current, parse_time
 from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import TEXT, api_path, checked
-from rotator.errors import DigitalOceanError, NotFound, UsageError
+from rotator.digitalocean.logins import functions_key_works
+from rotator.errors import DigitalOceanError, NotFound, RotatorError, UsageError
 from rotator.secret import Secret
 
 KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -130,6 +135,20 @@ class FunctionsKeyKind(CredentialKind):
 
     def find(self, name: str) -> list[str]:
         return [str(item["id"]) for item in self._list() if item.get("name") == name]
+
+    def verify(self, credential: Credential) -> None:
+        path = api_path("/v2/functions/namespaces/{}", self.options["namespace"])
+        namespace = self.client.get_json(path).get("namespace")
+        api_host = namespace.get("api_host") if isinstance(namespace, dict) else None
+        if not isinstance(api_host, str):
+            raise DigitalOceanError(f"bad answer to GET {path}: no api_host")
+        secret = credential.fields()["secret"]
+        assert isinstance(secret, Secret)
+        if not functions_key_works(self.client, api_host, credential.identifier, secret):
+            raise RotatorError(
+                f"the new key {credential.identifier} does not authenticate to "
+                f"{self.where()}; nothing was pushed"
+            )
 
     def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
         path = api_path(

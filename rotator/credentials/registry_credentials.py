@@ -24,7 +24,7 @@ name), ``expires_in``, ``access`` (``read``, the default, or
 ``registry``. The identifier is ``docr-`` and a short hash of the password.
 
 Before new credentials reach any sink they must log in to the registry
-(``ROTATOR_DO_REGISTRY_URL``, :mod:`rotator.digitalocean.registry_login`),
+(``ROTATOR_DO_REGISTRY_URL``, :mod:`rotator.digitalocean.logins`),
 as ``docker login`` would.
 """
 
@@ -43,7 +43,7 @@ from rotator.credentials.base import Credential, CredentialKind, Current, parse_
 from rotator.credentials.functions_key import lifetime
 from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import api_path
-from rotator.digitalocean.registry_login import logs_in
+from rotator.digitalocean.logins import registry_logs_in
 from rotator.errors import DigitalOceanError, NotFound, RotatorError, UsageError
 from rotator.secret import Secret
 
@@ -160,7 +160,7 @@ class RegistryCredentialsKind(CredentialKind):
         fields = credential.fields()
         username, password = fields["username"], fields["password"]
         assert isinstance(username, Secret) and isinstance(password, Secret)
-        if not logs_in(self.client, username, password):
+        if not registry_logs_in(self.client, username, password):
             raise RotatorError(
                 f"the new credentials {credential.identifier} for {self.where()} do not log "
                 f"in to {self.client.registry_url}; nothing was pushed"

@@ -6,8 +6,10 @@ into DigitalOcean's error body ``{"id", "message", "request_id"}``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +83,20 @@ def not_found() -> Problem:
 
 
 NO_BODY: Any = None
+
+
+def basic_credentials(headers: Mapping[str, str]) -> tuple[str, str]:
+    """``(user, password)`` from ``Authorization: Basic …``; ``("", "")`` when absent or bad."""
+    value = headers.get("Authorization") or headers.get("authorization") or ""
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    user, _, password = decoded.partition(":")
+    return user, password
 
 
 @dataclass

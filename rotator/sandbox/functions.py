@@ -9,15 +9,23 @@ updated_at}}``, the only time the secret is shown; ids are ``dof_v1_`` and
 without paging; update (PUT) renames; delete answers 200 ``{}``. An unknown
 namespace or key is 404, a body without a name 400. A key past its
 ``expires_at`` stays listed but no longer authenticates.
+
+A namespace's API host (its ``api_host``: the sandbox's own address once it
+listens) answers what a key check needs of Apache OpenWhisk's REST API:
+``GET /api/v1/namespaces/{namespace}/actions`` (``_``: the key's own
+namespace) with the key as HTTP Basic (``key_id:secret``) → 200 and the
+namespace's actions (none here), 401 for a key that does not authenticate,
+403 for another namespace's.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
-from rotator.sandbox.calls import Call, Problem, Reply, bad_request
+from rotator.sandbox.calls import Call, Problem, Reply, bad_request, basic_credentials
 from rotator.sandbox.deployments import iso
 from rotator.sandbox.keyfamily import KeyFamily
 from rotator.sandbox.state import State, Tenant
@@ -26,6 +34,8 @@ FAMILY = "function_keys"
 NAMESPACES = "function_namespaces"
 EXPIRES_IN = re.compile(r"([1-9][0-9]{0,5})([hd])")
 KEY_LIMIT = 100
+ACTIONS = re.compile(r"/api/v1/namespaces/([^/]+)/actions")
+"""The one OpenWhisk path a namespace's API host answers here."""
 KEYS = KeyFamily(
     family=FAMILY,
     parents=NAMESPACES,
@@ -84,6 +94,35 @@ def authenticates(tenant: Tenant, namespace: str, key_id: str, secret: str, now:
                 expiry is None or now < float(expiry)
             )
     return False
+
+
+def api_host(state: State, method: str, path: str, headers: Mapping[str, str]) -> Reply:
+    """``GET /api/v1/namespaces/{namespace}/actions`` on a namespace's API host (OpenWhisk)."""
+    match = ACTIONS.fullmatch(path)
+    if match is None:
+        return Reply(404, {"error": "The requested resource does not exist.", "code": "404"})
+    if method != "GET":
+        return Reply(405, {"error": "Method not allowed.", "code": "405"})
+    key_id, secret = basic_credentials(headers)
+    with state.lock:
+        now = state.clock()
+        for tenant in state.tenants.values():
+            for key in tenant.resources.get(FAMILY, []):
+                if key["id"] != key_id or not authenticates(
+                    tenant, key["namespace"], key_id, secret, now
+                ):
+                    continue
+                if match.group(1) not in ("_", key["namespace"]):
+                    return Reply(
+                        403,
+                        {
+                            "error": "The supplied authentication is not authorized "
+                            "to access this resource.",
+                            "code": "403",
+                        },
+                    )
+                return Reply(200, [])
+    return Reply(401, {"error": "The supplied authentication is invalid", "code": "401"})
 
 
 def list_keys(call: Call) -> Reply:

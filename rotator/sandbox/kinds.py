@@ -22,6 +22,7 @@ class KindHelpers:
     """Helpers for the Functions and GenAI credential kinds."""
 
     state: State
+    _url: str
     _own_postgres: PostgresCluster | None = None
 
     # -- Functions namespaces and their access keys ------------------------------------
@@ -38,7 +39,8 @@ class KindHelpers:
                     "namespace": namespace,
                     "label": label,
                     "region": "nyc1",
-                    "api_host": "https://faas-nyc1-2ef2e6cc.doserverless.co",
+                    # Its API host is the sandbox itself once it listens (functions.api_host).
+                    "api_host": self._url or "https://faas-nyc1-2ef2e6cc.doserverless.co",
                     "created_at": now,
                     "updated_at": now,
                 }

@@ -24,13 +24,12 @@ answers 200 and a short-lived token to live credentials sent as HTTP Basic,
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from rotator.sandbox.calls import Call, Problem, Reply, bad_request
+from rotator.sandbox.calls import Call, Problem, Reply, bad_request, basic_credentials
 from rotator.sandbox.state import State, Tenant
 from rotator.sandbox.tokens import TokenRecord, token_hash
 
@@ -133,25 +132,11 @@ def registry_host(
         return Reply(405, {"errors": [{"code": "UNSUPPORTED", "message": "method not allowed"}]})
     if path == PING:
         return _unauthorized(f'Bearer realm="{base_url}{REALM}",service="{HOST}"')
-    username, password = _basic(headers)
+    username, password = basic_credentials(headers)
     if not _logs_in(state, username, password):
         return _unauthorized(f'Basic realm="{HOST}"')
     token = secrets.token_urlsafe(32)
     return Reply(200, {"token": token, "access_token": token, "expires_in": 300})
-
-
-def _basic(headers: Mapping[str, str]) -> tuple[str, str]:
-    value = headers.get("Authorization") or headers.get("authorization") or ""
-    scheme, _, encoded = value.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return "", ""
-    try:
-        username, _, password = (
-            base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
-        )
-    except (binascii.Error, UnicodeDecodeError):
-        return "", ""
-    return username, password
 
 
 def _logs_in(state: State, username: str, password: str) -> bool:

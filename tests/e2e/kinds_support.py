@@ -53,6 +53,8 @@ class KindCase:
     revokes: bool = True
     """Whether the kind revokes the original credential (registry credentials made by hand
     were never held by rotator, so they expire; those rotator minted are revoked)."""
+    check: str = ""
+    """A regex for the GET that proves a new credential works before any push ("": none)."""
     findable: bool = True
     """Whether a credential minted by a lost answer can be found again by its planned name."""
     made_by_rotator: Callable[[str, dict[str, Any]], bool] = field(
@@ -168,6 +170,7 @@ def functions_key(sandbox: Sandbox) -> KindCase:
         secret_field="secret",
         opens=opens,
         original=original["id"],
+        check="/api/v1/namespaces/_/actions",
     )
 
 
@@ -236,6 +239,7 @@ def registry_credentials(sandbox: Sandbox) -> KindCase:
         opens=opens,
         original=original["id"],
         adopted="docr-initial",
+        check="/v2/registry/auth",
         revokes=False,
         findable=False,
     )

@@ -14,6 +14,7 @@ invariants after every step:
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -175,6 +176,29 @@ def test_a_rotation_killed_after_a_mutating_call_resumes_and_keeps_every_invaria
     assert finished["status"] == "resumed"
     assert_invariants(media, sandbox, bao, case)
     assert finished["new_access_key"] in case.alive()
+
+
+def test_a_new_credential_that_fails_its_check_reaches_no_sink_and_is_retried(
+    media, sandbox, bao, case
+):
+    if not case.check:
+        # Spaces and GenAI keys: DigitalOcean's answer is the proof; a database user is
+        # proven by an SQL login (tests/e2e/test_database_user_rotation.py).
+        pytest.skip(f"a new {case.kind} has no check over HTTP to fail")
+    before = (app_values(media, sandbox, case), vault_values(bao, case))
+    sandbox.add_fault(method="GET", path=f"^{case.check}$", status=401, times=1)
+    failed = media("rotate", "media", "--json")
+    assert failed.code != 0
+    assert "nothing was pushed" in failed.output
+    assert (app_values(media, sandbox, case), vault_values(bao, case)) == before
+    assert_invariants(media, sandbox, bao, case)
+    resumed = resume(media)
+    assert resumed["status"] == "resumed"
+    assert app_values(media, sandbox, case) == case.values_of(
+        case.alive()[resumed["new_access_key"]]
+    )
+    checks = [r["status"] for r in sandbox.requests() if re.fullmatch(case.check, r["path"])]
+    assert checks == [401, 200]
 
 
 def test_a_rotation_killed_after_revoking_the_previous_credential_resumes(

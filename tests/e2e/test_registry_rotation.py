@@ -162,21 +162,3 @@ def test_abandoning_a_rotation_revokes_the_credentials_it_minted(registry, sandb
     assert done.code == 0, done.output
     assert not opens(sandbox, record)
     assert revokes(sandbox) == [200]
-
-
-def test_new_credentials_that_do_not_log_in_reach_no_sink_and_the_rotation_is_retried(
-    registry, sandbox
-):
-    case = registry.case
-    app_id = registry.app_id
-    before = case.app_values(sandbox.app_running_env(app_id, "web"))
-    sandbox.add_fault(method="GET", path=f"^{REALM}$", status=401, times=1)
-    failed = registry("rotate", "media", "--json")
-    assert failed.code != 0
-    assert "do not log in" in failed.output
-    assert case.app_values(sandbox.app_running_env(app_id, "web")) == before
-    assert logins(sandbox) == [401]
-    resumed = rotate(registry)
-    assert resumed["status"] == "resumed"
-    assert logins(sandbox) == [401, 200]
-    assert case.app_values(sandbox.app_running_env(app_id, "web")) != before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -180,3 +181,34 @@ def test_registry_credentials_stop_opening_once_their_token_is_revoked(sandbox, 
     assert not sandbox.registry_login_works("demo-registry", minted["username"], password)
     assert minted["id"] not in {c["id"] for c in sandbox.registry_credentials("demo-registry")}
     assert_error(client_for(token=password).post("/v1/oauth/revoke"), 401, "unauthorized")
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {pair}"}
+
+
+def test_a_namespace_api_host_answers_its_keys_as_openwhisk_does(fake_clock, client_for):
+    with Sandbox(clock=fake_clock.seconds, seed=False) as box:
+        namespace = box.add_function_namespace("checks")
+        other = box.add_function_namespace("other")
+        key = box.add_function_key(namespace, "ci", expires_in="1h")
+        shown = client_for(["function:admin"], target=box).get(
+            f"/v2/functions/namespaces/{namespace}"
+        )
+        api_host = shown.json()["namespace"]["api_host"]
+        assert api_host == box.url
+        with httpx.Client(base_url=api_host) as client:
+
+            def actions(ns: str, user: str, password: str) -> int:
+                path = f"/api/v1/namespaces/{ns}/actions"
+                headers = basic(user, password)
+                return client.get(path, params={"limit": 1}, headers=headers).status_code
+
+            assert actions("_", key["id"], key["secret"]) == 200
+            assert actions(namespace, key["id"], key["secret"]) == 200
+            assert actions(other, key["id"], key["secret"]) == 403
+            assert actions("_", key["id"], key["secret"] + "x") == 401
+            assert client.get("/api/v1/namespaces/_/actions").status_code == 401
+            fake_clock.advance(3601)
+            assert actions("_", key["id"], key["secret"]) == 401  # expired

@@ -1,4 +1,4 @@
-"""The registry login that proves new Docker credentials before they are pushed."""
+"""The logins that prove new registry credentials and Functions keys before they are pushed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import respx
 
 from rotator.digitalocean.client import DigitalOceanClient
-from rotator.digitalocean.registry_login import logs_in, parse_challenge
+from rotator.digitalocean.logins import functions_key_works, parse_challenge, registry_logs_in
 from rotator.errors import DigitalOceanError, TransportError
 from rotator.secret import Secret
 from tests.digitalocean.client_support import API, CANARY
@@ -31,7 +31,7 @@ def test_a_bearer_challenge_sends_the_credentials_to_the_realm_as_basic(
     ping = challenge(api)
     realm = api.get(f"{API}/v2/registry/auth").respond(200, json={"token": "t"})
 
-    assert logs_in(client, USER, Secret(PASSWORD)) is True
+    assert registry_logs_in(client, USER, Secret(PASSWORD)) is True
 
     assert "authorization" not in ping.calls.last.request.headers
     sent = realm.calls.last.request
@@ -47,7 +47,7 @@ def test_credentials_the_realm_refuses_do_not_log_in(
     challenge(api)
     api.get(f"{API}/v2/registry/auth").respond(status, json={"errors": []})
 
-    assert logs_in(client, USER, Secret(PASSWORD)) is False
+    assert registry_logs_in(client, USER, Secret(PASSWORD)) is False
 
 
 def test_a_basic_challenge_sends_the_credentials_to_the_registry_itself(
@@ -59,7 +59,7 @@ def test_a_basic_challenge_sends_the_credentials_to_the_registry_itself(
         httpx.Response(200, json={}),
     ]
 
-    assert logs_in(client, USER, Secret(PASSWORD)) is True
+    assert registry_logs_in(client, USER, Secret(PASSWORD)) is True
     assert route.calls.last.request.headers["authorization"] == BASIC
 
 
@@ -78,7 +78,7 @@ def test_a_realm_off_the_registrys_or_the_apis_origin_gets_no_credentials(
     challenge(api, f'Bearer realm="{realm}",service="registry.digitalocean.com"')
 
     with pytest.raises(DigitalOceanError) as raised:
-        logs_in(client, USER, Secret(PASSWORD))
+        registry_logs_in(client, USER, Secret(PASSWORD))
 
     assert "not sent" in str(raised.value) or "HTTPS" in str(raised.value)
     assert PASSWORD not in str(raised.value)
@@ -122,7 +122,7 @@ def test_answers_that_say_neither_yes_nor_no_are_errors_to_retry_later(
         api.get(f"{API}/v2/registry/auth").mock(return_value=login)
 
     with pytest.raises(DigitalOceanError) as raised:
-        logs_in(client, USER, Secret(PASSWORD))
+        registry_logs_in(client, USER, Secret(PASSWORD))
 
     assert PASSWORD not in str(raised.value)
 
@@ -133,7 +133,7 @@ def test_an_unreachable_registry_is_a_transport_error(
     api.get(f"{REGISTRY}/v2/").mock(side_effect=httpx.ConnectError("refused"))
 
     with pytest.raises(TransportError):
-        logs_in(client, USER, Secret(PASSWORD))
+        registry_logs_in(client, USER, Secret(PASSWORD))
 
 
 @pytest.mark.parametrize(
@@ -153,3 +153,59 @@ def test_an_unreachable_registry_is_a_transport_error(
 )
 def test_challenges_are_parsed_case_insensitively(header: str, expected: tuple) -> None:
     assert parse_challenge(header) == expected
+
+
+FN_HOST = "https://faas-nyc1-2ef2e6cc.doserverless.co"
+KEY_ID = "dof_v1_" + "ab" * 16
+FN_SECRET = "dof_secret_" + "x" * 40
+
+
+def test_a_functions_key_is_checked_as_basic_auth_on_the_namespaces_api_host(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    route = api.get(f"{FN_HOST}/api/v1/namespaces/_/actions").respond(200, json=[])
+
+    assert functions_key_works(client, FN_HOST, KEY_ID, Secret(FN_SECRET)) is True
+
+    sent = route.calls.last.request
+    pair = base64.b64encode(f"{KEY_ID}:{FN_SECRET}".encode()).decode()
+    assert sent.headers["authorization"] == f"Basic {pair}"
+    assert sent.url.params["limit"] == "1"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_functions_key_the_host_refuses_does_not_work(
+    api: respx.MockRouter, client: DigitalOceanClient, status: int
+) -> None:
+    api.get(f"{FN_HOST}/api/v1/namespaces/_/actions").respond(status, json={"error": "no"})
+
+    assert functions_key_works(client, FN_HOST, KEY_ID, Secret(FN_SECRET)) is False
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "http://faas-nyc1-2ef2e6cc.doserverless.co",
+        "https://collector.example.net",
+        "https://doserverless.co.example.net",
+        "https://evil-doserverless.co",
+        "not a url",
+    ],
+)
+def test_a_functions_key_is_never_sent_to_a_host_outside_doserverless_co_over_https(
+    api: respx.MockRouter, client: DigitalOceanClient, host: str
+) -> None:
+    with pytest.raises(DigitalOceanError) as raised:
+        functions_key_works(client, host, KEY_ID, Secret(FN_SECRET))
+
+    assert "not sent" in str(raised.value)
+    assert FN_SECRET not in str(raised.value)
+
+
+def test_a_functions_host_that_answers_neither_yes_nor_no_is_an_error(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    api.get(f"{FN_HOST}/api/v1/namespaces/_/actions").respond(502)
+
+    with pytest.raises(DigitalOceanError):
+        functions_key_works(client, FN_HOST, KEY_ID, Secret(FN_SECRET))

@@ -1,7 +1,8 @@
-"""Whether Docker credentials log in to DigitalOcean's container registry.
+"""Whether new credentials work where they are used, outside the API.
 
-The login ``docker login`` performs, from the Docker Registry HTTP API V2
-(OCI distribution spec, "API version check" and token authentication):
+**Registry credentials** (:func:`registry_logs_in`): the login ``docker
+login`` performs, from the Docker Registry HTTP API V2 (OCI distribution
+spec, "API version check" and token authentication):
 
 1. ``GET {registry_url}/v2/`` without credentials answers 401 with a
    ``WWW-Authenticate`` challenge;
@@ -13,7 +14,18 @@ The login ``docker login`` performs, from the Docker Registry HTTP API V2
 401 or 403 at step 2 means they do not work. The credentials go only to the
 registry's own origin or the API's (the realm a challenge names must be one
 of them and, outside loopback, HTTPS): a hostile answer cannot send the new
-password anywhere else. Nothing here quotes a credential.
+password anywhere else.
+
+**Functions namespace keys** (:func:`functions_key_works`): Functions runs
+on Apache OpenWhisk, whose REST API takes a namespace key as HTTP Basic
+(``key_id:secret``) on the namespace's API host (``api_host`` of ``GET
+/v2/functions/namespaces/{id}``): ``GET {api_host}/api/v1/namespaces/_/actions
+?limit=1`` (``_``: the key's own namespace) answers 200 when the key works,
+401 or 403 when it does not. The key goes only to an HTTPS host under
+``doserverless.co`` (DigitalOcean's Functions hosts) or to the API's own
+origin (a sandbox).
+
+Nothing here quotes a credential.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from rotator.secret import Secret
 _PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)="([^"\\]*)"')
 _SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_-]*)\s*(.*)", re.DOTALL)
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_FUNCTIONS = "doserverless.co"
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -41,7 +54,47 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return match.group(1).lower(), {k.lower(): v for k, v in _PARAM.findall(match.group(2))}
 
 
-def logs_in(client: DigitalOceanClient, username: Secret, password: Secret) -> bool:
+def basic_auth(username: Secret | str, password: Secret) -> dict[str, str]:
+    """The ``Authorization`` header of HTTP Basic for *username* and *password*."""
+    user = username.reveal() if isinstance(username, Secret) else username
+    pair = base64.b64encode(f"{user}:{password.reveal()}".encode()).decode()
+    return {"Authorization": f"Basic {pair}"}
+
+
+def functions_key_works(
+    client: DigitalOceanClient, api_host: str, key_id: str, secret: Secret
+) -> bool:
+    """Whether the namespace key *key_id* with *secret* authenticates on *api_host* now.
+
+    Raises DigitalOceanError for an untrusted host or an answer that says
+    neither yes nor no, TransportError when the host cannot be reached.
+    """
+    try:
+        host = httpx.URL(api_host)
+    except httpx.InvalidURL:
+        host = None
+    functions = host is not None and host.scheme == "https" and _under(host.host, _FUNCTIONS)
+    if host is None or not (
+        functions or (host.scheme, host.host, host.port) == client.api_origin()
+    ):
+        raise DigitalOceanError(
+            "the namespace's api_host is not a DigitalOcean Functions host over HTTPS; "
+            "the key is not sent there"
+        )
+    url = str(host.copy_with(path="/api/v1/namespaces/_/actions", query=None))
+    answer = client.fetch_once(url, basic_auth(key_id, secret), params={"limit": "1"})
+    if answer.status_code in (401, 403):
+        return False
+    if answer.status_code != 200:
+        raise DigitalOceanError(f"the namespace's API host answered {answer.status_code}")
+    return True
+
+
+def _under(host: str, domain: str) -> bool:
+    return host == domain or host.endswith("." + domain)
+
+
+def registry_logs_in(client: DigitalOceanClient, username: Secret, password: Secret) -> bool:
     """Whether *username* and *password* log in to ``client.registry_url`` now.
 
     Raises DigitalOceanError when the registry's answers say neither yes nor
@@ -56,8 +109,7 @@ def logs_in(client: DigitalOceanClient, username: Secret, password: Secret) -> b
             "not a 401 challenge; cannot prove the credentials"
         )
     scheme, params = parse_challenge(ping.headers.get("www-authenticate", ""))
-    basic = base64.b64encode(f"{username.reveal()}:{password.reveal()}".encode()).decode()
-    headers = {"Authorization": f"Basic {basic}"}
+    headers = basic_auth(username, password)
     if scheme == "basic":
         answer = client.fetch_once(f"{base}/v2/", headers)
     elif scheme == "bearer" and params.get("realm"):
