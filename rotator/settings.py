@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -297,8 +298,17 @@ class EnvSettings(BaseSettings):
     do_api_url: HttpUrl = "https://api.digitalocean.com"
     do_oauth_url: HttpUrl = "https://cloud.digitalocean.com"
     do_registry_url: HttpUrl = "https://registry.digitalocean.com"
+    """New registry credentials are sent here to log in: HTTPS, or plain HTTP on loopback."""
     log_format: Literal["plain", "json"] = "plain"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("do_registry_url")
+    @classmethod
+    def _registry_over_https(cls, value: str) -> str:
+        url = urlsplit(value)
+        if url.scheme != "https" and url.hostname not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("must be https:// (plain http only on loopback)")
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -147,6 +147,10 @@ class CredentialKind(ABC):
     downtime: ClassVar[str] = "none: the old credential lives through the grace period"
     revoke_needs_secret: ClassVar[bool] = False
     """Whether :meth:`revoke` needs the credential's secret (only then is it unsealed)."""
+    expires_by_itself: ClassVar[bool] = False
+    """Whether every credential of this kind ends by its own expiry (a required one): a
+    previous credential that cannot be revoked then does not hold up the next rotation,
+    which would leave the current one to expire with no successor."""
 
     def __init__(self, policy: str, options: Mapping[str, str], client: DigitalOceanClient) -> None:
         self.policy = policy

@@ -30,7 +30,7 @@ from rotator.credentials.base import Credential, CredentialKind, Current, parse_
 from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import TEXT, api_path, checked
 from rotator.digitalocean.logins import functions_key_works
-from rotator.errors import DigitalOceanError, NotFound, RotatorError, UsageError
+from rotator.errors import CredentialCheckFailed, DigitalOceanError, NotFound, UsageError
 from rotator.secret import Secret
 
 KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -145,7 +145,7 @@ class FunctionsKeyKind(CredentialKind):
         secret = credential.fields()["secret"]
         assert isinstance(secret, Secret)
         if not functions_key_works(self.client, api_host, credential.identifier, secret):
-            raise RotatorError(
+            raise CredentialCheckFailed(
                 f"the new key {credential.identifier} does not authenticate to "
                 f"{self.where()}; nothing was pushed"
             )

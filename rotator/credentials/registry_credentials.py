@@ -44,7 +44,7 @@ from rotator.credentials.functions_key import lifetime
 from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import api_path
 from rotator.digitalocean.logins import registry_logs_in
-from rotator.errors import DigitalOceanError, NotFound, RotatorError, UsageError
+from rotator.errors import CredentialCheckFailed, DigitalOceanError, NotFound, UsageError
 from rotator.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class RegistryCredentialsKind(CredentialKind):
         "(OAuth revoke); those made by hand end by their expiry (expires_in)"
     )
     revoke_needs_secret: ClassVar[bool] = True
+    expires_by_itself: ClassVar[bool] = True
 
     @classmethod
     def scopes(cls, options: Mapping[str, str]) -> frozenset[str]:
@@ -161,7 +162,7 @@ class RegistryCredentialsKind(CredentialKind):
         username, password = fields["username"], fields["password"]
         assert isinstance(username, Secret) and isinstance(password, Secret)
         if not registry_logs_in(self.client, username, password):
-            raise RotatorError(
+            raise CredentialCheckFailed(
                 f"the new credentials {credential.identifier} for {self.where()} do not log "
                 f"in to {self.client.registry_url}; nothing was pushed"
             )

@@ -327,9 +327,13 @@ class DigitalOceanClient:
         ``POST {oauth_url}/v1/oauth/revoke`` with the form ``token=<token>``,
         authenticated by that token itself: the call doctl's ``registry
         logout`` makes (RFC 7009's revocation endpoint; not in the API's
-        OpenAPI spec). False when the token no longer authenticates (401:
-        already revoked or expired). Revoking twice does no harm, so failures
-        are retried like a GET. Another host: outside the API's pacing.
+        OpenAPI spec). Revoking twice does no harm, so failures are retried
+        like a GET. Another host: outside the API's pacing.
+
+        Neither answer is taken on trust: the token is then tried on token
+        info. False (already gone) only when the revoke answered 401 and the
+        token no longer authenticates; DigitalOceanError when the token still
+        works after either answer, or a refused revoke cannot be confirmed.
         """
         if not _HEADER_SAFE.fullmatch(token.reveal()):
             raise InvalidTokenFormat("the token to revoke cannot be sent in an HTTP header")
@@ -345,8 +349,38 @@ class DigitalOceanClient:
                 form={"token": token.reveal()},
                 bearer=token,
             )
+        except Unauthorized as exc:
+            if self._token_works(token) is False:
+                return False  # revoked or expired already
+            raise DigitalOceanError(
+                f"the OAuth server refused to revoke token {token.fingerprint} ({exc}) and "
+                "it was not confirmed gone"
+            ) from exc
+        if self._token_works(token):
+            raise DigitalOceanError(
+                f"the OAuth server accepted the revoke of token {token.fingerprint}, yet it "
+                "still authenticates"
+            )
+        return True
+
+    def _token_works(self, token: Secret) -> bool | None:
+        """Whether *token* authenticates on token info: None when that cannot be told."""
+        try:
+            self._send(
+                "GET",
+                self._oauth_base + TOKEN_INFO_PATH,
+                params=None,
+                json=None,
+                idempotent=True,
+                policy=_TOKEN_INFO_RETRY,
+                pace=False,
+                bearer=token,
+            )
         except Unauthorized:
             return False
+        except DigitalOceanError as exc:
+            logger.debug("token %s: token info unavailable: %s", token.fingerprint, exc)
+            return None
         return True
 
     def api_origin(self) -> tuple[str, str, int | None]:

@@ -40,18 +40,51 @@ from rotator.errors import DigitalOceanError
 from rotator.logs import one_line
 from rotator.secret import Secret
 
-_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)="([^"\\]*)"')
-_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_-]*)\s*(.*)", re.DOTALL)
+_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"\\]*)"|([^",\s]+))\s*(?:,|$)')
+_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9_-]*)(?:\s+(.*))?", re.DOTALL)
+_NEXT = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9_-]*\s+[A-Za-z][A-Za-z0-9_-]*\s*=)")
+"""Where one challenge ends and the next begins in one header (``…", Basic realm=…``)."""
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _FUNCTIONS = "doserverless.co"
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="…",service="…"`` → ``("bearer", {"realm": …, "service": …})``."""
-    match = _SCHEME.fullmatch(header)
+    """The first challenge of a ``WWW-Authenticate`` value: scheme (lower case), parameters.
+
+    ``Bearer realm="…",service="…"`` → ``("bearer", {"realm": …, "service": …})``;
+    quoted and bare parameter values alike (RFC 7235); anything after the
+    first challenge is ignored.
+    """
+    first = _NEXT.split(header, maxsplit=1)[0]
+    match = _SCHEME.fullmatch(first)
     if match is None:
         return "", {}
-    return match.group(1).lower(), {k.lower(): v for k, v in _PARAM.findall(match.group(2))}
+    params: dict[str, str] = {}
+    for name, quoted, bare in _PARAM.findall(match.group(2) or ""):
+        params.setdefault(name.lower(), quoted or bare)
+    return match.group(1).lower(), params
+
+
+def _url(text: str) -> httpx.URL | None:
+    """*text* as a URL to send credentials to: None when it is not one, or carries its own.
+
+    A ``user:password@`` part would replace the credentials being checked.
+    """
+    try:
+        url = httpx.URL(text)
+        usable = not url.userinfo and bool(url.host)  # .host decodes IDNA: it may raise
+    except (httpx.InvalidURL, ValueError):  # an IDNA error is a ValueError
+        return None
+    return url if usable else None
+
+
+def _challenges(ping: httpx.Response) -> tuple[str, dict[str, str]]:
+    """The first Bearer or Basic challenge among the answer's ``WWW-Authenticate`` headers."""
+    for value in ping.headers.get_list("www-authenticate"):
+        scheme, params = parse_challenge(value)
+        if scheme in ("bearer", "basic"):
+            return scheme, params
+    return "", {}
 
 
 def basic_auth(username: Secret | str, password: Secret) -> dict[str, str]:
@@ -69,10 +102,7 @@ def functions_key_works(
     Raises DigitalOceanError for an untrusted host or an answer that says
     neither yes nor no, TransportError when the host cannot be reached.
     """
-    try:
-        host = httpx.URL(api_host)
-    except httpx.InvalidURL:
-        host = None
+    host = _url(api_host)
     functions = host is not None and host.scheme == "https" and _under(host.host, _FUNCTIONS)
     if host is None or not (
         functions or (host.scheme, host.host, host.port) == client.api_origin()
@@ -108,7 +138,7 @@ def registry_logs_in(client: DigitalOceanClient, username: Secret, password: Sec
             f"the registry answered GET /v2/ without credentials with {ping.status_code}, "
             "not a 401 challenge; cannot prove the credentials"
         )
-    scheme, params = parse_challenge(ping.headers.get("www-authenticate", ""))
+    scheme, params = _challenges(ping)
     headers = basic_auth(username, password)
     if scheme == "basic":
         answer = client.fetch_once(f"{base}/v2/", headers)
@@ -131,10 +161,7 @@ def registry_logs_in(client: DigitalOceanClient, username: Secret, password: Sec
 
 def _trusted_realm(client: DigitalOceanClient, realm: str) -> str:
     """*realm* if it is on the registry's or the API's origin; DigitalOceanError otherwise."""
-    try:
-        url = httpx.URL(realm)
-    except httpx.InvalidURL:
-        url = None
+    url = _url(realm)
     registry = httpx.URL(client.registry_url)
     trusted = {(registry.scheme, registry.host, registry.port), client.api_origin()}
     if url is None or (url.scheme, url.host, url.port) not in trusted:

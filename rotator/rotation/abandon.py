@@ -22,7 +22,7 @@ from rotator.credentials import CredentialKind
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.errors import DigitalOceanError, RotatorError, UsageError
 from rotator.events import Notify, RotationAbandoned, ignore
-from rotator.rotation.machine import credential_kind
+from rotator.rotation.machine import credential_kind, held_secret
 from rotator.settings import PolicyConfig
 from rotator.store import Fence, RotationRecord, Rotations, Store, WriterLock
 
@@ -159,7 +159,7 @@ def _delete_new_keys(kind: CredentialKind, record: RotationRecord, records: Rota
     if new is not None:
         held = None
         if kind.revoke_needs_secret:
-            held = kind.unseal(new, records.open_secret(record))
+            held = held_secret(kind, records, record, record.policy)
         if kind.revoke(new, held):
             deleted.append(new)
     for key in kind.find(record.new_key_name):

@@ -85,7 +85,7 @@ from rotator.sinks.base import (
     no_progress,
     written_nothing,
 )
-from rotator.store import Fence, PolicyKeys, RotationRecord, Store, WriterLock
+from rotator.store import Fence, PolicyKeys, RotationRecord, Rotations, Store, WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,28 @@ WAITING = "waiting_for_deployment"
 def planned_key_name(policy: str, rotation_id: str) -> str:
     """The name a rotation gives its new key, so the key can be found after a crash."""
     return f"rotator-{policy}-{rotation_id}"
+
+
+def held_secret(
+    kind: CredentialKind, records: Rotations, record: RotationRecord, policy: str
+) -> Credential | None:
+    """The credential *record* made, with its secret; None when the store cannot open it.
+
+    For a revoke that needs the secret: a credential it cannot open is left to
+    its expiry (logged) rather than failing the revoke's caller.
+    """
+    assert record.new_access_key is not None
+    try:
+        return kind.unseal(record.new_access_key, records.open_secret(record))
+    except RotatorError as exc:  # the master key, a tampered or unreadable record
+        log.warning(
+            "policy %s: the secret of %s cannot be opened (%s); it is left to expire",
+            policy,
+            record.new_access_key,
+            exc,
+            extra={"policy": policy},
+        )
+        return None
 
 
 def credential_kind(policy: PolicyConfig, client: DigitalOceanClient) -> CredentialKind:
@@ -205,10 +227,20 @@ class PolicyRotation:
                     f"grace period until {due:%Y-%m-%dT%H:%M:%SZ}; rotate after that"
                 )
             if not self._revoke(keys):
-                raise RotatorError(
-                    f"policy {self.policy.name!r}: the previous key {previous} could not be "
-                    "deleted, so no new key is made (see `rotator status`); it is retried "
-                    "on the next run"
+                if not self.kind.expires_by_itself:
+                    raise RotatorError(
+                        f"policy {self.policy.name!r}: the previous key {previous} could not "
+                        "be deleted, so no new key is made (see `rotator status`); it is "
+                        "retried on the next run"
+                    )
+                # Blocking would let the current one reach its own expiry with no successor.
+                log.warning(
+                    "policy %s: the previous %s %s could not be revoked; rotating anyway, it "
+                    "is left to expire",
+                    self.policy.name,
+                    self.kind.noun,
+                    previous,
+                    extra={"policy": self.policy.name},
                 )
         return keys.current_access_key
 
@@ -348,7 +380,10 @@ class PolicyRotation:
     def _push_all(self, record: RotationRecord, result: RotationResult) -> list[tuple[str, str]]:
         assert record.new_access_key is not None
         pair = self.kind.unseal(record.new_access_key, self.records.open_secret(record))
-        self.kind.verify(pair)  # a kind that can prove the new credential works does so first
+        if not record.sinks:
+            # Before any sink gets it, a kind that can prove the new credential works does
+            # so (sink records are written only after this passed: a resume skips it).
+            self.kind.verify(pair)
         context = self._context(record.id)
         failures: list[tuple[str, str]] = []
         for sink in self.sinks:
@@ -437,6 +472,20 @@ class PolicyRotation:
     def _revoke(self, keys: PolicyKeys) -> bool:
         previous = keys.previous_access_key
         assert previous is not None
+        if previous == keys.current_access_key:
+            # DigitalOcean handed out the same credential twice: revoking it would end the
+            # current one. Never done; the record is cleared as if it were gone.
+            log.error(
+                "policy %s: the previous %s %s is also the current one; not revoked",
+                self.policy.name,
+                self.kind.noun,
+                previous,
+                extra={"policy": self.policy.name},
+            )
+            self.records.record_revoke(
+                self.policy.name, previous, already_gone=True, fence=self.fence
+            )
+            return True
         self._guard()
         try:
             deleted = self.kind.revoke(previous, self._issued(previous))
@@ -468,7 +517,7 @@ class PolicyRotation:
         record = self.records.issued(self.policy.name, identifier)
         if record is None:
             return None  # never made by rotator (adopted), or its record is gone
-        return self.kind.unseal(identifier, self.records.open_secret(record))
+        return held_secret(self.kind, self.records, record, self.policy.name)
 
     def _context(self, rotation_id: str) -> PushContext:
         return PushContext(

@@ -168,14 +168,14 @@ class Pipeline:
         sha: str | None,
     ) -> Reply:
         rate_headers: dict[str, str] = {}
-        # Hosts beside the API, served on the same address, each with its own authentication:
-        if path in registry.HOST_PATHS:  # the container registry
-            return registry.registry_host(
-                self.state, incoming.method, path, incoming.headers, self.base_url
-            )
-        if path.startswith("/api/v1/"):  # a Functions namespace's API host (OpenWhisk)
-            return functions.api_host(self.state, incoming.method, path, incoming.headers)
         try:
+            # Hosts beside the API, on the same address, each with its own authentication:
+            if path in registry.HOST_PATHS:  # the container registry
+                return registry.registry_host(
+                    self.state, incoming.method, path, incoming.headers, self.base_url
+                )
+            if path.startswith("/api/v1/"):  # a Functions namespace's API host (OpenWhisk)
+                return functions.api_host(self.state, incoming.method, path, incoming.headers)
             if not path.startswith(("/v1/", "/v2/")):
                 raise not_found()
             record = self.state.find_token(sha) if sha else None

@@ -353,6 +353,7 @@ def test_an_oauth_revoke_posts_the_token_as_a_form_authenticated_by_that_token(
     api: respx.MockRouter, client: DigitalOceanClient
 ) -> None:
     route = api.post(f"{OAUTH}/v1/oauth/revoke").respond(200, json={})
+    check = api.get(f"{OAUTH}/v1/oauth/token/info").respond(401, json={"id": "unauthorized"})
 
     assert client.revoke_oauth_token(Secret(REGISTRY_TOKEN)) is True
 
@@ -361,14 +362,37 @@ def test_an_oauth_revoke_posts_the_token_as_a_form_authenticated_by_that_token(
     assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
     assert sent.content == f"token={REGISTRY_TOKEN}".encode()
     assert CANARY not in sent.content.decode()  # the connection's own token stays out of it
+    # Confirmed gone with the token itself, not the connection's.
+    assert check.calls.last.request.headers["authorization"] == f"Bearer {REGISTRY_TOKEN}"
 
 
-def test_an_oauth_revoke_of_a_token_that_no_longer_authenticates_says_already_gone(
-    api: respx.MockRouter, client: DigitalOceanClient
+@pytest.mark.parametrize(
+    ("revoke", "info", "expected"),
+    [
+        (200, 401, True),
+        (200, 500, True),  # token info cannot tell: the 200 stands
+        (200, 200, "still authenticates"),
+        (401, 401, False),  # refused because it is gone already
+        (401, 200, "not confirmed gone"),
+        (401, 503, "not confirmed gone"),
+    ],
+)
+def test_an_oauth_revoke_is_confirmed_by_trying_the_token(
+    api: respx.MockRouter,
+    client: DigitalOceanClient,
+    revoke: int,
+    info: int,
+    expected: bool | str,
 ) -> None:
-    api.post(f"{OAUTH}/v1/oauth/revoke").respond(401, json={"id": "unauthorized"})
+    api.post(f"{OAUTH}/v1/oauth/revoke").respond(revoke, json={"id": "x"})
+    api.get(f"{OAUTH}/v1/oauth/token/info").respond(info, json={"scopes": ["registry:read"]})
 
-    assert client.revoke_oauth_token(Secret(REGISTRY_TOKEN)) is False
+    if isinstance(expected, bool):
+        assert client.revoke_oauth_token(Secret(REGISTRY_TOKEN)) is expected
+    else:
+        with pytest.raises(DigitalOceanError, match=expected) as raised:
+            client.revoke_oauth_token(Secret(REGISTRY_TOKEN))
+        assert REGISTRY_TOKEN not in str(raised.value)
 
 
 def test_a_failed_oauth_revoke_is_retried_and_its_error_never_quotes_the_token(

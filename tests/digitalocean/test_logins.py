@@ -70,6 +70,8 @@ def test_a_basic_challenge_sends_the_credentials_to_the_registry_itself(
         "https://api.digitalocean.com.example.net/v2/registry/auth",
         "http://api.digitalocean.com/v2/registry/auth",
         "not a url at all",
+        "https://attacker:chosen@api.digitalocean.com/v2/registry/auth",
+        "https://xn--a.digitalocean.com/v2/registry/auth",
     ],
 )
 def test_a_realm_off_the_registrys_or_the_apis_origin_gets_no_credentials(
@@ -149,6 +151,12 @@ def test_an_unreachable_registry_is_a_transport_error(
         ('Basic realm="x"', ("basic", {"realm": "x"})),
         ("", ("", {})),
         ('BEARER Realm="r"', ("bearer", {"realm": "r"})),
+        ('Bearer realm="r", Basic realm="x"', ("bearer", {"realm": "r"})),
+        ("Bearer realm=r,service=svc", ("bearer", {"realm": "r", "service": "svc"})),
+        (
+            'Bearer realm="r",scope="repo:a:pull,push"',
+            ("bearer", {"realm": "r", "scope": "repo:a:pull,push"}),
+        ),
     ],
 )
 def test_challenges_are_parsed_case_insensitively(header: str, expected: tuple) -> None:
@@ -190,6 +198,8 @@ def test_a_functions_key_the_host_refuses_does_not_work(
         "https://doserverless.co.example.net",
         "https://evil-doserverless.co",
         "not a url",
+        "https://other:key@faas-nyc1-2ef2e6cc.doserverless.co",
+        "https://xn--a.doserverless.co",
     ],
 )
 def test_a_functions_key_is_never_sent_to_a_host_outside_doserverless_co_over_https(
@@ -209,3 +219,22 @@ def test_a_functions_host_that_answers_neither_yes_nor_no_is_an_error(
 
     with pytest.raises(DigitalOceanError):
         functions_key_works(client, FN_HOST, KEY_ID, Secret(FN_SECRET))
+
+
+def test_the_first_usable_challenge_among_several_headers_is_taken(
+    api: respx.MockRouter, client: DigitalOceanClient
+) -> None:
+    api.get(f"{REGISTRY}/v2/").mock(
+        return_value=httpx.Response(
+            401,
+            headers=[
+                ("www-authenticate", 'Negotiate realm="x"'),
+                ("www-authenticate", CHALLENGE),
+                ("www-authenticate", 'Basic realm="elsewhere"'),
+            ],
+        )
+    )
+    realm = api.get(f"{API}/v2/registry/auth").respond(200, json={"access_token": "t"})
+
+    assert registry_logs_in(client, USER, Secret(PASSWORD)) is True
+    assert realm.call_count == 1

@@ -618,6 +618,7 @@ CASES: list[Case] = [
     environment({"ROTATOR_DO_API_URL": "https://a b"}, "ROTATOR_DO_API_URL"),
     environment({"ROTATOR_DO_OAUTH_URL": "javascript:alert(1)"}, "ROTATOR_DO_OAUTH_URL"),
     environment({"ROTATOR_DO_REGISTRY_URL": "file:///etc/passwd"}, "ROTATOR_DO_REGISTRY_URL"),
+    environment({"ROTATOR_DO_REGISTRY_URL": "http://registry.example"}, "plain http only on"),
     environment({"ROTATOR_DO_REGISTRY_URL": ""}, "ROTATOR_DO_REGISTRY_URL: set but empty"),
     environment({"ROTATOR_LOG_LEVEL": "LOUD"}, "ROTATOR_LOG_LEVEL"),
     environment({"ROTATOR_LOG_LEVEL": "debug"}, "ROTATOR_LOG_LEVEL"),

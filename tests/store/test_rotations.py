@@ -74,3 +74,18 @@ def test_every_policys_keys_and_rotations_in_flight_are_read_in_one_query_each(s
     assert keys["media"] == store.rotations.policy_keys("media")
     assert keys["backups"].current_access_key == "BACKUPKEY"
     assert store.rotations.policies_in_flight() == {"media"}
+
+
+def test_issued_finds_the_latest_rotation_that_made_a_credential_and_kept_its_secret(store):
+    first = _begin(store, "r1")
+    store.rotations.record_created(first, "KEY-A", Secret("a" * 40))
+    store.rotations.promote(store.rotations.get("r1"), timedelta(seconds=0))
+    second = store.rotations.begin("media", "r2", "KEY-A", "media-r2", GRANTS)
+    store.rotations.record_created(second, "KEY-B", Secret("b" * 40))
+    made_a = store.rotations.issued("media", "KEY-A")
+    assert made_a is not None and made_a.id == "r1"
+    assert store.rotations.open_secret(made_a).reveal() == "a" * 40
+    made_b = store.rotations.issued("media", "KEY-B")
+    assert made_b is not None and made_b.id == "r2"
+    assert store.rotations.issued("media", "OLDKEY") is None  # adopted, never made here
+    assert store.rotations.issued("other", "KEY-A") is None  # another policy's
