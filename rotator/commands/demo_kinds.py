@@ -191,7 +191,8 @@ def rotate_other_kinds(
         env = sandbox.app_running_env(app_id, "web")
         in_app = {field: env.get(name, "") for name, field in env_names.items()}
         opens = kinds.opens(sandbox, policy, in_app)
-        walk.say(f"{policy}: the app's {', '.join(env_names)} open the new key: {opens}")
+        verb = "opens" if len(env_names) == 1 else "open"
+        walk.say(f"{policy}: the app's {', '.join(env_names)} {verb} the new key: {opens}")
         found = vault.read("secret", path) if vault else None
         stored = found.get("data") if isinstance(found, dict) else None
         in_vault = kinds.opens(sandbox, policy, stored or {}) if vault else True

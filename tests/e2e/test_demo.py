@@ -31,9 +31,9 @@ def test_the_demo_walks_through_audit_alerts_and_rotation_and_cleans_up(tmp_path
         "functions: succeeded",
         "agent: succeeded",
         "functions: the app's FN_KEY_ID, FN_SECRET open the new key: True",
-        "agent: the app's AGENT_API_KEY open the new key: True",
+        "agent: the app's AGENT_API_KEY opens the new key: True",
         "registry: succeeded",
-        "registry: the app's DOCKER_CONFIG_JSON open the new key: True",
+        "registry: the app's DOCKER_CONFIG_JSON opens the new key: True",
         "demo finished",
     ):
         assert expected in out, expected
