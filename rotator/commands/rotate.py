@@ -29,7 +29,7 @@ def print_result(result: RotationResult, ctx: Context) -> None:
         detail = " ".join(f"{k}={v}" for k, v in sink.detail.items())
         out.write(f"  sink {sink.name}: {sink.status} {detail}".rstrip() + "\n")
     if result.revoke_after:
-        out.write(f"  old key is deleted after {when(result.revoke_after)}\n")
+        out.write(f"  old key is revoked after {when(result.revoke_after)}\n")
     if result.error:
         out.write(
             f"  the old key stays alive; fix the cause and run `rotator rotate "

@@ -48,7 +48,7 @@ def _print_status(report: StatusReport, ctx: Context) -> None:
                 p["current_age"] or "-",
                 stamp(p["next_due_at"]) if p["next_due_at"] else "at first run",
                 f"{p['in_flight']['id']} ({p['in_flight']['state']})" if p["in_flight"] else "-",
-                f"{p['previous_access_key']} (deleted after {stamp(p['previous_revoke_after'])})"
+                f"{p['previous_access_key']} (revoked after {stamp(p['previous_revoke_after'])})"
                 if p["previous_access_key"]
                 else "-",
             ]
