@@ -177,13 +177,14 @@ class Daemon:
         )
         health = None if self.once else self._start_health()
         self.pool = WorkerPool(
-            self.ctx.settings.config.daemon.concurrency, cancelled=self.lifecycle.stop.is_set
+            self.ctx.settings.config.daemon.concurrency,
+            cancelled=self.lifecycle.stop.is_set,
+            freed=self._worker_freed,
         )
         for job in self.jobs:
             if isinstance(job, ConcurrentJob):
                 job.pool = self.pool
                 job.drain = self.once
-                job.item_done = self._item_done
         leasing_started = False
         try:
             with self._pass(check=True):  # a full damage check, once per start
@@ -321,7 +322,7 @@ class Daemon:
         job.run(self._view(now), only=only, finished=self._finished)
         self._progress()
 
-    def _item_done(self) -> None:
+    def _worker_freed(self) -> None:
         """A worker is free again: let the loop look for more work."""
         self._settled.set()
         self.lifecycle.nudge()

@@ -96,8 +96,6 @@ class ConcurrentJob(Job):
         """The daemon's workers; None runs each item here, in turn (tests, tools)."""
         self.drain = False
         """``--once``: wait for every item, and for deferred ones, before returning."""
-        self.item_done: Callable[[], None] | None = None
-        """Told when any item ends (the daemon's loop then looks for more work)."""
         self._deferred: dict[str, datetime] = {}
         self._lock = threading.RLock()
 
@@ -336,8 +334,6 @@ class ConcurrentJob(Job):
                 last = batch.open == 0
             if last:
                 self._close(batch)
-            if self.item_done is not None:
-                self.item_done()
 
     @contextmanager
     def _reserving(self, run: Pass, admission: Admission | None) -> Iterator[None]:
