@@ -11,10 +11,12 @@ than systemd waits for a start.
 The loop: each wake-up opens the store, runs the jobs that are due
 (:mod:`rotator.engine.jobs`), asks every job when it is due next, closes the store
 and idles until then (at most :data:`rotator.engine.scheduler.RECHECK`, and half the
-watchdog interval when systemd has one). Stop and reload requests come from
-:class:`rotator.engine.lifecycle.Lifecycle`; a reload with a bad config is logged
-and the old config kept. ``--once`` runs every due job once and returns 1 if
-any item failed.
+watchdog interval when systemd has one). A worker that frees up wakes it: the
+concurrent jobs start their next queued items on the free workers at once
+(:meth:`~rotator.engine.jobs.concurrent.ConcurrentJob.refill`), taking turns.
+Stop and reload requests come from :class:`rotator.engine.lifecycle.Lifecycle`;
+a reload with a bad config is logged and the old config kept. ``--once`` runs
+every due job once and returns 1 if any item failed.
 
 Why one module of this size: start-up, the loop, reloads, health and the stop
 are one lifecycle whose order matters (lock, check, READY, resume, loop, stop
@@ -111,7 +113,8 @@ class Daemon:
         self.scheduler = Scheduler(self.clock)
         self.pool: WorkerPool | None = None  # made at start, daemon.concurrency workers
         self._finish_lock = threading.Lock()
-        self._settled = threading.Event()  # a worker finished a run: ask the jobs again
+        self._settled = threading.Event()  # a worker freed up: refill, ask the jobs again
+        self._turn = 0  # which concurrent job a freed worker is offered to first
         self.failures = 0
         self.summaries: list[Summary] = []  # every job run, in order (``run --once --json``)
         self._runtime: Runtime | None = None
@@ -220,7 +223,7 @@ class Daemon:
             settled = self._settled.is_set()
             self._settled.clear()
             if settled:
-                self._reschedule()
+                self._refill()
             idle = self.scheduler.idle_seconds
             # Only when something is due (a job's next run is at most RECHECK away): a
             # wake-up just to ping the watchdog need not open the store.
@@ -259,17 +262,28 @@ class Daemon:
         else:
             self._store_failures = 0
 
-    def _reschedule(self) -> None:
-        """Ask every job when it is due next (items finished on the workers meanwhile)."""
+    def _refill(self) -> None:
+        """Workers freed up: give them queued items now, then ask every job when it is due.
+
+        The concurrent jobs take turns at being offered the free workers first,
+        so one job's backlog does not keep the others' items waiting.
+        """
         if time.monotonic() < self._store_retry_at:
             return
         try:
             with self._pass():
+                view = self._view(self.clock())
+                jobs = [job for job in self.jobs if isinstance(job, ConcurrentJob)]
+                if jobs:
+                    first = self._turn % len(jobs)
+                    self._turn += 1
+                    for job in jobs[first:] + jobs[:first]:
+                        job.refill(view, finished=self._finished)
                 self.scheduler.reschedule()
         except StopRequested:
             raise
         except Exception as exc:  # noqa: BLE001 (_tick reports and backs off on its own)
-            log.debug("cannot reschedule now: %s", exc)
+            log.debug("cannot refill the workers now: %s", exc)
 
     def _idle(self) -> float:
         idle = self.scheduler.idle_seconds
@@ -323,7 +337,7 @@ class Daemon:
         self._progress()
 
     def _worker_freed(self) -> None:
-        """A worker is free again: let the loop look for more work."""
+        """A worker is free again: let the loop give it more work."""
         self._settled.set()
         self.lifecycle.nudge()
 
