@@ -114,7 +114,7 @@ class Daemon:
         self.pool: WorkerPool | None = None  # made at start, daemon.concurrency workers
         self._finish_lock = threading.Lock()
         self._settled = threading.Event()  # a worker freed up: refill, ask the jobs again
-        self._turn = 0  # which concurrent job a freed worker is offered to first
+        self._turn = 0  # the concurrent job free workers are offered to first (an index)
         self.failures = 0
         self.summaries: list[Summary] = []  # every job run, in order (``run --once --json``)
         self._runtime: Runtime | None = None
@@ -265,8 +265,9 @@ class Daemon:
     def _refill(self) -> None:
         """Workers freed up: give them queued items now, then ask every job when it is due.
 
-        The concurrent jobs take turns at being offered the free workers first,
-        so one job's backlog does not keep the others' items waiting.
+        The concurrent jobs take turns: the free workers are offered first to
+        the job after the last one that started an item, so one job's backlog
+        does not keep the others' items waiting.
         """
         if time.monotonic() < self._store_retry_at:
             return
@@ -274,11 +275,10 @@ class Daemon:
             with self._pass():
                 view = self._view(self.clock())
                 jobs = [job for job in self.jobs if isinstance(job, ConcurrentJob)]
-                if jobs:
-                    first = self._turn % len(jobs)
-                    self._turn += 1
-                    for job in jobs[first:] + jobs[:first]:
-                        job.refill(view, finished=self._finished)
+                for step in range(len(jobs)):
+                    turn = (self._turn + step) % len(jobs)
+                    if jobs[turn].refill(view, finished=self._finished):
+                        self._turn = turn + 1
                 self.scheduler.reschedule()
         except StopRequested:
             raise

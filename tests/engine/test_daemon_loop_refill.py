@@ -1,9 +1,9 @@
 """The daemon's loop gives a freed worker the next due item at once.
 
 The daemon runs in this process on a clock that never moves: its scheduler
-keeps a job's next run at least a second after its last, so here a job is
-run once by the scheduler and never again. Every item after the first can
-only be started by the loop refilling the worker that freed up.
+keeps a job's next run at least a second after its last, so here each job is
+run once by the scheduler and never again. Every later item can only be
+started by the loop refilling the worker that freed up.
 """
 
 from __future__ import annotations
@@ -22,20 +22,21 @@ from rotator.store import Store
 from tests.support.clock import FakeClock
 
 DEADLINE = 30.0
-ITEMS = 6
 
 
 class CountingJob(ConcurrentJob):
-    """Items ``item-<n>``, all due, each done once; says when all are done."""
+    """Items due at the given times, each done once, noted in a log shared by the jobs."""
 
     name = "counting"
 
-    def __init__(self, due: dict[str, datetime]) -> None:
+    def __init__(self, due: dict[str, datetime], log: list[str], done: threading.Event) -> None:
         super().__init__()
         self._due = due
+        self._log = log
+        self.done = done
         self.ran: list[str] = []
-        self.all_done = threading.Event()
         self._ran_lock = threading.Lock()
+        self.queue = DueQueue(clock=lambda: 0.0)  # never stale: the test's pace does not matter
 
     def interval(self, run: Pass, item: str) -> timedelta:
         return timedelta(hours=1)
@@ -47,15 +48,18 @@ class CountingJob(ConcurrentJob):
     def run_item(self, run: Pass, item: str) -> str:
         with self._ran_lock:
             self.ran.append(item)
+            self._log.append(self.name)
             if len(self.ran) == len(self._due):
-                self.all_done.set()
+                self.done.set()
         return "ok"
 
 
-def test_a_freed_worker_starts_the_next_due_item_without_waiting_for_the_next_run(
-    tmp_path: Path,
-):
-    clock = FakeClock()
+class OtherJob(CountingJob):
+    name = "other"
+
+
+def run_until_done(tmp_path: Path, clock: FakeClock, jobs: list[CountingJob]) -> None:
+    """Run a one-worker daemon with *jobs* on *clock* until each has done all its items."""
     key = MasterKey.generate_text()
     with Store.create(tmp_path / "state", Keyring(MasterKey.from_text(key, "test")), now=clock):
         pass
@@ -66,22 +70,49 @@ def test_a_freed_worker_starts_the_next_due_item_without_waiting_for_the_next_ru
         config_path=config,
         now=clock,
     )
-    start = clock()
-    due = {f"item-{n}": start - timedelta(seconds=100 - n) for n in range(ITEMS)}
-    job = CountingJob(due)
-    job.queue = DueQueue(clock=lambda: 0.0)  # never stale: the test's pace does not matter
     daemon = Daemon(context, environ={})
-    daemon.jobs = [job]
+    daemon.jobs = list(jobs)
 
     def stop_when_done() -> None:
-        job.all_done.wait(DEADLINE)
+        for job in jobs:
+            job.done.wait(DEADLINE)
         daemon.lifecycle.request_stop()
 
     stopper = threading.Thread(target=stop_when_done, daemon=True)
     stopper.start()
-    code = daemon.run()
+    assert daemon.run() == 0
     stopper.join(DEADLINE)
 
-    assert code == 0
-    assert job.ran == sorted(due)  # every item, oldest-due first, on one worker
+
+def due(clock: FakeClock, prefix: str, count: int, *, age: float = 100) -> dict[str, datetime]:
+    """*count* items due in the past, the first the oldest."""
+    return {f"{prefix}-{n}": clock() - timedelta(seconds=age - n) for n in range(count)}
+
+
+def test_a_freed_worker_starts_the_next_due_item_without_waiting_for_the_next_run(
+    tmp_path: Path,
+):
+    clock = FakeClock()
+    start = clock()
+    items = due(clock, "item", 6)
+    job = CountingJob(items, [], threading.Event())
+
+    run_until_done(tmp_path, clock, [job])
+
+    assert job.ran == sorted(items)  # every item, oldest-due first, on one worker
     assert clock() == start  # the clock never moved: no scheduled run came again
+
+
+def test_the_jobs_take_turns_at_a_freed_worker(tmp_path: Path):
+    # The first job's backlog is older, but the second's items must not wait for all of it.
+    clock = FakeClock()
+    log: list[str] = []
+    first = CountingJob(due(clock, "a", 4, age=200), log, threading.Event())
+    second = OtherJob(due(clock, "b", 4), log, threading.Event())
+
+    run_until_done(tmp_path, clock, [first, second])
+
+    assert first.ran == sorted(first.ran) and len(first.ran) == 4
+    assert second.ran == sorted(second.ran) and len(second.ran) == 4
+    last_of_first = max(n for n, name in enumerate(log) if name == "counting")
+    assert log.index("other") < last_of_first, log
