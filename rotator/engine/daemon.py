@@ -11,10 +11,12 @@ than systemd waits for a start.
 The loop: each wake-up opens the store, runs the jobs that are due
 (:mod:`rotator.engine.jobs`), asks every job when it is due next, closes the store
 and idles until then (at most :data:`rotator.engine.scheduler.RECHECK`, and half the
-watchdog interval when systemd has one). Stop and reload requests come from
-:class:`rotator.engine.lifecycle.Lifecycle`; a reload with a bad config is logged
-and the old config kept. ``--once`` runs every due job once and returns 1 if
-any item failed.
+watchdog interval when systemd has one). A worker that frees up wakes it: the
+concurrent jobs start their next queued items on the free workers at once
+(:meth:`~rotator.engine.jobs.concurrent.ConcurrentJob.refill`), taking turns.
+Stop and reload requests come from :class:`rotator.engine.lifecycle.Lifecycle`;
+a reload with a bad config is logged and the old config kept. ``--once`` runs
+every due job once and returns 1 if any item failed.
 
 Why one module of this size: start-up, the loop, reloads, health and the stop
 are one lifecycle whose order matters (lock, check, READY, resume, loop, stop
@@ -111,7 +113,8 @@ class Daemon:
         self.scheduler = Scheduler(self.clock)
         self.pool: WorkerPool | None = None  # made at start, daemon.concurrency workers
         self._finish_lock = threading.Lock()
-        self._settled = threading.Event()  # a worker finished a run: ask the jobs again
+        self._settled = threading.Event()  # a worker freed up: refill, ask the jobs again
+        self._turn = 0  # the concurrent job free workers are offered to first (an index)
         self.failures = 0
         self.summaries: list[Summary] = []  # every job run, in order (``run --once --json``)
         self._runtime: Runtime | None = None
@@ -177,13 +180,14 @@ class Daemon:
         )
         health = None if self.once else self._start_health()
         self.pool = WorkerPool(
-            self.ctx.settings.config.daemon.concurrency, cancelled=self.lifecycle.stop.is_set
+            self.ctx.settings.config.daemon.concurrency,
+            cancelled=self.lifecycle.stop.is_set,
+            freed=self._worker_freed,
         )
         for job in self.jobs:
             if isinstance(job, ConcurrentJob):
                 job.pool = self.pool
                 job.drain = self.once
-                job.item_done = self._item_done
         leasing_started = False
         try:
             with self._pass(check=True):  # a full damage check, once per start
@@ -219,7 +223,7 @@ class Daemon:
             settled = self._settled.is_set()
             self._settled.clear()
             if settled:
-                self._reschedule()
+                self._refill()
             idle = self.scheduler.idle_seconds
             # Only when something is due (a job's next run is at most RECHECK away): a
             # wake-up just to ping the watchdog need not open the store.
@@ -258,17 +262,28 @@ class Daemon:
         else:
             self._store_failures = 0
 
-    def _reschedule(self) -> None:
-        """Ask every job when it is due next (items finished on the workers meanwhile)."""
+    def _refill(self) -> None:
+        """Workers freed up: give them queued items now, then ask every job when it is due.
+
+        The concurrent jobs take turns: the free workers are offered first to
+        the job after the last one that started an item, so one job's backlog
+        does not keep the others' items waiting.
+        """
         if time.monotonic() < self._store_retry_at:
             return
         try:
             with self._pass():
+                view = self._view(self.clock())
+                jobs = [job for job in self.jobs if isinstance(job, ConcurrentJob)]
+                for step in range(len(jobs)):
+                    turn = (self._turn + step) % len(jobs)
+                    if jobs[turn].refill(view, finished=self._finished):
+                        self._turn = turn + 1
                 self.scheduler.reschedule()
         except StopRequested:
             raise
         except Exception as exc:  # noqa: BLE001 (_tick reports and backs off on its own)
-            log.debug("cannot reschedule now: %s", exc)
+            log.debug("cannot refill the workers now: %s", exc)
 
     def _idle(self) -> float:
         idle = self.scheduler.idle_seconds
@@ -321,8 +336,8 @@ class Daemon:
         job.run(self._view(now), only=only, finished=self._finished)
         self._progress()
 
-    def _item_done(self) -> None:
-        """A worker is free again: let the loop look for more work."""
+    def _worker_freed(self) -> None:
+        """A worker is free again: let the loop give it more work."""
         self._settled.set()
         self.lifecycle.nudge()
 

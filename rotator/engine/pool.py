@@ -35,11 +35,18 @@ Key = tuple[str, str]
 class WorkerPool:
     """A fixed number of worker threads and the set of items at work on them."""
 
-    def __init__(self, workers: int, *, cancelled: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        cancelled: Callable[[], bool] | None = None,
+        freed: Callable[[], None] | None = None,
+    ) -> None:
         if workers < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.workers = workers
         self._cancelled = cancelled
+        self._freed = freed  # told after an item has left its worker (free counts it)
         self._executor = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="rotator-worker"
         )
@@ -95,6 +102,8 @@ class WorkerPool:
             with self._lock:
                 self._running.pop(key, None)
                 self._idle.notify_all()
+            if self._freed is not None:
+                self._freed()
 
     def wait(self, job: str | None = None, *, timeout: float | None = None) -> bool:
         """Wait until no item (of *job*, if given) is running; False on *timeout*."""

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from tests.support.cli import ROTATION_SCOPES, assert_one_line_error, media_policy
-from tests.support.replicas import Fleet, fleet, wait_for
+from tests.support.replicas import Fleet, Replica, fleet, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 TTL = 6.0
@@ -60,16 +60,37 @@ def _consistent_view(world: Fleet) -> tuple[dict, dict, Counter, dict, dict]:
 
     The replicas keep working while we look: a view counts only when the store
     read before and after the sandbox's is the same (else a key made or deleted
-    in between would look unrecorded, or a recorded one missing).
+    in between would look unrecorded, or a recorded one missing). The sandbox
+    answers nothing while we look, so the store soon holds still even when the
+    replicas never pause between items.
     """
     for _ in range(50):
-        before = _store_view(world)
-        keys = world.keys_by_policy()
-        envs = {policy: world.sandbox.app_running_env(world.apps[policy], "web") for policy in keys}
-        if _store_view(world) == before:
-            return (*before, keys, envs)
+        with world.sandbox.state.lock:
+            time.sleep(0.05)  # what the replicas heard just before is recorded now
+            before = _store_view(world)
+            keys = world.keys_by_policy()
+            envs = {p: world.sandbox.app_running_env(world.apps[p], "web") for p in keys}
+            if _store_view(world) == before:
+                return (*before, keys, envs)
         time.sleep(0.2)
     raise AssertionError("the store never held still for one look at the sandbox")
+
+
+def _pause_holding_a_lease(world: Fleet, replica: Replica) -> list[str]:
+    """SIGSTOP *replica* while it holds a policy's lease; the leases it holds.
+
+    A lease seen a moment before the signal may have been let go by the time
+    it lands: then the replica is let go on and paused again at its next lease.
+    """
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        wait_for(lambda: bool(world.leases_of(replica)), timeout=120, what="a lease to pause on")
+        replica.signal(signal.SIGSTOP)
+        held = world.leases_of(replica)
+        if held:
+            return held
+        replica.signal(signal.SIGCONT)
+    raise AssertionError("the replica never held a lease when paused, in 120 s")
 
 
 def assert_invariants(world: Fleet, *, finished: bool) -> None:
@@ -177,9 +198,7 @@ def test_a_killed_and_a_paused_replica_leave_every_invariant_and_the_pause_is_fe
         assert_invariants(world, finished=False)
 
         # Pause a replica while it holds a policy's lease, past the lease's expiry.
-        wait_for(lambda: bool(world.leases_of(paused)), timeout=120, what="a lease to pause on")
-        paused.signal(signal.SIGSTOP)
-        held = world.leases_of(paused)
+        held = _pause_holding_a_lease(world, paused)
         try:
             time.sleep(TTL + 1)
             assert_invariants(world, finished=False)

@@ -1,15 +1,20 @@
-"""Fair sharing of rate budgets by the concurrent engine (issue item 5).
+"""Fair sharing of rate budgets by the concurrent engine (issue item 5), and its queue.
 
 Each token has its own budget; the items of a token that has too little
 left for all of them go oldest-due first, the rest are deferred (not failed)
 to when the budget fits them, and a cheap item never overtakes an older,
 dearer one of the same token. The items make no HTTP calls: what is under
 test is the engine's admission and order, on a fake clock.
+
+The daemon's loop refills a freed worker from the job's queue of due items
+at once, without listing every item's due time again; an item deferred after
+it started goes back into the queue at its time; a reload lists again.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +25,7 @@ from rotator.digitalocean.budget import RateBudget
 from rotator.engine.jobs.base import Pass, Runtime
 from rotator.engine.jobs.concurrent import ConcurrentJob, Cost
 from rotator.engine.pool import WorkerPool
+from rotator.errors import RateLimited
 from rotator.services.context import Context
 from rotator.store import Store
 from tests.support.clock import START, FakeClock
@@ -38,6 +44,8 @@ class FairJob(ConcurrentJob):
         self._calls = calls
         self._clock = clock
         self.ran: list[tuple[str, float]] = []  # (item, fake time it ran at)
+        self.listings = 0  # how often every item's due time was read
+        self.refuse: set[str] = set()  # items whose next run meets a 429 (30 s)
         self._done: set[str] = set()
         self._ran_lock = threading.Lock()
 
@@ -45,6 +53,7 @@ class FairJob(ConcurrentJob):
         return timedelta(hours=1)
 
     def due_items(self, run: Pass) -> dict[str, datetime]:
+        self.listings += 1
         with self._ran_lock:
             return {item: when for item, when in self._due.items() if item not in self._done}
 
@@ -53,6 +62,9 @@ class FairJob(ConcurrentJob):
 
     def run_item(self, run: Pass, item: str) -> str:
         with self._ran_lock:
+            if item in self.refuse:
+                self.refuse.discard(item)
+                raise RateLimited(429, "too many requests", retry_after=30)
             self.ran.append((item, self._clock.seconds() - START.timestamp()))
             self._done.add(item)
         return "ok"
@@ -149,3 +161,69 @@ def test_a_cheap_item_of_a_refused_token_does_not_overtake_an_older_dear_one(run
     assert at["A-dear"] >= RESET
     assert at["A-cheap"] >= RESET
     assert summary.failed == 0
+
+
+@pytest.fixture
+def one_worker() -> Iterator[WorkerPool]:
+    pool = WorkerPool(1)
+    yield pool
+    pool.shutdown()
+
+
+def test_each_freed_worker_takes_the_next_queued_item_without_listing_every_due_time(
+    run, clock, one_worker
+):
+    # The daemon's loop: one worker, five items due. Reading every due time again for
+    # each worker that freed up made a run cost O(items²) store reads.
+    due = {f"B-{n}": ago(clock, 100 - n) for n in range(5)}
+    job = FairJob(due, dict.fromkeys(due, 1), clock)
+    job.pool = one_worker
+    job.run(run)
+    for _ in range(len(due) - 1):
+        assert one_worker.wait(timeout=30)
+        assert job.next_due(run) <= clock()  # answered from the queue
+        assert job.refill(run) == 1  # the next item starts at once
+    assert one_worker.wait(timeout=30)
+    assert job.refill(run) == 0  # nothing queued is left to start
+
+    assert [item for item, _ in job.ran] == sorted(due)  # oldest-due first
+    assert job.listings == 1
+
+
+def test_an_item_deferred_after_it_started_goes_back_in_the_queue_at_its_time(
+    run, clock, one_worker
+):
+    due = {"B-1": ago(clock, 200), "B-2": ago(clock, 100)}
+    job = FairJob(due, dict.fromkeys(due, 1), clock)
+    job.refuse = {"B-1"}  # its first run meets a 429 that says: 30 s
+    job.pool = one_worker
+    job.run(run)
+    assert one_worker.wait(timeout=30)
+    assert job.refill(run) == 1  # B-2
+    assert one_worker.wait(timeout=30)
+    assert job.refill(run) == 0  # B-1 waits for its time
+    clock.advance(31)
+    assert job.refill(run) == 1
+    assert one_worker.wait(timeout=30)
+
+    assert [item for item, _ in job.ran] == ["B-2", "B-1"]
+    assert dict(job.ran)["B-1"] >= 30
+    assert job.listings == 1
+
+
+def test_a_reloaded_config_does_not_start_the_items_queued_under_the_old_one(
+    run, clock, one_worker
+):
+    due = {f"B-{n}": ago(clock, 100 - n) for n in range(3)}
+    job = FairJob(due, dict.fromkeys(due, 1), clock)
+    job.pool = one_worker
+    job.run(run)
+    assert one_worker.wait(timeout=30)
+    reloaded = Pass(run.store, Runtime(run.context), clock())  # what a SIGHUP builds
+
+    assert job.refill(reloaded) == 0  # the queue was listed for the old config
+    assert job.listings == 1
+    job.run(reloaded)  # the scheduled run lists again, for the new config
+    assert job.listings == 2
+    assert one_worker.wait(timeout=30)
+    assert [item for item, _ in job.ran] == ["B-0", "B-1"]

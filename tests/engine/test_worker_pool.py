@@ -55,3 +55,22 @@ def test_a_failing_item_does_not_kill_its_worker():
         assert ran.wait(DEADLINE)
     finally:
         assert pool.shutdown(timeout=DEADLINE)
+
+
+def test_the_freed_hook_hears_of_an_item_only_once_its_worker_counts_as_free():
+    # The daemon's loop refills a worker when told; told too early, it saw none free.
+    seen: list[int] = []
+    told = threading.Event()
+    pool: WorkerPool
+
+    def freed() -> None:
+        seen.append(pool.free)
+        told.set()
+
+    pool = WorkerPool(1, freed=freed)
+    try:
+        assert pool.submit("audit", "a", lambda: None)
+        assert told.wait(DEADLINE)
+    finally:
+        assert pool.shutdown(timeout=DEADLINE)
+    assert seen == [1]

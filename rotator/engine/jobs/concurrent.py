@@ -14,20 +14,24 @@ One run of a :class:`ConcurrentJob`:
    the admission's reservation attached to the DigitalOcean clients it makes.
    A :class:`~rotator.errors.RateLimited` met during the item defers it too.
 
-A run lists its due items once (one pass over every connection or policy)
-and keeps them as its queue: a worker that frees up takes the next one from
-the queue, and the list is read again only when the queue has nothing left
-to start (or is older than :data:`QUEUE_REFRESH`). Costs are asked for only
-as far down the queue as there are free workers. Reading every item's due
-time again for each worker that freed up made one run cost O(items²) store
-reads on the main thread, which then held back the workers (an audit of 200
-tokens in token-info mode spent more time there than on the network).
+The job lists its due items once (one pass over every connection or
+policy) and keeps them as its queue (:mod:`rotator.engine.jobs.queue`): a
+worker that frees up takes the next one from the queue, and the list is read
+again only when the queue has nothing left to start while none of the job's
+items runs, or is stale. Costs are asked for only as far down the queue as
+there are free workers.
 
-The main loop never waits for an item. When the last item of a run is done,
-the run's summary line is logged and handed to the daemon (metrics, the
-``--once`` exit code). ``rotator run --once`` (:attr:`ConcurrentJob.drain`)
-waits instead: it keeps admitting until nothing is due, sleeping (stop-aware)
-until a deferred item's time when that is all that is left.
+The main loop never waits for an item. When a worker frees up, the loop
+calls :meth:`ConcurrentJob.refill`, which starts the next queued items at
+once (the job's next scheduled run is at least a second after its last).
+Those items, and those of scheduled runs meanwhile, join the run still at
+work if it began less than :data:`RUN_SPAN` ago, so a backlog gives a
+summary line every few seconds, not one per item. When the last item of a
+run is done, the run's summary line is logged and handed to the daemon
+(metrics, the ``--once`` exit code). ``rotator run --once``
+(:attr:`ConcurrentJob.drain`) waits instead: it keeps admitting until
+nothing is due, sleeping (stop-aware) until a deferred item's time when that
+is all that is left.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rotator.digitalocean.budget import Admission, Candidate, Round, admit_fairly, not_before
-from rotator.engine.jobs.base import Job, Pass, Summary
+from rotator.engine.jobs.base import Job, Pass, Runtime, Summary
+from rotator.engine.jobs.queue import DueQueue
 from rotator.engine.lifecycle import StopRequested
 from rotator.errors import RateLimited, RotatorError
 
@@ -61,8 +66,8 @@ DEFERRED = "deferred"
 DRAIN_DEADLINE = timedelta(hours=2)
 """``--once`` stops admitting deferred items after this long (every wait has a deadline)."""
 
-QUEUE_REFRESH = 10.0
-"""Seconds a run's queue of due items is used before the due items are listed again."""
+RUN_SPAN = 10.0
+"""Seconds a run in the daemon's loop takes in more items before a new run (and line) begins."""
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,23 @@ class Cost:
 class _Batch:
     """The items one run started; the run's summary is finished with the last of them."""
 
-    def __init__(self, summary: Summary, finished: Finished | None, started: float) -> None:
+    def __init__(self, summary: Summary, finished: Finished | None, runtime: Runtime) -> None:
         self.summary = summary
         self.finished = finished
-        self.started = started
+        self.runtime = runtime
+        self.started = time.monotonic()
         self.open = 1  # the dispatcher's own hold, let go when the run returns
         self.lock = threading.Lock()
-        self.queue: list[tuple[str, datetime]] | None = None
-        """Items due by their own time when last listed, oldest first; started ones leave."""
-        self.listed = 0.0  # when the queue was listed (monotonic seconds)
+
+    def join(self, runtime: Runtime) -> bool:
+        """Hold the batch open to start more items in it; False when it is over or too old."""
+        if runtime is not self.runtime or time.monotonic() - self.started > RUN_SPAN:
+            return False
+        with self.lock:
+            if self.open == 0:
+                return False  # its summary is out
+            self.open += 1
+            return True
 
 
 class ConcurrentJob(Job):
@@ -96,10 +109,11 @@ class ConcurrentJob(Job):
         """The daemon's workers; None runs each item here, in turn (tests, tools)."""
         self.drain = False
         """``--once``: wait for every item, and for deferred ones, before returning."""
-        self.item_done: Callable[[], None] | None = None
-        """Told when any item ends (the daemon's loop then looks for more work)."""
+        self.queue = DueQueue()
+        """The items due when last listed, that no worker has started yet."""
         self._deferred: dict[str, datetime] = {}
         self._lock = threading.RLock()
+        self._current: _Batch | None = None  # the loop's latest run, which more items may join
 
     # -- what a job says about its items ----------------------------------------------
 
@@ -112,22 +126,34 @@ class ConcurrentJob(Job):
             return self._deferred.get(item)
 
     def defer(self, item: str, until: datetime) -> None:
-        """Do not start *item* before *until* (its token's budget has no room sooner)."""
+        """Do not start *item* before *until* (its token's budget has no room sooner).
+
+        An item that already left the queue (it ran, and met a rate limit or
+        must wait for its deployment) goes back in, to start at *until*.
+        """
         with self._lock:
             self._deferred[item] = until
+        self.queue.put_back(item, until)
 
     def _effective(self, item: str, when: datetime) -> datetime:
         until = self.deferred_until(item)
         return when if until is None else max(when, until)
 
     def next_due(self, run: Pass) -> datetime | None:
-        running = self.pool.running(self.name) if self.pool is not None else set()
+        running = self._running()
+        # Items waiting in a fresh queue are due now: no need to list them all again.
+        ready = self._queued_ready(run, None, running)
+        if ready:
+            return self.after_job_backoff(min(self._effective(i, w) for i, w in ready))
         times = [
             self._effective(item, when)
             for item, when in self.due_items(run).items()
             if item not in running
         ]
         return self.after_job_backoff(min(times, default=None))
+
+    def _running(self) -> set[str]:
+        return self.pool.running(self.name) if self.pool is not None else set()
 
     # -- one run ------------------------------------------------------------------------
 
@@ -138,28 +164,67 @@ class ConcurrentJob(Job):
         only: Collection[str] | None = None,
         finished: Finished | None = None,
     ) -> Summary:
-        summary = Summary(self.name)
-        batch = _Batch(summary, finished, time.monotonic())
+        batch = self._batch(run, only, finished)
 
         def work() -> None:
             self._dispatch(run, only, batch)
             if self.drain or self.pool is None:
                 self._drain(run, only, batch)
 
-        self.guarded_run(run, summary, work)
+        self.guarded_run(run, batch.summary, work)
+        self._let_go(batch)  # the dispatcher's own hold on the batch
+        return batch.summary
+
+    def refill(self, run: Pass, *, finished: Finished | None = None) -> int:
+        """Start queued items on the workers free now (the daemon's loop); how many started.
+
+        Without this a freed worker waited for the job's next scheduled run,
+        at least a second after its last. The due items are not listed again:
+        nothing starts unless the queue is fresh and has an item ready.
+        """
+        if self.pool is None or self.pool.free <= 0:
+            return 0
+        retry = self.after_job_backoff(run.now)
+        if retry is not None and retry > run.now:  # the whole job failed: its retry waits
+            return 0
+        if not self._queued_ready(run, None, self._running()):
+            return 0
+        batch = self._batch(run, None, finished)
+        started = 0
+
+        def work() -> None:
+            nonlocal started
+            started = self._dispatch(run, None, batch)
+
+        self.guarded_run(run, batch.summary, work)
+        self._let_go(batch)
+        return started
+
+    def _batch(self, run: Pass, only: Collection[str] | None, finished: Finished | None) -> _Batch:
+        """The batch a run's items go into: in the loop, the latest run's while it may take more."""
+        if only is not None or self.drain or self.pool is None:
+            return _Batch(Summary(self.name), finished, run.runtime)
+        with self._lock:
+            current = self._current
+            if current is not None and current.join(run.runtime):
+                return current
+            self._current = _Batch(Summary(self.name), finished, run.runtime)
+            return self._current
+
+    def _let_go(self, batch: _Batch) -> None:
+        """One hold on *batch* ends (an item, or a dispatcher); the last one closes it."""
         with batch.lock:
-            batch.open -= 1  # the dispatcher's own hold on the batch
+            batch.open -= 1
             last = batch.open == 0
         if last:
             self._close(batch)
-        return summary
 
     def _due_now(
         self, run: Pass, only: Collection[str] | None, *, deferred: bool = False
     ) -> list[tuple[str, datetime]]:
         """Items due now and not running, oldest first; *deferred*: deferred ones too."""
         now = run.context.now()
-        running = self.pool.running(self.name) if self.pool is not None else set()
+        running = self._running()
         due = [
             (item, when)
             for item, when in self.due_items(run).items()
@@ -169,23 +234,27 @@ class ConcurrentJob(Job):
         ]
         return sorted(due, key=lambda pair: (pair[1], pair[0]))
 
-    def _startable(
-        self, run: Pass, only: Collection[str] | None, batch: _Batch
-    ) -> list[tuple[str, datetime]]:
-        """The run's queued items that may start now (not running, not deferred).
+    def _startable(self, run: Pass, only: Collection[str] | None) -> list[tuple[str, datetime]]:
+        """The queued items that may start now (not running, not deferred).
 
-        The due items are listed again only when the queue is older than
-        :data:`QUEUE_REFRESH`, or has nothing to start while nothing runs.
+        The due items are listed again only when the queue is stale (see
+        :class:`~rotator.engine.jobs.queue.DueQueue`), or has nothing to
+        start while none of the job's items runs.
         """
-        running = self.pool.running(self.name) if self.pool is not None else set()
-        now = run.context.now()
-        if batch.queue is not None and time.monotonic() - batch.listed <= QUEUE_REFRESH:
-            ready = self._ready(batch.queue, running, now)
-            if ready or running:
-                return ready
-        batch.queue = self._due_now(run, only, deferred=True)
-        batch.listed = time.monotonic()
-        return self._ready(batch.queue, running, now)
+        running = self._running()
+        ready = self._queued_ready(run, only, running)
+        if ready is not None and (ready or running):
+            return ready
+        self.queue.fill(self._due_now(run, only, deferred=True), run.runtime, only)
+        return self._ready(self.queue.items(), running, run.context.now())
+
+    def _queued_ready(
+        self, run: Pass, only: Collection[str] | None, running: set[str]
+    ) -> list[tuple[str, datetime]] | None:
+        """The fresh queue's items that may start now; None when the queue is stale."""
+        if not self.queue.fresh(run.runtime, only):
+            return None
+        return self._ready(self.queue.items(), running, run.context.now())
 
     def _ready(
         self, queue: list[tuple[str, datetime]], running: set[str], now: datetime
@@ -198,7 +267,7 @@ class ConcurrentJob(Job):
 
     def _dispatch(self, run: Pass, only: Collection[str] | None, batch: _Batch) -> int:
         """Admit what is due now and start it; the number started."""
-        due = self._startable(run, only, batch)
+        due = self._startable(run, only)
         if not due:
             return 0
         budget = run.context.client_pool().budget
@@ -236,7 +305,6 @@ class ConcurrentJob(Job):
                 if until > now_unix:
                     blocked.setdefault(keys[item], until)
         started = 0
-        launched: set[str] = set()
         starts: list[tuple[str, Admission | None]] = [(item, None) for item in free_ones]
         starts += [(item, admission) for item, admission in decided.admitted]
         for item, until in decided.deferred:
@@ -256,6 +324,8 @@ class ConcurrentJob(Job):
             with batch.lock:
                 batch.open += 1
                 batch.summary.due += 1
+            # Out of the queue before it runs: a deferral on the way puts it back in.
+            self.queue.take((item,))
             work = functools.partial(self._work, run, item, admission, batch)
             if self.pool is None:
                 work()
@@ -267,9 +337,6 @@ class ConcurrentJob(Job):
                     admission.reservation.release()
                 continue
             started += 1
-            launched.add(item)
-        if batch.queue is not None and launched:
-            batch.queue = [(item, when) for item, when in batch.queue if item not in launched]
         return started
 
     def _drain(self, run: Pass, only: Collection[str] | None, batch: _Batch) -> None:
@@ -331,13 +398,7 @@ class ConcurrentJob(Job):
         finally:
             if admission is not None and admission.reservation is not None:
                 admission.reservation.release()
-            with batch.lock:
-                batch.open -= 1
-                last = batch.open == 0
-            if last:
-                self._close(batch)
-            if self.item_done is not None:
-                self.item_done()
+            self._let_go(batch)
 
     @contextmanager
     def _reserving(self, run: Pass, admission: Admission | None) -> Iterator[None]:
@@ -364,6 +425,10 @@ class ConcurrentJob(Job):
     def settle(self, run: Pass, item: str, summary: Summary, outcome: str) -> None:
         with self._lock:
             super().settle(run, item, summary, outcome)
+            # Held by another replica, its lease lost, or failed: back in at its retry.
+            retry = self.backoff.until(item)
+        if retry is not None:
+            self.queue.put_back(item, retry)
 
     def _close(self, batch: _Batch) -> None:
         summary = batch.summary
