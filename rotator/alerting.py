@@ -122,12 +122,21 @@ class Alerting:
                 )
             case KeyRevoked():
                 self.dispatcher.clear_condition("revoke_failed", event.policy)
+                if event.left_to_expire:
+                    title = f"Old credential of policy {event.policy} left to expire"
+                    text = (
+                        f"{event.access_key} was never held by rotator, so it cannot be "
+                        "revoked; nothing uses it now and it ends at its own expiry."
+                    )
+                else:
+                    title = f"Old key of policy {event.policy} deleted"
+                    text = f"{event.access_key} is gone; only the current key is alive."
                 self.dispatcher.notify(
                     Alert.of(
                         "key_revoked",
                         event.policy,
-                        title=f"Old key of policy {event.policy} deleted",
-                        text=f"{event.access_key} is gone; only the current key is alive.",
+                        title=title,
+                        text=text,
                         occurred_at=self.now(),
                         facts={"policy": event.policy, "access_key": event.access_key},
                     )

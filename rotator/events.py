@@ -64,10 +64,15 @@ class SinkFailed:
 
 @dataclass(frozen=True)
 class KeyRevoked:
-    """A policy's previous key was deleted (or was already gone) after its grace period."""
+    """A policy's previous key was deleted (or was already gone) after its grace period.
+
+    *left_to_expire*: rotator could not revoke it (it never held its secret) and
+    no longer tracks it; it ends at its own expiry.
+    """
 
     policy: str
     access_key: str
+    left_to_expire: bool = False
 
 
 @dataclass(frozen=True)

@@ -169,14 +169,14 @@ class RegistryCredentialsKind(CredentialKind):
 
     def revoke(self, identifier: str, credential: Credential | None = None) -> bool:
         if credential is None:
-            # Never held by rotator (made by hand, or its record is gone): its
-            # password is unknown, so it ends by its expiry.
+            # Never held by rotator (made by hand, or its secret cannot be opened): its
+            # password is unknown, so it ends by its expiry. Not revoked: False.
             log.info(
                 "policy %s: credentials %s are left to expire; rotator never held them",
                 self.policy,
                 identifier,
             )
-            return True
+            return False
         password = credential.fields()["password"]
         assert isinstance(password, Secret)
         return self.client.revoke_oauth_token(password)

@@ -487,8 +487,25 @@ class PolicyRotation:
             )
             return True
         self._guard()
+        credential = self._issued(previous)
+        if self.kind.revoke_needs_secret and credential is None:
+            # Never held by rotator (adopted, or its secret cannot be opened): nothing
+            # revokes it, and nothing uses it any more; it ends at its own expiry.
+            self.records.record_revoke(
+                self.policy.name, previous, left_to_expire=True, fence=self.fence
+            )
+            self.notify(KeyRevoked(self.policy.name, previous, left_to_expire=True))
+            self._after_revoke(previous)
+            log.info(
+                "policy %s: previous %s %s left to expire (rotator never held its secret)",
+                self.policy.name,
+                self.kind.noun,
+                previous,
+                extra={"policy": self.policy.name},
+            )
+            return True
         try:
-            deleted = self.kind.revoke(previous, self._issued(previous))
+            deleted = self.kind.revoke(previous, credential)
         except DigitalOceanError as exc:
             self.records.record_revoke(self.policy.name, previous, error=str(exc), fence=self.fence)
             self.notify(RevokeFailed(self.policy.name, previous, str(exc)))
@@ -497,11 +514,7 @@ class PolicyRotation:
             self.policy.name, previous, already_gone=not deleted, fence=self.fence
         )
         self.notify(KeyRevoked(self.policy.name, previous))
-        for sink in self.sinks:
-            try:
-                sink.after_revoke(previous)
-            except RotatorError as exc:  # a leftover copy of a dead key: worth a warning only
-                log.warning("policy %s: %s", self.policy.name, exc)
+        self._after_revoke(previous)
         log.info(
             "policy %s: revoked previous key %s",
             self.policy.name,
@@ -509,6 +522,14 @@ class PolicyRotation:
             extra={"policy": self.policy.name},
         )
         return True
+
+    def _after_revoke(self, previous: str) -> None:
+        """Let every sink drop its leftover copy of the previous credential."""
+        for sink in self.sinks:
+            try:
+                sink.after_revoke(previous)
+            except RotatorError as exc:  # a leftover copy of a dead key: worth a warning only
+                log.warning("policy %s: %s", self.policy.name, exc)
 
     def _issued(self, identifier: str) -> Credential | None:
         """*identifier* with its secret, for a kind whose revoke needs it (None otherwise)."""

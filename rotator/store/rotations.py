@@ -455,9 +455,12 @@ class Rotations(SealingRepository):
         *,
         error: str | None = None,
         already_gone: bool = False,
+        left_to_expire: bool = False,
         fence: Fence | None = None,
     ) -> None:
+        """The previous credential is gone (or left to its own expiry), or its revoke failed."""
         now = encode_time(self._now())
+        more = {"left_to_expire": True} if left_to_expire else {}
         with self._db.transaction():
             self._fence(fence)
             if error is None:
@@ -479,4 +482,5 @@ class Rotations(SealingRepository):
                 access_key=access_key,
                 already_gone=already_gone,
                 error=error,
+                **more,
             )

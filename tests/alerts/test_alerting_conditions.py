@@ -161,6 +161,17 @@ def test_a_failed_revoke_alerts_and_the_later_revoke_resolves_it_with_one_notice
     assert receiver.requests[-1].json()["facts"] == {"policy": "media", "access_key": "DO00OLD"}
 
 
+def test_a_credential_left_to_expire_is_not_called_deleted(world):
+    _, _, receiver, alerting = world
+    alerting.handle(KeyRevoked("registry", "docr-initial", left_to_expire=True))
+    alerting.handle(KeyRevoked("media", "DO00OLD"))
+    alerting.flush()
+    left, deleted = (request.json() for request in receiver.requests)
+    assert "left to expire" in left["title"] and "deleted" not in left["title"]
+    assert "its own expiry" in left["text"]
+    assert "deleted" in deleted["title"]
+
+
 def test_an_abandoned_rotation_resolves_its_failures_and_says_what_happened_to_the_key(world):
     _, _, receiver, alerting = world
     alerting.handle(SinkFailed("media", "app:web", "DO00NEW", "app not found"))

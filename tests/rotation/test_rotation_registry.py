@@ -9,7 +9,7 @@ import pytest
 from rotator.crypto import Keyring, MasterKey
 from rotator.digitalocean.client import DigitalOceanClient
 from rotator.digitalocean.retry import RetryPolicy
-from rotator.events import RotationAbandoned
+from rotator.events import KeyRevoked, RotationAbandoned
 from rotator.rotation import PolicyRotation
 from rotator.rotation.abandon import abandon_rotation
 from rotator.secret import Secret
@@ -50,8 +50,10 @@ def registry(tmp_path, sandbox):
     sink = MemorySink("memory")
 
     class World:
-        def rotation(self) -> PolicyRotation:
-            return PolicyRotation(store, policy, client, [sink], lock_dir=tmp_path / "state")
+        def rotation(self, notify=None) -> PolicyRotation:
+            return PolicyRotation(
+                store, policy, client, [sink], lock_dir=tmp_path / "state", notify=notify
+            )
 
         def rotate_twice(self) -> tuple[str, str]:
             """Two rotations, the clock past each grace: (previous, current) identifiers."""
@@ -75,6 +77,7 @@ def registry(tmp_path, sandbox):
 
     world = World()
     world.store, world.sink, world.client, world.policy = store, sink, client, policy
+    world.clock = clock
     world.lock_dir = tmp_path / "state"
     yield world
     client.close()
@@ -95,11 +98,25 @@ def test_credentials_whose_secret_cannot_be_opened_are_left_to_expire(registry, 
         "UPDATE rotations SET new_secret_sealed = ? WHERE new_access_key = ?",
         ("v1.tampered", previous),
     )
-    assert registry.rotation().revoke_due() is True
+    events: list[object] = []
+    assert registry.rotation(events.append).revoke_due() is True
     assert registry.opens(previous)  # left to expire
     assert registry.revokes() == 0
     assert "left to expire" in caplog.text
     assert registry.store.rotations.policy_keys("media").previous_access_key is None
+    assert events == [KeyRevoked("media", previous, left_to_expire=True)]
+
+
+def test_the_hand_made_original_is_recorded_left_to_expire_never_revoked(registry):
+    first = registry.rotation().rotate()
+    assert first.status == "succeeded" and first.old_access_key == "docr-initial"
+    registry.clock.advance(timedelta(hours=2))
+    events: list[object] = []
+    assert registry.rotation(events.append).revoke_due() is True
+    assert events == [KeyRevoked("media", "docr-initial", left_to_expire=True)]
+    assert registry.revokes() == 0
+    [entry] = [e for e in registry.store.history.page() if e.event == "key_revoked"]
+    assert entry.detail["left_to_expire"] is True
 
 
 def test_a_previous_credential_that_is_also_the_current_one_is_never_revoked(registry, caplog):
@@ -134,4 +151,4 @@ def test_abandoning_with_an_unreadable_secret_still_abandons_and_notifies(regist
     assert registry.opens(failed.new_access_key)  # left to expire
     assert registry.revokes() == 0
     assert [type(e) for e in events] == [RotationAbandoned]
-    assert done.deleted_keys == (failed.new_access_key,)
+    assert done.deleted_keys == ()  # not revoked: it cannot be, it expires
