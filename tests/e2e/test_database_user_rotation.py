@@ -11,9 +11,6 @@ credentials, and the admin password never showing anywhere.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 
 import psycopg
@@ -21,6 +18,7 @@ import pytest
 
 from rotator.credentials.database_user import user_of
 from tests.e2e.kinds_support import KindCase, database_user
+from tests.support.cli import rotate_killed_after
 
 
 @pytest.fixture
@@ -128,38 +126,13 @@ def test_a_dry_run_leaves_every_role_and_membership_as_it_was(db, case):
     assert roles(case) == before
 
 
-def kill_after(run, sandbox, faults: list[dict]) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rotator", "rotate", "media"],
-        env=run.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    for fault in faults:
-        kill = process.pid if fault.pop("kill", False) else None
-        sandbox.add_fault(**fault, kill_pid=kill)
-    try:
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        sandbox.clear_faults()
-    assert process.returncode == -signal.SIGKILL, (process.returncode, stdout, stderr)
-
-
 def test_a_kill_between_the_create_and_the_grant_resumes_into_a_granted_user(db, sandbox, case):
     cluster = case.extra["cluster"]
     second = case.extra["pair"][1]
     # The cluster is read twice: by the plan (its engine and connection), then for the
     # admin login that grants. Let the first through and kill right after the second,
     # when the new user is created and recorded but not yet granted.
-    kill_after(
-        db,
-        sandbox,
-        [
-            {"method": "GET", "path": f"^/v2/databases/{cluster}$", "times": 1},
-            {"method": "GET", "path": f"^/v2/databases/{cluster}$", "times": 1, "kill": True},
-        ],
-    )
+    rotate_killed_after(db, sandbox, "GET", f"^/v2/databases/{cluster}$", let_through=1)
     status = json.loads(db("status", "--json").stdout)["policies"][0]
     assert user_of(status["in_flight"]["new_access_key"]) == second
     assert second in users(case) and not is_member(case, second)
@@ -175,11 +148,7 @@ def test_a_kill_right_after_the_create_call_deletes_the_lost_user_and_makes_it_a
 ):
     cluster = case.extra["cluster"]
     second = case.extra["pair"][1]
-    kill_after(
-        db,
-        sandbox,
-        [{"method": "POST", "path": f"^/v2/databases/{cluster}/users$", "kill": True}],
-    )
+    rotate_killed_after(db, sandbox, "POST", f"^/v2/databases/{cluster}/users$")
     # Created, but its answer died with the process.
     lost = next(u["password"] for u in case.alive().values() if u["name"] == second)
     resumed = db("rotate", "media", "--json")

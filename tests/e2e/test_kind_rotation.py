@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.e2e.kinds_support import KIND_CASES, KindCase
+from tests.support.cli import rotate_killed_after
 
 PATH = "media/credential"
 
@@ -106,24 +104,6 @@ def resume(run) -> dict:
     return json.loads(result.stdout)
 
 
-def rotate_killed_after(run, sandbox, method: str, path: str) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rotator", "rotate", "media"],
-        env=run.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    sandbox.add_fault(
-        method=method, path=f"^{path}$", kill_pid=process.pid, kill_signal=signal.SIGKILL, times=1
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        sandbox.clear_faults()
-    assert process.returncode == -signal.SIGKILL, (process.returncode, stdout, stderr)
-
-
 def test_a_rotation_reaches_the_app_and_vault_then_revokes_the_old_after_grace(
     media, sandbox, bao, case
 ):
@@ -170,7 +150,7 @@ def test_a_rotation_killed_after_a_mutating_call_resumes_and_keeps_every_invaria
         method, path = case.create_method, case.create_path
     else:
         method, path = "PUT", "/v2/apps/[^/]+"
-    rotate_killed_after(media, sandbox, method, path)
+    rotate_killed_after(media, sandbox, method, f"^{path}$")
     assert_invariants(media, sandbox, bao, case)
     finished = resume(media)
     assert finished["status"] == "resumed"
@@ -211,7 +191,7 @@ def test_a_rotation_killed_after_revoking_the_previous_credential_resumes(
     first = resume(media)
     assert first["status"] == "succeeded"
     time.sleep(1.2)  # past the 1 s grace period
-    rotate_killed_after(media, sandbox, "DELETE", case.revoke_path)
+    rotate_killed_after(media, sandbox, "DELETE", f"^{case.revoke_path}$")
     assert case.original not in case.alive()
     assert_invariants(media, sandbox, bao, case)
     second = resume(media)

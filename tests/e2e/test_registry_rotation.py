@@ -11,15 +11,13 @@ rotation were never held by rotator: they end by their expiry.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
 import pytest
 
 from tests.e2e.kinds_support import KIND_CASES
+from tests.support.cli import rotate_killed_after
 
 REGISTRY = "demo-registry"
 REVOKE = "/v1/oauth/revoke"
@@ -103,21 +101,7 @@ def test_a_rotation_killed_right_after_the_revoke_resumes_and_finds_it_already_r
     time.sleep(1.2)
     minted(registry, sandbox)
     time.sleep(1.2)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rotator", "rotate", "media"],
-        env=registry.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    sandbox.add_fault(
-        method="POST", path=f"^{REVOKE}$", kill_pid=process.pid, kill_signal=signal.SIGKILL
-    )
-    try:
-        process.communicate(timeout=60)
-    finally:
-        sandbox.clear_faults()
-    assert process.returncode == -signal.SIGKILL
+    rotate_killed_after(registry, sandbox, "POST", f"^{REVOKE}$")
     assert not opens(sandbox, first)  # revoked; the store had not said so yet
     resumed = rotate(registry)
     assert resumed["status"] == "succeeded"

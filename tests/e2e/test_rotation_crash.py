@@ -14,14 +14,13 @@ job, and afterwards:
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from tests.support.cli import ROTATION_SCOPES, media_policy
+from tests.support.cli import ROTATION_SCOPES, media_policy, rotate_killed_after
 
 
 @pytest.fixture
@@ -35,25 +34,6 @@ def media(initialised, sandbox):
     initialised.app_id = app_id
     initialised.original = next(k for k in sandbox.spaces_keys() if k["name"] == "demo-media")
     return initialised
-
-
-def rotate_killed_after(rotator, sandbox, method: str, path: str) -> None:
-    """Run `rotator rotate media` and SIGKILL it right after the matching request is answered."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rotator", "rotate", "media"],
-        env=rotator.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    sandbox.add_fault(
-        method=method, path=path, kill_pid=process.pid, kill_signal=signal.SIGKILL, times=1
-    )
-    try:
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        sandbox.clear_faults()
-    assert process.returncode == -signal.SIGKILL, (process.returncode, stdout, stderr)
 
 
 def policy_keys_alive(sandbox) -> dict[str, dict]:

@@ -10,14 +10,11 @@ moment of the failed attempt, and the daemon's next pass rotates it.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.cli import ROTATION_SCOPES, Rotator, media_policy
+from tests.support.cli import ROTATION_SCOPES, Rotator, media_policy, rotate_killed_after
 
 CREATED = "2020-01-02T03:04:05Z"
 
@@ -89,24 +86,7 @@ def test_a_first_rotation_that_fails_leaves_an_old_key_overdue(old_key, sandbox)
 
 
 def test_a_first_rotation_killed_after_adopting_the_key_leaves_it_overdue(old_key, sandbox):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rotator", "rotate", "media"],
-        env=old_key.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     # The grants are read right after the key is adopted: die the moment they arrive.
-    sandbox.add_fault(
-        method="GET",
-        path=f"/v2/spaces/keys/{old_key.access_key}",
-        kill_pid=process.pid,
-        kill_signal=signal.SIGKILL,
-    )
-    try:
-        process.communicate(timeout=60)
-    finally:
-        sandbox.clear_faults()
-    assert process.returncode == -signal.SIGKILL
+    rotate_killed_after(old_key, sandbox, "GET", f"/v2/spaces/keys/{old_key.access_key}")
     assert_still_overdue(old_key, planned_ok=True)
     assert_the_daemon_rotates_it_next(old_key, sandbox)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -124,3 +126,30 @@ def assert_one_line_error(result: Result, code: int, *fragments: str) -> None:
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+def rotate_killed_after(
+    run: Rotator, sandbox: Any, method: str, path: str, *, let_through: int = 0
+) -> None:
+    """Run `rotator rotate media` and SIGKILL it right after a request is answered.
+
+    The request is the first *method* to the *path* regex after *let_through*
+    matching ones were answered as usual.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rotator", "rotate", "media"],
+        env=run.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if let_through:  # a fault that does nothing, used up by the requests let through
+        sandbox.add_fault(method=method, path=path, times=let_through)
+    sandbox.add_fault(
+        method=method, path=path, kill_pid=process.pid, kill_signal=signal.SIGKILL, times=1
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        sandbox.clear_faults()
+    assert process.returncode == -signal.SIGKILL, (process.returncode, stdout, stderr)
