@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import ClassVar
 
 from rotator.digitalocean.client import DigitalOceanClient
-from rotator.errors import StoreCorrupt
+from rotator.errors import NotFound, StoreCorrupt, UsageError
 from rotator.secret import Secret
 
 FieldValue = str | Secret
@@ -185,6 +185,13 @@ class CredentialKind(ABC):
     @abstractmethod
     def where(self) -> str:
         """Where this kind's credentials live, for messages (never secret)."""
+
+    def _named(self, path: str, key: str) -> object:
+        """``GET path``'s *key* member: the resource the policy names (UsageError if absent)."""
+        try:
+            return self.client.get_json(path).get(key)
+        except NotFound as exc:
+            raise UsageError(f"no {self.where()} in this account") from exc
 
     @abstractmethod
     def create(self, name: str, template: tuple[Mapping[str, str], ...]) -> Credential:

@@ -167,11 +167,7 @@ class DatabaseUserKind(CredentialKind):
 
     def _cluster(self) -> dict[str, Any]:
         path = api_path("/v2/databases/{}", self.options["cluster"])
-        try:
-            body = self.client.get_json(path)
-        except NotFound as exc:
-            raise UsageError(f"no {self.where()} in this account") from exc
-        cluster = body.get("database")
+        cluster = self._named(path, "database")
         if not isinstance(cluster, dict) or not isinstance(cluster.get("connection"), dict):
             raise DigitalOceanError(f"bad answer to GET {path}: no database connection")
         if cluster.get("engine") not in (None, "pg"):

@@ -44,7 +44,7 @@ from rotator.credentials.functions_key import lifetime
 from rotator.digitalocean.failures import json_object
 from rotator.digitalocean.identifiers import api_path
 from rotator.digitalocean.logins import registry_logs_in
-from rotator.errors import CredentialCheckFailed, DigitalOceanError, NotFound, UsageError
+from rotator.errors import CredentialCheckFailed, DigitalOceanError
 from rotator.secret import Secret
 
 log = logging.getLogger(__name__)
@@ -97,12 +97,7 @@ class RegistryCredentialsKind(CredentialKind):
         return f"container registry {self.options['registry']}"
 
     def current(self) -> Current:
-        path = api_path("/v2/registries/{}", self.options["registry"])
-        try:
-            body = self.client.get_json(path)
-        except NotFound as exc:
-            raise UsageError(f"no {self.where()} in this account") from exc
-        registry = body.get("registry")
+        registry = self._named(api_path("/v2/registries/{}", self.options["registry"]), "registry")
         created = registry.get("created_at") if isinstance(registry, dict) else None
         return Current(NOTHING_YET, parse_time(created))
 

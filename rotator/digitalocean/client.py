@@ -410,13 +410,7 @@ class DigitalOceanClient:
             "GET", url, params=params, headers={"User-Agent": USER_AGENT, **headers}
         )
         try:
-            response = httpguard.fetch(
-                self._http,
-                request,
-                deadline=deadline,
-                max_body=self._max_body,
-                timeout=self._timeout,
-            )
+            response = self._fetch(request, deadline)
         except httpx.RequestError as exc:
             failure = describe_failure(exc, self._timeout)
             raise transport_error(exc, failure, "GET", path) from exc
@@ -539,13 +533,7 @@ class DigitalOceanClient:
             request = self._http.build_request(
                 method, url, params=params, json=json, data=form, headers=self._headers(bearer)
             )
-            response = httpguard.fetch(
-                self._http,
-                request,
-                deadline=deadline,
-                max_body=self._max_body,
-                timeout=self._timeout,
-            )
+            response = self._fetch(request, deadline)
         except httpx.RequestError as exc:
             self._stats.add(transport_errors=1)
             if ticket is not None:
@@ -577,6 +565,12 @@ class DigitalOceanClient:
             response.headers.get("x-request-id", "-"),
         )
         return response
+
+    def _fetch(self, request: httpx.Request, deadline: httpguard.Deadline) -> httpx.Response:
+        """Send *request* within *deadline* and the client's timeout and body cap."""
+        return httpguard.fetch(
+            self._http, request, deadline=deadline, max_body=self._max_body, timeout=self._timeout
+        )
 
     def _headers(self, bearer: Secret) -> dict[str, str]:
         # Built per request: a shared httpx.Client may serve other tokens.
